@@ -1,0 +1,93 @@
+// Package postgres is the storage engine for more than one node: a primary
+// for writes and optional read replicas, through pgx. Migrations run under a
+// transaction-scoped advisory lock, so nodes that start together migrate
+// once.
+package postgres
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/custodia-project/custodia/internal/store/sqldb"
+)
+
+// migrationLockKey is an arbitrary constant shared by every node.
+const migrationLockKey = 0x637573746f646961 // "custodia"
+
+var dialect = sqldb.Dialect{
+	Name:      "postgres",
+	BytesType: "BYTEA",
+	IsUniqueViolation: func(err error) bool {
+		var e *pgconn.PgError
+		return errors.As(err, &e) && e.Code == "23505"
+	},
+	LockMigrations: func(ctx context.Context, tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(migrationLockKey))
+		return err
+	},
+}
+
+// Options tunes the connection pools.
+type Options struct {
+	// ReplicaURLs are read-only replicas; reads go to them in turn.
+	ReplicaURLs []string
+	MaxConns    int
+}
+
+// Open connects to the primary at url, applies migrations and opens the
+// replicas.
+func Open(ctx context.Context, url string, opt Options) (*sqldb.DB, error) {
+	writer, err := openPool(ctx, url, opt.MaxConns)
+	if err != nil {
+		return nil, err
+	}
+	if err := sqldb.Migrate(ctx, writer, dialect, time.Now()); err != nil {
+		writer.Close()
+		return nil, err
+	}
+	closers := []func() error{}
+	var readers []*sql.DB
+	for i, u := range opt.ReplicaURLs {
+		r, err := openPool(ctx, u, opt.MaxConns)
+		if err != nil {
+			for _, c := range closers {
+				_ = c()
+			}
+			writer.Close()
+			return nil, fmt.Errorf("postgres: replica %d: %w", i, err)
+		}
+		readers = append(readers, r)
+		closers = append(closers, r.Close)
+	}
+	closers = append(closers, writer.Close)
+	return sqldb.New(writer, readers, dialect, closers...), nil
+}
+
+func openPool(ctx context.Context, url string, maxConns int) (*sql.DB, error) {
+	cfg, err := pgx.ParseConfig(url)
+	if err != nil {
+		// pgx masks the password in parse errors.
+		return nil, fmt.Errorf("postgres: database URL: %w", err)
+	}
+	db := stdlib.OpenDB(*cfg)
+	if maxConns <= 0 {
+		maxConns = 32
+	}
+	db.SetMaxOpenConns(maxConns)
+	db.SetMaxIdleConns(maxConns)
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := db.PingContext(pctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("postgres: cannot reach %s:%d: %w", cfg.Host, cfg.Port, err)
+	}
+	return db, nil
+}

@@ -1,0 +1,81 @@
+// Package sqlite is the embedded storage engine: one SQLite file in the data
+// directory, in WAL mode, with a single writer connection (SQLite allows one
+// writer at a time; queuing in Go is cheaper than SQLITE_BUSY retries) and a
+// pool of read-only connections. Every commit is fsynced (synchronous=FULL) so
+// an acknowledged write survives a crash.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"time"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/custodia-project/custodia/internal/store/sqldb"
+)
+
+// FileName is the database file inside the data directory.
+const FileName = "custodia.db"
+
+var dialect = sqldb.Dialect{
+	Name:      "sqlite",
+	BytesType: "BLOB",
+	IsUniqueViolation: func(err error) bool {
+		var e *sqlite.Error
+		if !errors.As(err, &e) {
+			return false
+		}
+		return e.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || e.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
+	},
+}
+
+// Open opens (creating if needed) the database in dir and applies
+// migrations.
+func Open(ctx context.Context, dir string) (*sqldb.DB, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("sqlite: create data directory: %w", err)
+	}
+	path := filepath.Join(dir, FileName)
+	dsn := func(extra url.Values) string {
+		v := url.Values{}
+		for _, p := range []string{"busy_timeout(10000)", "journal_mode(WAL)", "synchronous(FULL)", "foreign_keys(1)"} {
+			v.Add("_pragma", p)
+		}
+		for k, vs := range extra {
+			v[k] = append(v[k], vs...)
+		}
+		return "file:" + path + "?" + v.Encode()
+	}
+	writer, err := sql.Open("sqlite", dsn(url.Values{"_txlock": {"immediate"}}))
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open: %w", err)
+	}
+	writer.SetMaxOpenConns(1)
+	writer.SetMaxIdleConns(1)
+	writer.SetConnMaxIdleTime(0)
+	if err := sqldb.Migrate(ctx, writer, dialect, time.Now()); err != nil {
+		writer.Close()
+		return nil, err
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		writer.Close()
+		return nil, fmt.Errorf("sqlite: restrict database file mode: %w", err)
+	}
+	reader, err := sql.Open("sqlite", dsn(url.Values{"_pragma": {"query_only(1)"}}))
+	if err != nil {
+		writer.Close()
+		return nil, fmt.Errorf("sqlite: open reader: %w", err)
+	}
+	n := max(4, runtime.GOMAXPROCS(0)*2)
+	reader.SetMaxOpenConns(n)
+	reader.SetMaxIdleConns(n)
+	return sqldb.New(writer, []*sql.DB{reader}, dialect, reader.Close, writer.Close), nil
+}
