@@ -543,3 +543,6 @@ func (r *Root) RotateRoot(ctx context.Context, opt RotateOptions, inTx func(stor
 	r.mu.Unlock()
 	return res, nil
 }
+
+// SubmissionSuite names the HPKE suite of sealed submissions.
+const SubmissionSuite = "HPKE-ML-KEM-768-X25519-HKDF-SHA256-AES-256-GCM"

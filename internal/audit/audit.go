@@ -1,0 +1,106 @@
+// Package audit records who did what, when, from where and with what
+// result. Every state change appends its event in the same transaction as
+// the change (Append takes the caller's transaction), so a change is in the
+// log exactly when it committed.
+//
+// It must never record a secret value, and people appear only by their
+// stable pseudonymous IDs, so that erasing a person never breaks the log.
+package audit
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/custodia-project/custodia/internal/store"
+)
+
+// Actor types.
+const (
+	ActorOperator  = "operator"
+	ActorPerson    = "person"
+	ActorRobot     = "robot"
+	ActorDevice    = "device"
+	ActorSystem    = "system"
+	ActorAnonymous = "anonymous"
+)
+
+// Results.
+const (
+	ResultOK     = "ok"
+	ResultDenied = "denied"
+	ResultFailed = "failed"
+)
+
+// Source is who is acting and from where; the edge puts it in the context.
+type Source struct {
+	ActorType string
+	ActorID   string
+	IP        string
+	UserAgent string
+	RequestID string
+}
+
+type sourceKey struct{}
+
+// WithSource returns ctx carrying src.
+func WithSource(ctx context.Context, src Source) context.Context {
+	return context.WithValue(ctx, sourceKey{}, src)
+}
+
+// SourceFrom returns the source in ctx, or the system actor.
+func SourceFrom(ctx context.Context) Source {
+	if s, ok := ctx.Value(sourceKey{}).(Source); ok {
+		return s
+	}
+	return Source{ActorType: ActorSystem, ActorID: "custodia"}
+}
+
+// Entry is what a domain package says happened.
+type Entry struct {
+	// Log is the tenant ID, or store.OperatorLog.
+	Log    string
+	Action string
+	Target string
+	Result string
+	// Details are non-secret facts (IDs, versions, counts, reasons).
+	Details map[string]any
+}
+
+// Append records e in tx, with the actor and request from ctx.
+func Append(ctx context.Context, tx store.AuditTx, at time.Time, e Entry) error {
+	src := SourceFrom(ctx)
+	if e.Result == "" {
+		e.Result = ResultOK
+	}
+	details := []byte("{}")
+	if len(e.Details) > 0 {
+		var err error
+		if details, err = json.Marshal(e.Details); err != nil {
+			return fmt.Errorf("audit: encode details: %w", err)
+		}
+	}
+	ev := &store.AuditEvent{
+		LogID: e.Log, Time: at.UTC(), ActorType: src.ActorType, ActorID: src.ActorID,
+		Action: e.Action, Target: e.Target, Result: e.Result,
+		SourceIP: src.IP, UserAgent: truncate(src.UserAgent, 256), RequestID: src.RequestID, Details: details,
+	}
+	if err := tx.AppendAudit(ctx, ev); err != nil {
+		return fmt.Errorf("audit: append %s: %w", e.Action, err)
+	}
+	return nil
+}
+
+// Record appends e in a transaction of its own, for events that change no
+// state (a denial, a failed sign-in).
+func Record(ctx context.Context, s store.Store, at time.Time, e Entry) error {
+	return s.Update(ctx, func(tx store.Tx) error { return Append(ctx, tx, at, e) })
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}

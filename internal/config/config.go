@@ -1,0 +1,222 @@
+// Package config is the only reader of flags, CUSTODIA_* environment
+// variables and the config file. One table of settings drives all three, so
+// every setting has a flag, a variable and a file key with the same name.
+// Precedence: flag, then environment, then file, then default.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+	"github.com/spf13/pflag"
+)
+
+// Config is the server's configuration.
+type Config struct {
+	ConfigFile  string
+	DataDir     string
+	DatabaseURL string
+	ReplicaURLs []string
+	Listen      string
+	TLSCert     string
+	TLSKey      string
+	RootKeyFile string
+	Dev         bool
+	LogLevel    string
+	LogFormat   string
+	HTTP        HTTP
+	// MetricsPublic serves /metrics without a token.
+	MetricsPublic bool
+}
+
+// HTTP holds the edge's limits.
+type HTTP struct {
+	MaxBodyBytes      int64
+	MaxHeaderBytes    int
+	ReadHeaderTimeout time.Duration
+	ReadTimeout       time.Duration
+	WriteTimeout      time.Duration
+	IdleTimeout       time.Duration
+	ShutdownTimeout   time.Duration
+}
+
+// EnvPrefix starts every environment variable.
+const EnvPrefix = "CUSTODIA_"
+
+// Register adds the server's flags to fs and returns the Config they fill.
+func Register(fs *pflag.FlagSet) *Config {
+	c := &Config{}
+	fs.StringVar(&c.ConfigFile, "config", "", "config file (TOML; keys are the flag names with _ for -)")
+	fs.StringVar(&c.DataDir, "data", "", "data directory: the SQLite database, generated TLS certificate and (with --dev) the dev root key")
+	fs.StringVar(&c.DatabaseURL, "database-url", "", "PostgreSQL URL (postgres://...) instead of SQLite")
+	fs.StringSliceVar(&c.ReplicaURLs, "database-replica-url", nil, "PostgreSQL read replica URL (repeatable)")
+	fs.StringVar(&c.Listen, "listen", "127.0.0.1:8443", "address to serve HTTPS on")
+	fs.StringVar(&c.TLSCert, "tls-cert", "", "TLS certificate chain (PEM); without it a self-signed certificate is generated in the data directory")
+	fs.StringVar(&c.TLSKey, "tls-key", "", "TLS private key (PEM)")
+	fs.StringVar(&c.RootKeyFile, "root-key-file", "", "root key file on storage apart from the data, instead of Shamir unseal shares")
+	fs.BoolVar(&c.Dev, "dev", false, "DEVELOPMENT ONLY: keep a generated root key inside the data directory and initialize automatically")
+	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.StringVar(&c.LogFormat, "log-format", "json", "log format: json or text")
+	fs.Int64Var(&c.HTTP.MaxBodyBytes, "max-body-bytes", 1<<20, "largest request body accepted")
+	fs.IntVar(&c.HTTP.MaxHeaderBytes, "max-header-bytes", 64<<10, "largest request header block accepted")
+	fs.DurationVar(&c.HTTP.ReadHeaderTimeout, "read-header-timeout", 10*time.Second, "time allowed to read request headers")
+	fs.DurationVar(&c.HTTP.ReadTimeout, "read-timeout", 30*time.Second, "time allowed to read a whole request")
+	fs.DurationVar(&c.HTTP.WriteTimeout, "write-timeout", 60*time.Second, "time allowed to write a response")
+	fs.DurationVar(&c.HTTP.IdleTimeout, "idle-timeout", 120*time.Second, "how long an idle keep-alive connection stays open")
+	fs.DurationVar(&c.HTTP.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long a graceful shutdown waits for in-flight requests")
+	fs.BoolVar(&c.MetricsPublic, "metrics-public", false, "serve /metrics without an operator token (logged as a warning)")
+	return c
+}
+
+// EnvName is the environment variable of a flag.
+func EnvName(flag string) string {
+	return EnvPrefix + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
+}
+
+// Resolve fills every flag not given on the command line from the
+// environment, then from the config file. It reports unknown file keys and
+// unparsable values by name.
+func Resolve(fs *pflag.FlagSet, getenv func(string) string) error {
+	var errs []error
+	// The config file's own location may come from the environment.
+	if f := fs.Lookup("config"); f != nil && !f.Changed {
+		if v := getenv(EnvName("config")); v != "" {
+			_ = fs.Set("config", v)
+		}
+	}
+	file := map[string]any{}
+	if f := fs.Lookup("config"); f != nil && f.Value.String() != "" {
+		path := f.Value.String()
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return fmt.Errorf("config file: %w", err)
+		}
+		if _, err := toml.Decode(string(b), &file); err != nil {
+			return fmt.Errorf("config file %s: %w", path, err)
+		}
+	}
+	seen := map[string]bool{}
+	fs.VisitAll(func(f *pflag.Flag) {
+		key := strings.ReplaceAll(f.Name, "-", "_")
+		seen[key] = true
+		if f.Changed || f.Name == "config" {
+			return
+		}
+		env := EnvName(f.Name)
+		if v, ok := lookup(getenv, env); ok {
+			if err := fs.Set(f.Name, v); err != nil {
+				errs = append(errs, fmt.Errorf("%s=%q: %v", env, v, err))
+			}
+			return
+		}
+		if v, ok := file[key]; ok {
+			if err := fs.Set(f.Name, fileValue(v)); err != nil {
+				errs = append(errs, fmt.Errorf("config file: %s: %v", key, err))
+			}
+		}
+	})
+	var unknown []string
+	for k := range file {
+		if !seen[k] {
+			unknown = append(unknown, k)
+		}
+	}
+	sort.Strings(unknown)
+	for _, k := range unknown {
+		errs = append(errs, fmt.Errorf("config file: unknown setting %q", k))
+	}
+	return errors.Join(errs...)
+}
+
+func lookup(getenv func(string) string, name string) (string, bool) {
+	v := getenv(name)
+	return v, v != ""
+}
+
+func fileValue(v any) string {
+	switch x := v.(type) {
+	case []any:
+		parts := make([]string, len(x))
+		for i, p := range x {
+			parts[i] = fmt.Sprint(p)
+		}
+		return strings.Join(parts, ",")
+	}
+	return fmt.Sprint(v)
+}
+
+// Validate checks the whole configuration and says what to fix.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if c.DataDir == "" && c.DatabaseURL == "" {
+		bad("--data is required (or --database-url for PostgreSQL)")
+	}
+	if c.DatabaseURL != "" && !strings.HasPrefix(c.DatabaseURL, "postgres://") && !strings.HasPrefix(c.DatabaseURL, "postgresql://") {
+		bad("--database-url must be a postgres:// URL")
+	}
+	for _, u := range c.ReplicaURLs {
+		if !strings.HasPrefix(u, "postgres://") && !strings.HasPrefix(u, "postgresql://") {
+			bad("--database-replica-url must be a postgres:// URL")
+		}
+	}
+	if len(c.ReplicaURLs) > 0 && c.DatabaseURL == "" {
+		bad("--database-replica-url needs --database-url")
+	}
+	if _, port, err := net.SplitHostPort(c.Listen); err != nil || port == "" {
+		bad("--listen %q must be host:port, for example 127.0.0.1:8443", c.Listen)
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		bad("--tls-cert and --tls-key go together")
+	}
+	if c.TLSCert == "" && c.DataDir == "" {
+		bad("without --tls-cert/--tls-key a self-signed certificate is generated in --data; give one or the other")
+	}
+	if c.Dev && c.RootKeyFile != "" {
+		bad("--dev and --root-key-file exclude each other")
+	}
+	if c.Dev && c.DataDir == "" {
+		bad("--dev keeps its key in --data; give --data")
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("--log-level must be debug, info, warn or error")
+	}
+	if c.LogFormat != "json" && c.LogFormat != "text" {
+		bad("--log-format must be json or text")
+	}
+	if c.HTTP.MaxBodyBytes < 1<<10 || c.HTTP.MaxBodyBytes > 1<<30 {
+		bad("--max-body-bytes must be between 1024 and 1073741824")
+	}
+	if c.HTTP.MaxHeaderBytes < 4<<10 || c.HTTP.MaxHeaderBytes > 1<<20 {
+		bad("--max-header-bytes must be between 4096 and 1048576")
+	}
+	for name, d := range map[string]time.Duration{
+		"read-header-timeout": c.HTTP.ReadHeaderTimeout, "read-timeout": c.HTTP.ReadTimeout,
+		"write-timeout": c.HTTP.WriteTimeout, "idle-timeout": c.HTTP.IdleTimeout, "shutdown-timeout": c.HTTP.ShutdownTimeout,
+	} {
+		if d <= 0 || d > time.Hour {
+			bad("--%s must be positive and at most 1h", name)
+		}
+	}
+	sort.Slice(errs, func(i, j int) bool { return errs[i].Error() < errs[j].Error() })
+	if len(errs) > 0 {
+		return fmt.Errorf("invalid configuration:\n  %w", joinIndented(errs))
+	}
+	return nil
+}
+
+func joinIndented(errs []error) error {
+	parts := make([]string, len(errs))
+	for i, e := range errs {
+		parts[i] = e.Error()
+	}
+	return errors.New(strings.Join(parts, "\n  "))
+}

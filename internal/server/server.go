@@ -1,0 +1,298 @@
+// Package server is Custodia's HTTP edge: it mounts the route table behind
+// TLS, applies each route's declared permission and the seal gate, sets the
+// security headers, caps bodies, assigns request IDs, logs, counts, and
+// shuts down gracefully.
+//
+// It must never log a request body, a query string or an Authorization
+// header.
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/custodia-project/custodia/internal/api"
+	"github.com/custodia-project/custodia/internal/audit"
+	"github.com/custodia-project/custodia/internal/authz"
+	"github.com/custodia-project/custodia/internal/fault"
+	"github.com/custodia-project/custodia/internal/store"
+)
+
+// Authenticator resolves bearer tokens.
+type Authenticator interface {
+	Authenticate(ctx context.Context, token string) (*authz.Principal, error)
+}
+
+// Options are the edge's limits.
+type Options struct {
+	MaxBodyBytes      int64
+	MaxHeaderBytes    int
+	ReadHeaderTimeout time.Duration
+	ReadTimeout       time.Duration
+	WriteTimeout      time.Duration
+	IdleTimeout       time.Duration
+	ShutdownTimeout   time.Duration
+	// MetricsPublic serves /metrics without a token.
+	MetricsPublic bool
+}
+
+// Deps are what the edge needs beyond the routes.
+type Deps struct {
+	Log      *slog.Logger
+	Auth     Authenticator
+	Sealed   func() bool
+	Store    store.Store // for recording denials
+	Now      func() time.Time
+	Registry *prometheus.Registry
+}
+
+// Server is the HTTP edge.
+type Server struct {
+	opts    Options
+	d       Deps
+	handler http.Handler
+
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+}
+
+// New builds the edge over routes. It fails if a route lacks a known
+// permission, so no route can be mounted unguarded.
+func New(opts Options, d Deps, routes []api.Route) (*Server, error) {
+	s := &Server{opts: opts, d: d}
+	s.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "custodia_http_requests_total", Help: "HTTP requests by route and status code.",
+	}, []string{"route", "code"})
+	s.duration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "custodia_http_request_duration_seconds", Help: "HTTP request latency by route.",
+		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+	}, []string{"route"})
+	d.Registry.MustRegister(s.requests, s.duration)
+
+	mux := http.NewServeMux()
+	paths := map[string][]string{}
+	for _, rt := range routes {
+		if err := CheckRoute(rt); err != nil {
+			return nil, err
+		}
+		mux.Handle(rt.Method+" "+rt.Pattern, s.wrap(rt))
+		paths[rt.Pattern] = append(paths[rt.Pattern], rt.Method)
+	}
+	for p, methods := range paths {
+		allow := strings.Join(methods, ", ")
+		mux.Handle(p, s.serve("unmatched", func(w http.ResponseWriter, r *http.Request, _ string) error {
+			w.Header().Set("Allow", allow)
+			return fault.New(fault.MethodNotAllowed, "method_not_allowed", "method not allowed; allowed: %s", allow)
+		}))
+	}
+	if _, ok := paths["/"]; !ok {
+		mux.Handle("/", s.serve("unmatched", func(w http.ResponseWriter, r *http.Request, _ string) error {
+			return fault.New(fault.NotFound, "not_found", "no such route")
+		}))
+	}
+	s.handler = mux
+	return s, nil
+}
+
+var methodRE = regexp.MustCompile(`^(GET|POST|PUT|PATCH|DELETE)$`)
+
+// CheckRoute refuses a route without a handler or a known permission.
+func CheckRoute(rt api.Route) error {
+	if !methodRE.MatchString(rt.Method) || !strings.HasPrefix(rt.Pattern, "/") {
+		return fmt.Errorf("server: route %q %q: bad method or pattern", rt.Method, rt.Pattern)
+	}
+	if rt.Handler == nil {
+		return fmt.Errorf("server: route %s %s has no handler", rt.Method, rt.Pattern)
+	}
+	if !slices.Contains(authz.All, rt.Perm) {
+		return fmt.Errorf("server: route %s %s declares no known permission (%q)", rt.Method, rt.Pattern, rt.Perm)
+	}
+	if rt.TenantParam != "" && !strings.Contains(rt.Pattern, "{"+rt.TenantParam+"}") {
+		return fmt.Errorf("server: route %s %s names tenant parameter %q that is not in its pattern", rt.Method, rt.Pattern, rt.TenantParam)
+	}
+	return nil
+}
+
+// Handler is the whole edge as an http.Handler.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+var requestIDRE = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	wrote  bool
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if !w.wrote {
+		w.status, w.wrote = code, true
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if !w.wrote {
+		w.status, w.wrote = http.StatusOK, true
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func securityHeaders(h http.Header) {
+	h.Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
+	h.Set("Cross-Origin-Resource-Policy", "same-origin")
+}
+
+func (s *Server) wrap(rt api.Route) http.Handler {
+	label := rt.Method + " " + rt.Pattern
+	return s.serve(label, func(w http.ResponseWriter, r *http.Request, rid string) error {
+		if rt.Unsealed && s.d.Sealed() {
+			return fault.ErrSealed
+		}
+		p, err := s.authenticate(r)
+		if err != nil {
+			return err
+		}
+		perm := rt.Perm
+		if perm == authz.Metrics && s.opts.MetricsPublic {
+			perm = authz.Public
+		}
+		if p != nil {
+			src := audit.SourceFrom(r.Context())
+			src.ActorType, src.ActorID = p.Kind, p.ID
+			*r = *r.WithContext(audit.WithSource(r.Context(), src))
+		}
+		tenantID := ""
+		if rt.TenantParam != "" {
+			tenantID = r.PathValue(rt.TenantParam)
+		}
+		if !authz.Allow(p, perm, tenantID) {
+			if p == nil {
+				return fault.ErrUnauthenticated
+			}
+			s.recordDenial(r, rt, tenantID)
+			return fault.ErrForbidden
+		}
+		return rt.Handler(w, r)
+	})
+}
+
+func (s *Server) authenticate(r *http.Request) (*authz.Principal, error) {
+	h := r.Header.Get("Authorization")
+	if h == "" {
+		return nil, nil
+	}
+	tok, ok := strings.CutPrefix(h, "Bearer ")
+	if !ok || tok == "" {
+		return nil, fault.New(fault.Unauthenticated, "unauthenticated", "Authorization must be \"Bearer <token>\"")
+	}
+	return s.d.Auth.Authenticate(r.Context(), strings.TrimSpace(tok))
+}
+
+func (s *Server) recordDenial(r *http.Request, rt api.Route, tenantID string) {
+	err := audit.Record(r.Context(), s.d.Store, s.d.Now(), audit.Entry{
+		Log: store.OperatorLog, Action: "authz.deny", Target: rt.Method + " " + rt.Pattern, Result: audit.ResultDenied,
+		Details: map[string]any{"permission": string(rt.Perm), "tenant": tenantID},
+	})
+	if err != nil {
+		s.d.Log.Error("audit denial", "err", err)
+	}
+}
+
+func newRequestID() string { return strings.ToLower(rand.Text()[:20]) }
+
+// serve is the common edge around every handler.
+func (s *Server) serve(label string, h func(http.ResponseWriter, *http.Request, string) error) http.Handler {
+	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rid := r.Header.Get("X-Request-Id")
+		if !requestIDRE.MatchString(rid) {
+			rid = newRequestID()
+		}
+		w := &statusWriter{ResponseWriter: rw}
+		securityHeaders(w.Header())
+		w.Header().Set("X-Request-Id", rid)
+		ip, _, _ := net.SplitHostPort(r.RemoteAddr)
+		r = r.WithContext(audit.WithSource(r.Context(), audit.Source{ActorType: audit.ActorAnonymous, IP: ip, UserAgent: r.UserAgent(), RequestID: rid}))
+		defer func() {
+			if p := recover(); p != nil {
+				if p == http.ErrAbortHandler {
+					panic(p)
+				}
+				s.d.Log.Error("panic in handler", "request_id", rid, "route", label, "panic", fmt.Sprint(p))
+				if !w.wrote {
+					api.Render(w, r, s.d.Log, rid, errors.New("panic"))
+				}
+			}
+			elapsed := time.Since(start)
+			s.requests.WithLabelValues(label, strconv.Itoa(w.status)).Inc()
+			s.duration.WithLabelValues(label).Observe(elapsed.Seconds())
+			s.d.Log.Info("request", "request_id", rid, "method", r.Method, "path", r.URL.Path, "route", label,
+				"status", w.status, "duration_ms", float64(elapsed.Microseconds())/1000, "remote", ip)
+		}()
+		if r.ContentLength > s.opts.MaxBodyBytes {
+			api.Render(w, r, s.d.Log, rid, fault.New(fault.TooLarge, "body_too_large", "request body exceeds %d bytes", s.opts.MaxBodyBytes))
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes)
+		if err := h(w, r, rid); err != nil {
+			if w.wrote {
+				s.d.Log.Error("error after response started", "request_id", rid, "err", err)
+				return
+			}
+			api.Render(w, r, s.d.Log, rid, err)
+		}
+	})
+}
+
+// Serve serves TLS on ln until ctx is cancelled, then stops accepting,
+// finishes in-flight requests (up to ShutdownTimeout) and returns.
+func (s *Server) Serve(ctx context.Context, ln net.Listener, tlsConfig *tls.Config) error {
+	srv := &http.Server{
+		Handler:           s.handler,
+		TLSConfig:         tlsConfig,
+		ReadHeaderTimeout: s.opts.ReadHeaderTimeout,
+		ReadTimeout:       s.opts.ReadTimeout,
+		WriteTimeout:      s.opts.WriteTimeout,
+		IdleTimeout:       s.opts.IdleTimeout,
+		MaxHeaderBytes:    s.opts.MaxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(s.d.Log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(tls.NewListener(ln, tlsConfig)) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	s.d.Log.Info("shutting down: finishing in-flight requests", "timeout", s.opts.ShutdownTimeout.String())
+	sctx, cancel := context.WithTimeout(context.Background(), s.opts.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("server: shutdown: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
