@@ -220,3 +220,34 @@ func joinIndented(errs []error) error {
 	}
 	return errors.New(strings.Join(parts, "\n  "))
 }
+
+// Client is the configuration of client subcommands.
+type Client struct {
+	Addr               string
+	Token              string
+	CACert             string
+	InsecureSkipVerify bool
+	Output             string
+}
+
+// RegisterClient adds the client flags to fs.
+func RegisterClient(fs *pflag.FlagSet) *Client {
+	c := &Client{}
+	fs.StringVar(&c.Addr, "addr", "https://127.0.0.1:8443", "server address")
+	fs.StringVar(&c.Token, "token", "", "bearer token (prefer the CUSTODIA_TOKEN variable: arguments are visible to other users)")
+	fs.StringVar(&c.CACert, "ca-cert", "", "PEM file of the server's CA or self-signed certificate (DATA/tls/cert.pem)")
+	fs.BoolVar(&c.InsecureSkipVerify, "insecure-skip-verify", false, "do not verify the server's certificate (testing only)")
+	fs.StringVarP(&c.Output, "output", "o", "text", "output format: text or json")
+	return c
+}
+
+// Validate checks the client configuration.
+func (c *Client) Validate() error {
+	if c.Output != "text" && c.Output != "json" {
+		return fmt.Errorf("--output must be text or json")
+	}
+	if !strings.HasPrefix(c.Addr, "https://") {
+		return fmt.Errorf("--addr %q must start with https://", c.Addr)
+	}
+	return nil
+}

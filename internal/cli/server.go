@@ -1,0 +1,271 @@
+package cli
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/spf13/cobra"
+
+	"github.com/custodia-project/custodia/internal/api"
+	"github.com/custodia-project/custodia/internal/auth"
+	"github.com/custodia-project/custodia/internal/config"
+	"github.com/custodia-project/custodia/internal/fault"
+	"github.com/custodia-project/custodia/internal/keys"
+	"github.com/custodia-project/custodia/internal/server"
+	"github.com/custodia-project/custodia/internal/store"
+	"github.com/custodia-project/custodia/internal/store/postgres"
+	"github.com/custodia-project/custodia/internal/store/sqlite"
+	"github.com/custodia-project/custodia/internal/sys"
+	"github.com/custodia-project/custodia/internal/tenant"
+)
+
+// Files the server keeps in the data directory in --dev mode.
+const (
+	devKeyFile   = "dev-root.key"
+	devTokenFile = "dev-operator-token"
+)
+
+func serverCmd(e *env) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "server",
+		Short: "Run the Custodia server (HTTPS; sealed until unsealed)",
+		Long: `Run the server. With --data DIR it keeps everything in DIR (SQLite); with
+--database-url it uses PostgreSQL. It always serves TLS: given --tls-cert and
+--tls-key, or a self-signed certificate generated in DIR on first start (its
+SHA-256 fingerprint is printed). The server starts sealed: initialize it once
+with "custodia operator init", then unseal with "custodia operator unseal".
+
+Every flag can also be set as a CUSTODIA_* environment variable (--max-body-bytes
+is CUSTODIA_MAX_BODY_BYTES) or in a TOML file given with --config.`,
+		Args: exactArgs(0, "no arguments"),
+	}
+	cfg := config.Register(c.Flags())
+	c.RunE = func(c *cobra.Command, args []string) error {
+		if err := config.Resolve(c.Flags(), e.getenv); err != nil {
+			return &exitError{code: ExitUsage, err: err}
+		}
+		if err := cfg.Validate(); err != nil {
+			return &exitError{code: ExitUsage, err: err}
+		}
+		return runServer(c.Context(), cfg, e)
+	}
+	return c
+}
+
+func newLogger(cfg *config.Config, e *env) *slog.Logger {
+	var lvl slog.Level
+	_ = lvl.UnmarshalText([]byte(cfg.LogLevel))
+	opts := &slog.HandlerOptions{Level: lvl}
+	if cfg.LogFormat == "text" {
+		return slog.New(slog.NewTextHandler(e.stderr, opts))
+	}
+	return slog.New(slog.NewJSONHandler(e.stderr, opts))
+}
+
+func openStore(ctx context.Context, cfg *config.Config) (store.Store, error) {
+	if cfg.DatabaseURL != "" {
+		return postgres.Open(ctx, cfg.DatabaseURL, postgres.Options{ReplicaURLs: cfg.ReplicaURLs})
+	}
+	return sqlite.Open(ctx, cfg.DataDir)
+}
+
+// within reports whether path lies inside dir.
+func within(path, dir string) bool {
+	ap, err1 := filepath.Abs(path)
+	ad, err2 := filepath.Abs(dir)
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	rel, err := filepath.Rel(ad, ap)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
+}
+
+// rootKeyFile returns the root key the server starts with, if any.
+func rootKeyFile(cfg *config.Config, log *slog.Logger) (keys.Secret, error) {
+	if cfg.Dev {
+		path := filepath.Join(cfg.DataDir, devKeyFile)
+		log.Warn("DEVELOPMENT MODE: the root key is kept inside the data directory; anyone with a copy of the directory can read every secret. Never use --dev for real data.", "key_file", path)
+		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+			if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+				return nil, err
+			}
+			k, err := keys.GenerateKey()
+			if err != nil {
+				return nil, err
+			}
+			if err := keys.WriteKeyFile(path, k); err != nil {
+				return nil, err
+			}
+		}
+		return keys.ReadKeyFile(path)
+	}
+	if cfg.RootKeyFile == "" {
+		return nil, nil
+	}
+	if cfg.DataDir != "" && within(cfg.RootKeyFile, cfg.DataDir) {
+		return nil, fmt.Errorf("--root-key-file %s is inside the data directory: the root key must never sit beside the data (or in its backups)", cfg.RootKeyFile)
+	}
+	return keys.ReadKeyFile(cfg.RootKeyFile)
+}
+
+func loadCertificate(cfg *config.Config, e *env, log *slog.Logger, now time.Time) (tls.Certificate, error) {
+	if cfg.TLSCert != "" {
+		c, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
+		if err != nil {
+			return tls.Certificate{}, fmt.Errorf("TLS certificate: %w", err)
+		}
+		return c, nil
+	}
+	host, _, _ := net.SplitHostPort(cfg.Listen)
+	hosts := []string{host}
+	if hn, err := os.Hostname(); err == nil {
+		hosts = append(hosts, hn)
+	}
+	c, created, err := server.LoadOrCreateSelfSigned(cfg.DataDir, hosts, now)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	fp := server.Fingerprint(c.Certificate[0])
+	if created {
+		log.Warn("generated a self-signed TLS certificate; give clients its file or pin its fingerprint, or use --tls-cert/--tls-key",
+			"cert", filepath.Join(cfg.DataDir, server.SelfSignedCert), "sha256", fp)
+	}
+	fmt.Fprintf(e.stderr, "TLS certificate SHA-256 fingerprint: %s\n", fp)
+	return c, nil
+}
+
+func runServer(ctx context.Context, cfg *config.Config, e *env) error {
+	log := newLogger(cfg, e)
+	now := time.Now
+	if cfg.MetricsPublic {
+		log.Warn("--metrics-public: /metrics is served without a token")
+	}
+	keyFile, err := rootKeyFile(cfg, log)
+	if err != nil {
+		return &exitError{code: ExitUsage, err: err}
+	}
+	cert, err := loadCertificate(cfg, e, log, now())
+	if err != nil {
+		return &exitError{code: ExitUsage, err: err}
+	}
+	st, err := openStore(ctx, cfg)
+	if err != nil {
+		if errors.Is(err, store.ErrSchemaTooNew) {
+			return &exitError{code: ExitConflict, err: err}
+		}
+		return &exitError{code: ExitUnavailable, err: fmt.Errorf("storage: %w", err)}
+	}
+	defer st.Close()
+
+	bg, stopJobs := context.WithCancel(context.WithoutCancel(ctx))
+	root := keys.NewRoot(st, now)
+	keyring := keys.NewKeyring(root, now)
+	authSvc := auth.New(st, now)
+	tenants := tenant.New(bg, st, keyring, now, log)
+	sysSvc := sys.New(st, root, keyring, authSvc, now, log, keyFile)
+	defer func() {
+		stopJobs()
+		tenants.Wait()
+	}()
+	root.AfterUnseal(func() {
+		if err := tenants.ResumeJobs(bg); err != nil {
+			log.Error("resume jobs", "err", err)
+		}
+	})
+	if err := sysSvc.Start(ctx); err != nil {
+		return &exitError{code: ExitConflict, err: err}
+	}
+	if cfg.Dev {
+		if err := devInit(ctx, sysSvc, cfg, log); err != nil {
+			return err
+		}
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "custodia_sealed", Help: "1 while the vault is sealed."},
+			func() float64 {
+				if root.Sealed() {
+					return 1
+				}
+				return 0
+			}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "custodia_build_info", Help: "Build version.", ConstLabels: prometheus.Labels{"version": Version, "engine": st.Engine()}},
+			func() float64 { return 1 }),
+	)
+	deps := &api.Deps{
+		Store: st, Sys: sysSvc, Tenants: tenants, Auth: authSvc, Version: Version,
+		Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
+		Ready: func(ctx context.Context) error {
+			pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			defer cancel()
+			if err := st.Ping(pctx); err != nil {
+				return fault.Wrap(err, fault.Unavailable, "storage_unreachable", "storage unreachable")
+			}
+			if root.Sealed() {
+				return fault.ErrSealed
+			}
+			return nil
+		},
+	}
+	srv, err := server.New(server.Options{
+		MaxBodyBytes: cfg.HTTP.MaxBodyBytes, MaxHeaderBytes: cfg.HTTP.MaxHeaderBytes,
+		ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout, ReadTimeout: cfg.HTTP.ReadTimeout,
+		WriteTimeout: cfg.HTTP.WriteTimeout, IdleTimeout: cfg.HTTP.IdleTimeout, ShutdownTimeout: cfg.HTTP.ShutdownTimeout,
+		MetricsPublic: cfg.MetricsPublic,
+	}, server.Deps{Log: log, Auth: authSvc, Sealed: root.Sealed, Store: st, Now: now, Registry: reg}, api.Routes(deps))
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return &exitError{code: ExitUnavailable, err: fmt.Errorf("cannot listen on %s: %w", cfg.Listen, err)}
+	}
+	status, _ := sysSvc.Status(ctx)
+	log.Info("custodia listening", "addr", "https://"+ln.Addr().String(), "engine", st.Engine(), "version", Version,
+		"initialized", status.Initialized, "sealed", status.Sealed)
+	fmt.Fprintf(e.stderr, "Listening on https://%s\n", ln.Addr())
+	switch {
+	case !status.Initialized:
+		fmt.Fprintln(e.stderr, "Not initialized: run \"custodia operator init\".")
+	case status.Sealed:
+		fmt.Fprintln(e.stderr, "Sealed: run \"custodia operator unseal\" with enough shares.")
+	}
+	if err := srv.Serve(ctx, ln, server.TLSConfig(cert)); err != nil {
+		return err
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// devInit initializes a --dev installation on its first start and leaves the
+// operator token in a file beside the dev key.
+func devInit(ctx context.Context, s *sys.Service, cfg *config.Config, log *slog.Logger) error {
+	st, err := s.Status(ctx)
+	if err != nil || st.Initialized {
+		return err
+	}
+	res, err := s.Init(ctx, sys.InitRequest{})
+	if err != nil {
+		return err
+	}
+	path := filepath.Join(cfg.DataDir, devTokenFile)
+	if err := os.WriteFile(path, []byte(string(res.OperatorToken)+"\n"), 0o600); err != nil {
+		return err
+	}
+	log.Warn("DEVELOPMENT MODE: initialized; the operator token is in a file", "token_file", path)
+	return nil
+}
