@@ -25,9 +25,9 @@ func OpenAPI(routes []Route, version string) map[string]any {
 			paths[p] = map[string]any{}
 		}
 		op := map[string]any{
-			"summary":     rt.Summary,
-			"operationId": operationID(rt),
-			"tags":        []string{rt.Tag},
+			"summary":      rt.Summary,
+			"operationId":  operationID(rt),
+			"tags":         []string{rt.Tag},
 			"x-permission": string(rt.Perm),
 		}
 		if rt.Perm == authz.Public {

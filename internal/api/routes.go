@@ -63,7 +63,7 @@ func Routes(d *Deps) []Route {
 			Status: http.StatusNoContent, Handler: h.revokeToken},
 
 		{Method: "GET", Pattern: "/api/v1/tenants", Perm: authz.TenantsRead, Unsealed: true, Tag: "tenants", Summary: "List tenants",
-			Query: []Param{{"after", "last tenant ID of the previous page", "string"}, {"limit", "page size (max 1000)", "integer"}},
+			Query:    []Param{{"after", "last tenant ID of the previous page", "string"}, {"limit", "page size (max 1000)", "integer"}},
 			Response: TenantList{}, Handler: h.listTenants},
 		{Method: "POST", Pattern: "/api/v1/tenants", Perm: authz.TenantsManage, Unsealed: true, Tag: "tenants", Summary: "Create a tenant and its first key",
 			Request: tenant.CreateInput{}, Response: Tenant{}, Status: http.StatusCreated, Handler: h.createTenant},
@@ -87,7 +87,7 @@ func Routes(d *Deps) []Route {
 			Summary: "The operator audit events", Query: auditQuery, Response: AuditList{}, Handler: h.operatorAudit},
 
 		{Method: "GET", Pattern: "/api/v1/jobs", Perm: authz.JobsRead, Unsealed: true, Tag: "jobs", Summary: "Recent background jobs",
-			Query: []Param{{"tenant", "only this tenant's jobs (ID)", "string"}, {"limit", "how many (max 1000)", "integer"}},
+			Query:    []Param{{"tenant", "only this tenant's jobs (ID)", "string"}, {"limit", "how many (max 1000)", "integer"}},
 			Response: JobList{}, Handler: h.listJobs},
 		{Method: "GET", Pattern: "/api/v1/jobs/{id}", Perm: authz.JobsRead, Unsealed: true, Tag: "jobs", Summary: "One job and its progress",
 			Response: Job{}, Handler: h.getJob},

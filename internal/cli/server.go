@@ -12,22 +12,16 @@ import (
 	"strings"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 
-	"github.com/custodia-project/custodia/internal/api"
-	"github.com/custodia-project/custodia/internal/auth"
+	"github.com/custodia-project/custodia/internal/app"
 	"github.com/custodia-project/custodia/internal/config"
-	"github.com/custodia-project/custodia/internal/fault"
 	"github.com/custodia-project/custodia/internal/keys"
 	"github.com/custodia-project/custodia/internal/server"
 	"github.com/custodia-project/custodia/internal/store"
 	"github.com/custodia-project/custodia/internal/store/postgres"
 	"github.com/custodia-project/custodia/internal/store/sqlite"
 	"github.com/custodia-project/custodia/internal/sys"
-	"github.com/custodia-project/custodia/internal/tenant"
 )
 
 // Files the server keeps in the data directory in --dev mode.
@@ -168,68 +162,22 @@ func runServer(ctx context.Context, cfg *config.Config, e *env) error {
 	}
 	defer st.Close()
 
-	bg, stopJobs := context.WithCancel(context.WithoutCancel(ctx))
-	root := keys.NewRoot(st, now)
-	keyring := keys.NewKeyring(root, now)
-	authSvc := auth.New(st, now)
-	tenants := tenant.New(bg, st, keyring, now, log)
-	sysSvc := sys.New(st, root, keyring, authSvc, now, log, keyFile)
-	defer func() {
-		stopJobs()
-		tenants.Wait()
-	}()
-	root.AfterUnseal(func() {
-		if err := tenants.ResumeJobs(bg); err != nil {
-			log.Error("resume jobs", "err", err)
-		}
-	})
-	if err := sysSvc.Start(ctx); err != nil {
+	opts := app.DefaultServerOptions()
+	opts.MaxBodyBytes, opts.MaxHeaderBytes = cfg.HTTP.MaxBodyBytes, cfg.HTTP.MaxHeaderBytes
+	opts.ReadHeaderTimeout, opts.ReadTimeout = cfg.HTTP.ReadHeaderTimeout, cfg.HTTP.ReadTimeout
+	opts.WriteTimeout, opts.IdleTimeout, opts.ShutdownTimeout = cfg.HTTP.WriteTimeout, cfg.HTTP.IdleTimeout, cfg.HTTP.ShutdownTimeout
+	opts.MetricsPublic = cfg.MetricsPublic
+	node, err := app.New(ctx, app.Options{Store: st, Log: log, Now: now, Version: Version, KeyFile: keyFile, Server: opts})
+	if err != nil {
 		return &exitError{code: ExitConflict, err: err}
 	}
+	defer node.Close()
 	if cfg.Dev {
-		if err := devInit(ctx, sysSvc, cfg, log); err != nil {
+		if err := devInit(ctx, node.Sys, cfg, log); err != nil {
 			return err
 		}
 	}
-
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(
-		collectors.NewGoCollector(),
-		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "custodia_sealed", Help: "1 while the vault is sealed."},
-			func() float64 {
-				if root.Sealed() {
-					return 1
-				}
-				return 0
-			}),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "custodia_build_info", Help: "Build version.", ConstLabels: prometheus.Labels{"version": Version, "engine": st.Engine()}},
-			func() float64 { return 1 }),
-	)
-	deps := &api.Deps{
-		Store: st, Sys: sysSvc, Tenants: tenants, Auth: authSvc, Version: Version,
-		Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
-		Ready: func(ctx context.Context) error {
-			pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-			defer cancel()
-			if err := st.Ping(pctx); err != nil {
-				return fault.Wrap(err, fault.Unavailable, "storage_unreachable", "storage unreachable")
-			}
-			if root.Sealed() {
-				return fault.ErrSealed
-			}
-			return nil
-		},
-	}
-	srv, err := server.New(server.Options{
-		MaxBodyBytes: cfg.HTTP.MaxBodyBytes, MaxHeaderBytes: cfg.HTTP.MaxHeaderBytes,
-		ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout, ReadTimeout: cfg.HTTP.ReadTimeout,
-		WriteTimeout: cfg.HTTP.WriteTimeout, IdleTimeout: cfg.HTTP.IdleTimeout, ShutdownTimeout: cfg.HTTP.ShutdownTimeout,
-		MetricsPublic: cfg.MetricsPublic,
-	}, server.Deps{Log: log, Auth: authSvc, Sealed: root.Sealed, Store: st, Now: now, Registry: reg}, api.Routes(deps))
-	if err != nil {
-		return err
-	}
+	sysSvc, srv := node.Sys, node.Server
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return &exitError{code: ExitUnavailable, err: fmt.Errorf("cannot listen on %s: %w", cfg.Listen, err)}

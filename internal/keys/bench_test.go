@@ -79,4 +79,3 @@ func BenchmarkKeyringLookup(b *testing.B) {
 		return nil
 	})
 }
-

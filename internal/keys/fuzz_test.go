@@ -32,7 +32,6 @@ func FuzzOpenSubmission(f *testing.F) {
 	})
 }
 
-
 func FuzzOpenRecord(f *testing.F) {
 	s, _, kr, _, _ := unsealed(f)
 	ctx := context.Background()
