@@ -470,9 +470,9 @@ func (r *result) print(w io.Writer, cfg *config) {
 	fmt.Fprintf(w, "latency   p50 %.3fms  p90 %.3fms  p99 %.3fms  p99.9 %.3fms  max %.3fms\n", l.P50, l.P90, l.P99, l.P999, l.Max)
 	var sb strings.Builder
 	for _, c := range slices.Sorted(maps.Keys(rep.Status)) {
-		fmt.Fprintf(&sb, "  %d: %d", c, rep.Status[c])
+		fmt.Fprintf(&sb, " %d: %d", c, rep.Status[c])
 	}
-	fmt.Fprintf(w, "status   %s\n", cmp.Or(sb.String(), "  none"))
+	fmt.Fprintf(w, "status   %s\n", cmp.Or(sb.String(), " none"))
 	fmt.Fprintf(w, "errors    %d", rep.Errors)
 	if rep.ErrorSample != "" {
 		fmt.Fprintf(w, " (first: %s)", rep.ErrorSample)

@@ -53,7 +53,10 @@ type Route struct {
 	// Raw routes (health, metrics) are not JSON and not in OpenAPI's
 	// JSON content.
 	RawContentType string
-	Handler        Handler
+	// Quiet routes (health probes, scrapes) are access-logged at debug
+	// level so probes do not flood the log.
+	Quiet   bool
+	Handler Handler
 }
 
 // ErrorBody is the one error shape.

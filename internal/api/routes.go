@@ -34,11 +34,11 @@ type Deps struct {
 func Routes(d *Deps) []Route {
 	h := &handlers{d: d}
 	rs := []Route{
-		{Method: "GET", Pattern: "/healthz", Perm: authz.Public, Tag: "health", Summary: "Process is up",
+		{Method: "GET", Pattern: "/healthz", Perm: authz.Public, Tag: "health", Summary: "Process is up", Quiet: true,
 			Response: Health{}, Handler: h.healthz},
-		{Method: "GET", Pattern: "/readyz", Perm: authz.Public, Tag: "health", Summary: "Storage reachable and vault unsealed (503 otherwise)",
+		{Method: "GET", Pattern: "/readyz", Perm: authz.Public, Tag: "health", Summary: "Storage reachable and vault unsealed (503 otherwise)", Quiet: true,
 			Response: Health{}, Handler: h.readyz},
-		{Method: "GET", Pattern: "/metrics", Perm: authz.Metrics, Tag: "health", Summary: "Prometheus metrics",
+		{Method: "GET", Pattern: "/metrics", Perm: authz.Metrics, Tag: "health", Summary: "Prometheus metrics", Quiet: true,
 			RawContentType: "text/plain", Handler: h.metrics},
 		{Method: "GET", Pattern: "/api/v1/openapi.json", Perm: authz.Public, Tag: "meta", Summary: "This API's OpenAPI 3.1 document",
 			Response: map[string]any{}, Handler: nil}, // set below: needs the finished table

@@ -93,13 +93,13 @@ func New(opts Options, d Deps, routes []api.Route) (*Server, error) {
 	}
 	for p, methods := range paths {
 		allow := strings.Join(methods, ", ")
-		mux.Handle(p, s.serve("unmatched", func(w http.ResponseWriter, r *http.Request, _ string) error {
+		mux.Handle(p, s.serve("unmatched", false, func(w http.ResponseWriter, r *http.Request, _ string) error {
 			w.Header().Set("Allow", allow)
 			return fault.New(fault.MethodNotAllowed, "method_not_allowed", "method not allowed; allowed: %s", allow)
 		}))
 	}
 	if _, ok := paths["/"]; !ok {
-		mux.Handle("/", s.serve("unmatched", func(w http.ResponseWriter, r *http.Request, _ string) error {
+		mux.Handle("/", s.serve("unmatched", false, func(w http.ResponseWriter, r *http.Request, _ string) error {
 			return fault.New(fault.NotFound, "not_found", "no such route")
 		}))
 	}
@@ -164,7 +164,7 @@ func securityHeaders(h http.Header) {
 
 func (s *Server) wrap(rt api.Route) http.Handler {
 	label := rt.Method + " " + rt.Pattern
-	return s.serve(label, func(w http.ResponseWriter, r *http.Request, rid string) error {
+	return s.serve(label, rt.Quiet, func(w http.ResponseWriter, r *http.Request, rid string) error {
 		if rt.Unsealed && s.d.Sealed() {
 			return fault.ErrSealed
 		}
@@ -221,7 +221,11 @@ func (s *Server) recordDenial(r *http.Request, rt api.Route, tenantID string) {
 func newRequestID() string { return strings.ToLower(rand.Text()[:20]) }
 
 // serve is the common edge around every handler.
-func (s *Server) serve(label string, h func(http.ResponseWriter, *http.Request, string) error) http.Handler {
+func (s *Server) serve(label string, quiet bool, h func(http.ResponseWriter, *http.Request, string) error) http.Handler {
+	level := slog.LevelInfo
+	if quiet {
+		level = slog.LevelDebug
+	}
 	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rid := r.Header.Get("X-Request-Id")
@@ -246,7 +250,7 @@ func (s *Server) serve(label string, h func(http.ResponseWriter, *http.Request, 
 			elapsed := time.Since(start)
 			s.requests.WithLabelValues(label, strconv.Itoa(w.status)).Inc()
 			s.duration.WithLabelValues(label).Observe(elapsed.Seconds())
-			s.d.Log.Info("request", "request_id", rid, "method", r.Method, "path", r.URL.Path, "route", label,
+			s.d.Log.Log(r.Context(), level, "request", "request_id", rid, "method", r.Method, "path", r.URL.Path, "route", label,
 				"status", w.status, "duration_ms", float64(elapsed.Microseconds())/1000, "remote", ip)
 		}()
 		if r.ContentLength > s.opts.MaxBodyBytes {

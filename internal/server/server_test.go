@@ -133,7 +133,10 @@ func TestTLSPolicy(t *testing.T) {
 	srv, err := server.New(server.Options{MaxBodyBytes: 1024, ShutdownTimeout: time.Second, ReadHeaderTimeout: time.Second},
 		server.Deps{Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Registry: prometheus.NewRegistry(), Sealed: func() bool { return false }},
 		[]api.Route{{Method: "GET", Pattern: "/ok", Perm: authz.Public, Summary: "x", Tag: "x",
-			Handler: func(w http.ResponseWriter, r *http.Request) error { api.WriteJSON(w, 200, map[string]string{"ok": "yes"}); return nil }}})
+			Handler: func(w http.ResponseWriter, r *http.Request) error {
+				api.WriteJSON(w, 200, map[string]string{"ok": "yes"})
+				return nil
+			}}})
 	if err != nil {
 		t.Fatal(err)
 	}
