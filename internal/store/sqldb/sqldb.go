@@ -37,6 +37,7 @@ type DB struct {
 	next    atomic.Uint64
 	dialect Dialect
 	closers []func() error
+	group   *grouper
 }
 
 var _ store.Store = (*DB)(nil)
@@ -87,6 +88,9 @@ func (db *DB) Close() error {
 }
 
 func (db *DB) Update(ctx context.Context, fn func(store.Tx) error) error {
+	if db.group != nil {
+		return db.updateGrouped(ctx, fn)
+	}
 	return db.run(ctx, db.writer, false, fn)
 }
 

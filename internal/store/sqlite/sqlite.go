@@ -77,5 +77,7 @@ func Open(ctx context.Context, dir string) (*sqldb.DB, error) {
 	n := max(4, runtime.GOMAXPROCS(0)*2)
 	reader.SetMaxOpenConns(n)
 	reader.SetMaxIdleConns(n)
-	return sqldb.New(writer, []*sql.DB{reader}, dialect, reader.Close, writer.Close), nil
+	db := sqldb.New(writer, []*sql.DB{reader}, dialect, reader.Close, writer.Close)
+	db.EnableGroupCommit()
+	return db, nil
 }

@@ -33,6 +33,7 @@ func Run(t *testing.T, open Opener) {
 		{"Audit", testAudit},
 		{"AuditConcurrentAppend", testAuditConcurrent},
 		{"RollbackIsAtomic", testRollback},
+		{"ConcurrentUpdatesFailAlone", testConcurrentFailAlone},
 		{"Jobs", testJobs},
 		{"CancelledContext", testCancelled},
 	}
@@ -423,4 +424,53 @@ func testCancelled(t *testing.T, s store.Store) {
 		return nil
 	})
 	mkTenant(t, s, "d")
+}
+
+// Concurrent updates (which an engine may commit as a group) succeed or
+// fail one by one: a failing update leaves no trace, the others persist.
+func testConcurrentFailAlone(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	const n = 40
+	boom := errors.New("boom")
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := range n {
+		wg.Go(func() {
+			errs[i] = s.Update(ctx, func(tx store.Tx) error {
+				id := fmt.Sprint("g", i)
+				if err := tx.CreateTenant(ctx, &store.Tenant{ID: id, Slug: id, Name: id, Status: store.TenantActive}); err != nil {
+					return err
+				}
+				if err := tx.AppendAudit(ctx, audit("G", "tenant.create", t0)); err != nil {
+					return err
+				}
+				if i%2 == 1 {
+					return boom
+				}
+				return nil
+			})
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if (i%2 == 1) != errors.Is(err, boom) {
+			t.Fatalf("update %d returned %v", i, err)
+		}
+	}
+	view(t, s, func(tx store.Tx) error {
+		ts, err := tx.ListTenants(ctx, store.Page{Limit: 1000})
+		if err != nil || len(ts) != n/2 {
+			t.Fatalf("%d tenants persisted, want %d (%v)", len(ts), n/2, err)
+		}
+		evs, _ := tx.ListAudit(ctx, store.AuditFilter{LogID: "G", AfterSeq: -1, Limit: 1000})
+		if len(evs) != n/2 {
+			t.Fatalf("%d audit events persisted, want %d", len(evs), n/2)
+		}
+		for i, e := range evs {
+			if e.Seq != int64(i) {
+				t.Fatalf("audit seq %d at position %d: a failed update left a gap", e.Seq, i)
+			}
+		}
+		return nil
+	})
 }
