@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/custodia-project/custodia/internal/audit"
 	"github.com/custodia-project/custodia/internal/auth"
 	"github.com/custodia-project/custodia/internal/authz"
 	"github.com/custodia-project/custodia/internal/fault"
@@ -23,6 +24,8 @@ type Deps struct {
 	Sys     *sys.Service
 	Tenants *tenant.Service
 	Auth    *auth.Service
+	Audit   *audit.Log
+	Now     func() time.Time
 	// Ready reports whether storage answers and the vault is unsealed.
 	Ready   func(ctx context.Context) error
 	Metrics http.Handler
@@ -81,10 +84,9 @@ func Routes(d *Deps) []Route {
 			Summary: "New key version for new writes; re-wraps old records in the background", Response: RotateResponse{}, Status: http.StatusAccepted, Handler: h.rotate},
 		{Method: "GET", Pattern: "/api/v1/tenants/{tenant}/public-key", Perm: authz.TenantsRead, TenantParam: "tenant", Unsealed: true, Tag: "keys",
 			Summary: "The tenant's HPKE public key (ML-KEM-768 + X25519) for sealed submissions", Response: PublicKey{}, Handler: h.publicKey},
-		{Method: "GET", Pattern: "/api/v1/tenants/{tenant}/audit/events", Perm: authz.AuditRead, TenantParam: "tenant", Unsealed: true, Tag: "audit",
-			Summary: "The tenant's audit events", Query: auditQuery, Response: AuditList{}, Handler: h.tenantAudit},
-		{Method: "GET", Pattern: "/api/v1/audit/operator/events", Perm: authz.AuditRead, Unsealed: true, Tag: "audit",
-			Summary: "The operator audit events", Query: auditQuery, Response: AuditList{}, Handler: h.operatorAudit},
+		{Method: "GET", Pattern: "/api/v1/audit/public-key", Perm: authz.AuditRead, Unsealed: true, Tag: "audit",
+			Summary:  "The note verifier key that checks every audit checkpoint (for custodia audit verify --key)",
+			Response: PublicKeyNote{}, Handler: h.auditPublicKey},
 
 		{Method: "GET", Pattern: "/api/v1/jobs", Perm: authz.JobsRead, Unsealed: true, Tag: "jobs", Summary: "Recent background jobs",
 			Query:    []Param{{"tenant", "only this tenant's jobs (ID)", "string"}, {"limit", "how many (max 1000)", "integer"}},
@@ -92,6 +94,8 @@ func Routes(d *Deps) []Route {
 		{Method: "GET", Pattern: "/api/v1/jobs/{id}", Perm: authz.JobsRead, Unsealed: true, Tag: "jobs", Summary: "One job and its progress",
 			Response: Job{}, Handler: h.getJob},
 	}
+	rs = append(rs, auditRoutes(h, "/api/v1/tenants/{tenant}/audit", "tenant", "tenant log")...)
+	rs = append(rs, auditRoutes(h, "/api/v1/audit/operator", "", "operator log")...)
 	doc := OpenAPI(rs, d.Version)
 	body, _ := json.MarshalIndent(doc, "", "  ")
 	for i := range rs {
@@ -248,6 +252,14 @@ type AuditEvent struct {
 	UserAgent string          `json:"user_agent,omitempty"`
 	RequestID string          `json:"request_id,omitempty"`
 	Details   json.RawMessage `json:"details"`
+	// Pruned entries keep only their place in the tree.
+	Pruned bool `json:"pruned,omitempty"`
+}
+
+func eventView(e *store.AuditEvent) AuditEvent {
+	return AuditEvent{Log: e.LogID, Seq: e.Seq, Time: e.Time, ActorType: e.ActorType, ActorID: e.ActorID,
+		Action: e.Action, Target: e.Target, Result: e.Result, SourceIP: e.SourceIP, UserAgent: e.UserAgent,
+		RequestID: e.RequestID, Details: json.RawMessage(e.Details), Pruned: e.Pruned}
 }
 
 type AuditList struct {
@@ -515,18 +527,6 @@ func (h *handlers) publicKey(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func (h *handlers) tenantAudit(w http.ResponseWriter, r *http.Request) error {
-	t, err := h.d.Tenants.Get(r.Context(), r.PathValue("tenant"))
-	if err != nil {
-		return err
-	}
-	return h.audit(w, r, t.ID)
-}
-
-func (h *handlers) operatorAudit(w http.ResponseWriter, r *http.Request) error {
-	return h.audit(w, r, store.OperatorLog)
-}
-
 func (h *handlers) audit(w http.ResponseWriter, r *http.Request, logID string) error {
 	after, err := queryInt(r, "after", -1)
 	if err != nil {
@@ -558,10 +558,8 @@ func (h *handlers) audit(w http.ResponseWriter, r *http.Request, logID string) e
 		return err
 	}
 	out := AuditList{Events: []AuditEvent{}}
-	for _, e := range evs {
-		out.Events = append(out.Events, AuditEvent{Log: e.LogID, Seq: e.Seq, Time: e.Time, ActorType: e.ActorType, ActorID: e.ActorID,
-			Action: e.Action, Target: e.Target, Result: e.Result, SourceIP: e.SourceIP, UserAgent: e.UserAgent,
-			RequestID: e.RequestID, Details: json.RawMessage(e.Details)})
+	for i := range evs {
+		out.Events = append(out.Events, eventView(&evs[i]))
 	}
 	if len(evs) == limit {
 		next := evs[len(evs)-1].Seq

@@ -7,6 +7,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -14,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/custodia-project/custodia/internal/api"
+	"github.com/custodia-project/custodia/internal/audit"
 	"github.com/custodia-project/custodia/internal/auth"
 	"github.com/custodia-project/custodia/internal/fault"
 	"github.com/custodia-project/custodia/internal/keys"
@@ -32,6 +34,12 @@ type Options struct {
 	// KeyFile is the root key of a key-file installation, or nil.
 	KeyFile keys.Secret
 	Server  server.Options
+	// CheckpointEvery is how often grown audit logs are checkpointed
+	// (default one second; negative turns the loop off, for tests that
+	// checkpoint on demand).
+	CheckpointEvery time.Duration
+	// CheckpointPushers send each new checkpoint off the box.
+	CheckpointPushers []audit.Pusher
 }
 
 // App is one assembled node.
@@ -42,10 +50,12 @@ type App struct {
 	Auth    *auth.Service
 	Tenants *tenant.Service
 	Sys     *sys.Service
+	Audit   *audit.Log
 	Server  *server.Server
 	Routes  []api.Route
 
 	stopJobs context.CancelFunc
+	wg       sync.WaitGroup
 }
 
 // DefaultServerOptions are the edge limits of a default configuration.
@@ -70,6 +80,13 @@ func New(ctx context.Context, o Options) (*App, error) {
 	a.Auth = auth.New(o.Store, o.Now)
 	a.Tenants = tenant.New(bg, o.Store, a.Keyring, o.Now, o.Log)
 	a.Sys = sys.New(o.Store, a.Root, a.Keyring, a.Auth, o.Now, o.Log, o.KeyFile)
+	a.Audit = audit.NewLog(o.Store, a.Root, o.Now, o.Log, o.CheckpointPushers...)
+	if o.CheckpointEvery == 0 {
+		o.CheckpointEvery = time.Second
+	}
+	if o.CheckpointEvery > 0 {
+		a.wg.Go(func() { a.Audit.Run(bg, o.CheckpointEvery) })
+	}
 	a.Root.AfterUnseal(func() {
 		if err := a.Tenants.ResumeJobs(bg); err != nil {
 			o.Log.Error("resume jobs", "err", err)
@@ -96,7 +113,7 @@ func New(ctx context.Context, o Options) (*App, error) {
 			func() float64 { return 1 }),
 	)
 	a.Routes = api.Routes(&api.Deps{
-		Store: o.Store, Sys: a.Sys, Tenants: a.Tenants, Auth: a.Auth, Version: o.Version,
+		Store: o.Store, Sys: a.Sys, Tenants: a.Tenants, Auth: a.Auth, Audit: a.Audit, Now: o.Now, Version: o.Version,
 		Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
 		Ready:   a.ready,
 	})
@@ -129,4 +146,5 @@ func (a *App) Handler() http.Handler { return a.Server.Handler() }
 func (a *App) Close() {
 	a.stopJobs()
 	a.Tenants.Wait()
+	a.wg.Wait()
 }

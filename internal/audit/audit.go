@@ -89,7 +89,7 @@ func Append(ctx context.Context, tx store.AuditTx, at time.Time, e Entry) error 
 	if err := tx.AppendAudit(ctx, ev); err != nil {
 		return fmt.Errorf("audit: append %s: %w", e.Action, err)
 	}
-	return nil
+	return addToTree(ctx, tx, ev)
 }
 
 // Record appends e in a transaction of its own, for events that change no

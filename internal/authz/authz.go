@@ -21,12 +21,13 @@ const (
 	TenantsManage Permission = "tenants.manage" // create, suspend, shred, rotate keys
 	TenantsRead   Permission = "tenants.read"
 	AuditRead     Permission = "audit.read"
+	AuditManage   Permission = "audit.manage" // prune entry bodies after retention
 	JobsRead      Permission = "jobs.read"
 )
 
 // All is every permission a route may declare; a route naming anything else
 // fails the route-table test.
-var All = []Permission{Public, Metrics, SysManage, TokensManage, TenantsManage, TenantsRead, AuditRead, JobsRead}
+var All = []Permission{Public, Metrics, SysManage, TokensManage, TenantsManage, TenantsRead, AuditRead, AuditManage, JobsRead}
 
 // Principal kinds.
 const (

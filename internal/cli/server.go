@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/custodia-project/custodia/internal/app"
+	"github.com/custodia-project/custodia/internal/audit"
 	"github.com/custodia-project/custodia/internal/config"
 	"github.com/custodia-project/custodia/internal/keys"
 	"github.com/custodia-project/custodia/internal/server"
@@ -167,7 +169,15 @@ func runServer(ctx context.Context, cfg *config.Config, e *env) error {
 	opts.ReadHeaderTimeout, opts.ReadTimeout = cfg.HTTP.ReadHeaderTimeout, cfg.HTTP.ReadTimeout
 	opts.WriteTimeout, opts.IdleTimeout, opts.ShutdownTimeout = cfg.HTTP.WriteTimeout, cfg.HTTP.IdleTimeout, cfg.HTTP.ShutdownTimeout
 	opts.MetricsPublic = cfg.MetricsPublic
-	node, err := app.New(ctx, app.Options{Store: st, Log: log, Now: now, Version: Version, KeyFile: keyFile, Server: opts})
+	var pushers []audit.Pusher
+	if cfg.Audit.CheckpointFile != "" {
+		pushers = append(pushers, audit.FilePusher{Path: cfg.Audit.CheckpointFile})
+	}
+	if cfg.Audit.CheckpointWebhook != "" {
+		pushers = append(pushers, audit.WebhookPusher{URL: cfg.Audit.CheckpointWebhook, Client: &http.Client{Timeout: 10 * time.Second}})
+	}
+	node, err := app.New(ctx, app.Options{Store: st, Log: log, Now: now, Version: Version, KeyFile: keyFile, Server: opts,
+		CheckpointEvery: cfg.Audit.CheckpointInterval, CheckpointPushers: pushers})
 	if err != nil {
 		return &exitError{code: ExitConflict, err: err}
 	}

@@ -33,6 +33,14 @@ type Config struct {
 	HTTP        HTTP
 	// MetricsPublic serves /metrics without a token.
 	MetricsPublic bool
+	Audit         Audit
+}
+
+// Audit configures the tamper-evident log's checkpoints.
+type Audit struct {
+	CheckpointInterval time.Duration
+	CheckpointFile     string
+	CheckpointWebhook  string
 }
 
 // HTTP holds the edge's limits.
@@ -71,6 +79,9 @@ func Register(fs *pflag.FlagSet) *Config {
 	fs.DurationVar(&c.HTTP.IdleTimeout, "idle-timeout", 120*time.Second, "how long an idle keep-alive connection stays open")
 	fs.DurationVar(&c.HTTP.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long a graceful shutdown waits for in-flight requests")
 	fs.BoolVar(&c.MetricsPublic, "metrics-public", false, "serve /metrics without an operator token (logged as a warning)")
+	fs.DurationVar(&c.Audit.CheckpointInterval, "audit-checkpoint-interval", time.Second, "how often grown audit logs get a signed checkpoint")
+	fs.StringVar(&c.Audit.CheckpointFile, "audit-checkpoint-file", "", "append every audit checkpoint to this file (keep it off the server)")
+	fs.StringVar(&c.Audit.CheckpointWebhook, "audit-checkpoint-webhook", "", "POST every audit checkpoint to this https:// URL")
 	return c
 }
 
@@ -205,6 +216,12 @@ func (c *Config) Validate() error {
 		if d <= 0 || d > time.Hour {
 			bad("--%s must be positive and at most 1h", name)
 		}
+	}
+	if c.Audit.CheckpointInterval < 100*time.Millisecond || c.Audit.CheckpointInterval > time.Hour {
+		bad("--audit-checkpoint-interval must be between 100ms and 1h")
+	}
+	if w := c.Audit.CheckpointWebhook; w != "" && !strings.HasPrefix(w, "https://") {
+		bad("--audit-checkpoint-webhook must be an https:// URL")
 	}
 	sort.Slice(errs, func(i, j int) bool { return errs[i].Error() < errs[j].Error() })
 	if len(errs) > 0 {

@@ -455,8 +455,9 @@ type RotateOptions = InitOptions
 // transaction (for the audit event).
 func (r *Root) RotateRoot(ctx context.Context, opt RotateOptions, inTx func(store.Tx) error) (*InitResult, error) {
 	r.mu.RLock()
-	cfg, oldWrap := r.cfg, r.wrap
+	cfg, oldWrap, oldKey := r.cfg, r.wrap, append(Secret{}, r.key...)
 	r.mu.RUnlock()
+	defer oldKey.Wipe()
 	if oldWrap == nil {
 		return nil, ErrSealed
 	}
@@ -524,6 +525,9 @@ func (r *Root) RotateRoot(ctx context.Context, opt RotateOptions, inTx func(stor
 			if err := tx.RewrapTenantKey(ctx, tk.TenantID, tk.Version, wrapped, next.Generation); err != nil {
 				return err
 			}
+		}
+		if err := resealMeta(ctx, tx, oldKey, key); err != nil {
+			return err
 		}
 		if err := tx.PutMeta(ctx, metaSealConfig, raw); err != nil {
 			return err

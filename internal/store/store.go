@@ -55,6 +55,8 @@ type MetaTx interface {
 	PutMeta(ctx context.Context, key string, value []byte) error
 	// InsertMeta fails with ErrConflict when key already exists.
 	InsertMeta(ctx context.Context, key string, value []byte) error
+	// ListMeta returns every key/value whose key starts with prefix.
+	ListMeta(ctx context.Context, prefix string) (map[string][]byte, error)
 }
 
 // Tenant states.
@@ -196,6 +198,26 @@ type AuditEvent struct {
 	RequestID string
 	// Details is a JSON object with non-secret facts about the event.
 	Details []byte
+	// Pruned entries have had their body erased after retention; only
+	// LogID, Seq and their leaf hash remain.
+	Pruned bool
+}
+
+// AuditCheckpoint is a signed statement of a log's size and tree root.
+type AuditCheckpoint struct {
+	LogID     string
+	Size      int64
+	Root      []byte
+	Note      string // the signed note (C2SP tlog-checkpoint)
+	CreatedAt time.Time
+}
+
+// AuditLog is one log and its size.
+type AuditLog struct {
+	LogID string
+	Size  int64
+	// Checkpointed is the size of its newest checkpoint (0 if none).
+	Checkpointed int64
 }
 
 // AuditFilter selects audit events of one log.
@@ -216,6 +238,22 @@ type AuditTx interface {
 	ListAudit(ctx context.Context, f AuditFilter) ([]AuditEvent, error)
 	// AuditSize is the number of entries in a log.
 	AuditSize(ctx context.Context, logID string) (int64, error)
+	// ReadAuditHashes returns the stored tree hashes at the given indexes,
+	// in order; a missing index is ErrNotFound.
+	ReadAuditHashes(ctx context.Context, logID string, idx []int64) ([][]byte, error)
+	// PutAuditHashes stores hashes at consecutive indexes from start.
+	PutAuditHashes(ctx context.Context, logID string, start int64, hashes [][]byte) error
+	PutAuditCheckpoint(ctx context.Context, c *AuditCheckpoint) error
+	// LatestAuditCheckpoint is ErrNotFound when the log has none.
+	LatestAuditCheckpoint(ctx context.Context, logID string) (*AuditCheckpoint, error)
+	// ListAuditCheckpoints returns checkpoints with size > afterSize, oldest
+	// first.
+	ListAuditCheckpoints(ctx context.Context, logID string, afterSize int64, limit int) ([]AuditCheckpoint, error)
+	// ListAuditLogs returns every log with its size and newest checkpoint.
+	ListAuditLogs(ctx context.Context) ([]AuditLog, error)
+	// PruneAudit erases the bodies of a log's entries older than before,
+	// keeping their sequence numbers and leaf hashes. It returns how many.
+	PruneAudit(ctx context.Context, logID string, before time.Time) (int64, error)
 }
 
 // Job states.

@@ -11,6 +11,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -194,6 +195,24 @@ func (t *tx) PutMeta(ctx context.Context, key string, value []byte) error {
 	_, err := t.exec(ctx, "put meta "+key,
 		`INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, key, value)
 	return err
+}
+
+func (t *tx) ListMeta(ctx context.Context, prefix string) (map[string][]byte, error) {
+	rows, err := t.tx.QueryContext(ctx, `SELECT key, value FROM meta WHERE substr(key, 1, $1) = $2`, len(prefix), prefix)
+	if err != nil {
+		return nil, t.wrap("list meta", err)
+	}
+	defer rows.Close()
+	out := map[string][]byte{}
+	for rows.Next() {
+		var k string
+		var v []byte
+		if err := rows.Scan(&k, &v); err != nil {
+			return nil, t.wrap("list meta", err)
+		}
+		out[k] = v
+	}
+	return out, t.wrapNil("list meta", rows.Err())
 }
 
 func (t *tx) InsertMeta(ctx context.Context, key string, value []byte) error {
@@ -472,15 +491,16 @@ func (t *tx) RevokeOperatorToken(ctx context.Context, id string, at time.Time) e
 
 // ---- audit ----
 
-const auditCols = `log_id, seq, at, actor_type, actor_id, action, target, result, source_ip, user_agent, request_id, details`
+const auditCols = `log_id, seq, at, actor_type, actor_id, action, target, result, source_ip, user_agent, request_id, details, pruned`
 
 func scanAudit(s interface{ Scan(...any) error }) (store.AuditEvent, error) {
 	var e store.AuditEvent
 	var at int64
 	var details string
+	var pruned int
 	err := s.Scan(&e.LogID, &e.Seq, &at, &e.ActorType, &e.ActorID, &e.Action, &e.Target, &e.Result,
-		&e.SourceIP, &e.UserAgent, &e.RequestID, &details)
-	e.Time = fromMicros(at)
+		&e.SourceIP, &e.UserAgent, &e.RequestID, &details, &pruned)
+	e.Time, e.Pruned = fromMicros(at), pruned != 0
 	e.Details = []byte(details)
 	return e, err
 }
@@ -502,7 +522,7 @@ func (t *tx) AppendAudit(ctx context.Context, e *store.AuditEvent) error {
 		details = "{}"
 	}
 	_, err = t.exec(ctx, "append audit",
-		`INSERT INTO audit_events (`+auditCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+		`INSERT INTO audit_events (`+auditCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 0)`,
 		e.LogID, e.Seq, toMicros(e.Time), e.ActorType, e.ActorID, e.Action, e.Target, e.Result,
 		e.SourceIP, e.UserAgent, e.RequestID, details)
 	return err
@@ -602,4 +622,129 @@ func (t *tx) ListJobs(ctx context.Context, tenantID string, limit int) ([]store.
 		return nil, t.wrap("list jobs", err)
 	}
 	return collect(t, "list jobs", rows, scanJob)
+}
+
+func (t *tx) ReadAuditHashes(ctx context.Context, logID string, idx []int64) ([][]byte, error) {
+	out := make([][]byte, len(idx))
+	if len(idx) == 0 {
+		return out, nil
+	}
+	pos := make(map[int64][]int, len(idx))
+	var b strings.Builder
+	args := []any{logID}
+	for i, x := range idx {
+		if _, dup := pos[x]; !dup {
+			args = append(args, x)
+			if len(args) > 2 {
+				b.WriteString(", ")
+			}
+			fmt.Fprintf(&b, "$%d", len(args))
+		}
+		pos[x] = append(pos[x], i)
+	}
+	rows, err := t.tx.QueryContext(ctx, `SELECT idx, hash FROM audit_hashes WHERE log_id = $1 AND idx IN (`+b.String()+`)`, args...)
+	if err != nil {
+		return nil, t.wrap("read audit hashes", err)
+	}
+	defer rows.Close()
+	found := 0
+	for rows.Next() {
+		var x int64
+		var h []byte
+		if err := rows.Scan(&x, &h); err != nil {
+			return nil, t.wrap("read audit hashes", err)
+		}
+		for _, i := range pos[x] {
+			out[i] = h
+			found++
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, t.wrap("read audit hashes", err)
+	}
+	if found != len(idx) {
+		return nil, fmt.Errorf("%s: read audit hashes of %s: %w", t.d.Name, logID, store.ErrNotFound)
+	}
+	return out, nil
+}
+
+func (t *tx) PutAuditHashes(ctx context.Context, logID string, start int64, hashes [][]byte) error {
+	if len(hashes) == 0 {
+		return nil
+	}
+	var b strings.Builder
+	args := make([]any, 0, 3*len(hashes))
+	for i, h := range hashes {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		n := len(args)
+		fmt.Fprintf(&b, "($%d, $%d, $%d)", n+1, n+2, n+3)
+		args = append(args, logID, start+int64(i), h)
+	}
+	_, err := t.exec(ctx, "put audit hashes", `INSERT INTO audit_hashes (log_id, idx, hash) VALUES `+b.String(), args...)
+	return err
+}
+
+func (t *tx) PutAuditCheckpoint(ctx context.Context, c *store.AuditCheckpoint) error {
+	_, err := t.exec(ctx, "put audit checkpoint",
+		`INSERT INTO audit_checkpoints (log_id, size, root, note, created_at) VALUES ($1, $2, $3, $4, $5)`,
+		c.LogID, c.Size, c.Root, c.Note, toMicros(c.CreatedAt))
+	return err
+}
+
+func scanCheckpoint(s interface{ Scan(...any) error }) (store.AuditCheckpoint, error) {
+	var c store.AuditCheckpoint
+	var at int64
+	err := s.Scan(&c.LogID, &c.Size, &c.Root, &c.Note, &at)
+	c.CreatedAt = fromMicros(at)
+	return c, err
+}
+
+func (t *tx) LatestAuditCheckpoint(ctx context.Context, logID string) (*store.AuditCheckpoint, error) {
+	c, err := scanCheckpoint(t.tx.QueryRowContext(ctx,
+		`SELECT log_id, size, root, note, created_at FROM audit_checkpoints WHERE log_id = $1 ORDER BY size DESC LIMIT 1`, logID))
+	if err != nil {
+		return nil, t.wrap("latest audit checkpoint", err)
+	}
+	return &c, nil
+}
+
+func (t *tx) ListAuditCheckpoints(ctx context.Context, logID string, afterSize int64, limit int) ([]store.AuditCheckpoint, error) {
+	rows, err := t.tx.QueryContext(ctx,
+		`SELECT log_id, size, root, note, created_at FROM audit_checkpoints WHERE log_id = $1 AND size > $2 ORDER BY size LIMIT $3`,
+		logID, afterSize, limitOr(limit, 100, 100000))
+	if err != nil {
+		return nil, t.wrap("list audit checkpoints", err)
+	}
+	return collect(t, "list audit checkpoints", rows, scanCheckpoint)
+}
+
+func (t *tx) ListAuditLogs(ctx context.Context) ([]store.AuditLog, error) {
+	rows, err := t.tx.QueryContext(ctx,
+		`SELECT l.log_id, l.size, COALESCE((SELECT MAX(c.size) FROM audit_checkpoints c WHERE c.log_id = l.log_id), 0)
+		 FROM audit_logs l ORDER BY l.log_id`)
+	if err != nil {
+		return nil, t.wrap("list audit logs", err)
+	}
+	return collect(t, "list audit logs", rows, func(s interface{ Scan(...any) error }) (store.AuditLog, error) {
+		var l store.AuditLog
+		err := s.Scan(&l.LogID, &l.Size, &l.Checkpointed)
+		return l, err
+	})
+}
+
+func (t *tx) PruneAudit(ctx context.Context, logID string, before time.Time) (int64, error) {
+	res, err := t.exec(ctx, "prune audit",
+		`UPDATE audit_events SET actor_type = '', actor_id = '', action = '', target = '', result = '',
+		   source_ip = '', user_agent = '', request_id = '', details = '{}', pruned = 1
+		 WHERE log_id = $1 AND at < $2 AND pruned = 0`, logID, toMicros(before))
+	if err != nil {
+		return 0, err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, t.wrap("prune audit", err)
+	}
+	return n, nil
 }
