@@ -216,9 +216,12 @@ func Verify(r io.Reader, publicKey string) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	if root != cp.Root {
+	if root != cp.Root && len(rep.Problems) == 0 {
 		rep.add(-1, ProblemRoot, "the entries do not hash to the signed checkpoint's root: %s", localize(earlier, &hashes, cp.Size))
 		return rep, nil
+	}
+	if root != cp.Root {
+		return rep, nil // the entry problems above explain it
 	}
 	// Every earlier checkpoint must be a prefix of this tree (consistency).
 	for _, c := range earlier {

@@ -77,9 +77,60 @@ func (e *Error) Error() string {
 	return fmt.Sprintf("%s (%s, HTTP %d)", e.Message, e.Code, e.Status)
 }
 
+// Download streams a GET response body into w.
+func (c *Client) Download(ctx context.Context, path string, query url.Values, w io.Writer) error {
+	resp, err := c.send(ctx, http.MethodGet, path, query, nil)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 400 {
+		raw, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		return apiError(resp.StatusCode, raw)
+	}
+	_, err = io.Copy(w, resp.Body)
+	return err
+}
+
 // Do sends a request with an optional JSON body and decodes a JSON answer
 // into out (when not nil).
 func (c *Client) Do(ctx context.Context, method, path string, query url.Values, body, out any) error {
+	resp, err := c.send(ctx, method, path, query, body)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode >= 400 {
+		return apiError(resp.StatusCode, raw)
+	}
+	if out == nil || len(raw) == 0 {
+		return nil
+	}
+	if p, ok := out.(*json.RawMessage); ok {
+		*p = append((*p)[:0], raw...)
+		return nil
+	}
+	return json.Unmarshal(raw, out)
+}
+
+func apiError(status int, raw []byte) error {
+	var eb struct {
+		Error struct {
+			Code, Message string
+			RequestID     string `json:"request_id"`
+		} `json:"error"`
+	}
+	if json.Unmarshal(raw, &eb) != nil || eb.Error.Code == "" {
+		return &Error{Status: status, Code: "http_error", Message: http.StatusText(status)}
+	}
+	return &Error{Status: status, Code: eb.Error.Code, Message: eb.Error.Message, RequestID: eb.Error.RequestID}
+}
+
+func (c *Client) send(ctx context.Context, method, path string, query url.Values, body any) (*http.Response, error) {
 	u := *c.base
 	u.Path = strings.TrimRight(u.Path, "/") + path
 	u.RawQuery = query.Encode()
@@ -87,13 +138,13 @@ func (c *Client) Do(ctx context.Context, method, path string, query url.Values, 
 	if body != nil {
 		b, err := json.Marshal(body)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		rd = bytes.NewReader(b)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, u.String(), rd)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
@@ -106,33 +157,9 @@ func (c *Client) Do(ctx context.Context, method, path string, query url.Values, 
 	if err != nil {
 		var uerr *url.Error
 		if errors.As(err, &uerr) {
-			return fmt.Errorf("cannot reach %s: %w", c.base.Host, uerr.Err)
+			return nil, fmt.Errorf("cannot reach %s: %w", c.base.Host, uerr.Err)
 		}
-		return err
+		return nil, err
 	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode >= 400 {
-		var eb struct {
-			Error struct {
-				Code, Message string
-				RequestID     string `json:"request_id"`
-			} `json:"error"`
-		}
-		if json.Unmarshal(raw, &eb) != nil || eb.Error.Code == "" {
-			return &Error{Status: resp.StatusCode, Code: "http_error", Message: http.StatusText(resp.StatusCode)}
-		}
-		return &Error{Status: resp.StatusCode, Code: eb.Error.Code, Message: eb.Error.Message, RequestID: eb.Error.RequestID}
-	}
-	if out == nil || len(raw) == 0 {
-		return nil
-	}
-	if p, ok := out.(*json.RawMessage); ok {
-		*p = append((*p)[:0], raw...)
-		return nil
-	}
-	return json.Unmarshal(raw, out)
+	return resp, nil
 }
