@@ -25,7 +25,10 @@ var (
 // change and its audit event commit together or not at all.
 type Store interface {
 	// Update runs fn in a read-write transaction. If fn returns an error the
-	// transaction is rolled back and the error returned unchanged.
+	// transaction is rolled back and the error returned unchanged. An engine
+	// may commit concurrent updates together and may run fn more than once
+	// (the first run rolled back), so fn must have no effects outside the
+	// transaction beyond setting its caller's variables.
 	Update(ctx context.Context, fn func(Tx) error) error
 	// View runs fn in a read-only transaction, possibly on a replica.
 	View(ctx context.Context, fn func(Tx) error) error

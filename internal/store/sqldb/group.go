@@ -2,6 +2,7 @@ package sqldb
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"sync"
@@ -32,6 +33,43 @@ type grouper struct {
 	mu      sync.Mutex
 	pending []*groupCall
 	leading bool
+
+	// Only the leader touches these. The writer connection is held for the
+	// store's life so that prepared statements survive across batches.
+	conn  *sql.Conn
+	stmts map[string]*sql.Stmt
+}
+
+// maxStmts bounds the prepared-statement cache; further queries run
+// unprepared. Preparing is a large share of a small statement's cost.
+const maxStmts = 512
+
+func (g *grouper) prepared(ctx context.Context, q string) *sql.Stmt {
+	if st, ok := g.stmts[q]; ok {
+		return st
+	}
+	if len(g.stmts) >= maxStmts {
+		return nil
+	}
+	st, err := g.conn.PrepareContext(ctx, q)
+	if err != nil {
+		return nil
+	}
+	g.stmts[q] = st
+	return st
+}
+
+func (g *grouper) close() error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, st := range g.stmts {
+		st.Close()
+	}
+	g.stmts = nil
+	if g.conn != nil {
+		return g.conn.Close()
+	}
+	return nil
 }
 
 // EnableGroupCommit makes Update batch concurrent calls (for engines with
@@ -88,51 +126,104 @@ func (db *DB) runBatch(batch []*groupCall) {
 			close(c.done)
 		}
 	}
+	g := db.group
 	// The transaction outlives any one caller's context; each call's own
-	// queries still use its context.
-	sqlTx, err := db.writer.BeginTx(context.Background(), nil)
-	if err != nil {
-		finish(fmt.Errorf("%s: begin: %w", db.dialect.Name, err))
-		return
+	// statements still use its context.
+	if g.conn == nil {
+		conn, err := db.writer.Conn(context.Background())
+		if err != nil {
+			finish(fmt.Errorf("%s: writer connection: %w", db.dialect.Name, err))
+			return
+		}
+		g.conn, g.stmts = conn, map[string]*sql.Stmt{}
 	}
-	t := &tx{tx: sqlTx, d: &db.dialect}
+	t := &tx{ex: g.conn, d: &db.dialect, prep: g.prepared}
+	// First run the whole batch without savepoints (each costs two
+	// statements). If a call fails, its error is final; the transaction is
+	// rolled back and the rest run again, each in a savepoint. Calls may
+	// therefore run twice; Update's contract says fn must have no effects
+	// outside its transaction.
+	err := db.attempt(t, batch, false)
+	if errors.Is(err, errRetry) {
+		rest := batch[:0:0]
+		for _, c := range batch {
+			if c.err == nil && c.pnc == nil {
+				rest = append(rest, c)
+			}
+		}
+		err = db.attempt(t, rest, true)
+	}
+	finish(err)
+}
+
+var errRetry = errors.New("retry with savepoints")
+
+// attempt runs calls in one transaction and commits it. Without savepoints
+// it stops at the first failing call, rolls back and returns errRetry.
+func (db *DB) attempt(t *tx, calls []*groupCall, savepoints bool) error {
+	bg := context.Background()
+	rollback := func() { _, _ = t.execQ(bg, "ROLLBACK") }
+	if len(calls) == 0 {
+		return nil
+	}
+	t.forgetHashes()
+	if _, err := t.execQ(bg, "BEGIN IMMEDIATE"); err != nil {
+		return fmt.Errorf("%s: begin: %w", db.dialect.Name, err)
+	}
 	ok := 0
-	for i, c := range batch {
+	for _, c := range calls {
+		c.err, c.pnc = nil, nil
 		if err := c.ctx.Err(); err != nil {
 			c.err = err
+			if !savepoints {
+				rollback()
+				return errRetry
+			}
 			continue
 		}
-		sp := fmt.Sprintf("g%d", i)
-		if _, err := sqlTx.Exec("SAVEPOINT " + sp); err != nil {
-			c.err = fmt.Errorf("%s: savepoint: %w", db.dialect.Name, err)
-			continue
+		if savepoints {
+			// Each savepoint is released before the next: one name serves.
+			if _, err := t.execQ(c.ctx, "SAVEPOINT g"); err != nil {
+				c.err = fmt.Errorf("%s: savepoint: %w", db.dialect.Name, err)
+				continue
+			}
 		}
 		c.err, c.pnc = callSafely(c.fn, t)
-		if c.err != nil || c.pnc != nil {
-			if _, err := sqlTx.Exec("ROLLBACK TO " + sp); err != nil {
-				_ = sqlTx.Rollback()
-				finish(fmt.Errorf("%s: rollback to savepoint: %w", db.dialect.Name, err))
-				return
+		failed := c.err != nil || c.pnc != nil
+		if !savepoints {
+			if failed {
+				rollback()
+				if len(calls) == 1 {
+					return nil // its own error is the answer
+				}
+				return errRetry
+			}
+			ok++
+			continue
+		}
+		if failed {
+			t.forgetHashes()
+			if _, err := t.execQ(bg, "ROLLBACK TO g"); err != nil {
+				rollback()
+				return fmt.Errorf("%s: rollback to savepoint: %w", db.dialect.Name, err)
 			}
 		} else {
 			ok++
 		}
-		if _, err := sqlTx.Exec("RELEASE " + sp); err != nil {
-			_ = sqlTx.Rollback()
-			finish(fmt.Errorf("%s: release savepoint: %w", db.dialect.Name, err))
-			return
+		if _, err := t.execQ(bg, "RELEASE g"); err != nil {
+			rollback()
+			return fmt.Errorf("%s: release savepoint: %w", db.dialect.Name, err)
 		}
 	}
 	if ok == 0 {
-		_ = sqlTx.Rollback()
-		finish(nil)
-		return
+		rollback()
+		return nil
 	}
-	if err := sqlTx.Commit(); err != nil {
-		finish(fmt.Errorf("%s: commit: %w", db.dialect.Name, err))
-		return
+	if _, err := t.execQ(bg, "COMMIT"); err != nil {
+		rollback()
+		return fmt.Errorf("%s: commit: %w", db.dialect.Name, err)
 	}
-	finish(nil)
+	return nil
 }
 
 func callSafely(fn func(store.Tx) error, t store.Tx) (err error, pnc any) {

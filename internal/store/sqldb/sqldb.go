@@ -41,6 +41,14 @@ type DB struct {
 	group   *grouper
 }
 
+// executor is what a transaction runs statements on: a *sql.Tx, or the
+// group-commit writer connection inside an explicit BEGIN.
+type executor interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
 var _ store.Store = (*DB)(nil)
 
 // New wraps open connections: one writer and any number of read pools
@@ -82,6 +90,9 @@ func (db *DB) Ping(ctx context.Context) error {
 
 func (db *DB) Close() error {
 	var errs []error
+	if db.group != nil {
+		errs = append(errs, db.group.close())
+	}
 	for _, c := range db.closers {
 		errs = append(errs, c())
 	}
@@ -110,7 +121,7 @@ func (db *DB) run(ctx context.Context, pool *sql.DB, readOnly bool, fn func(stor
 			panic(p)
 		}
 	}()
-	if err := fn(&tx{tx: sqlTx, d: &db.dialect}); err != nil {
+	if err := fn(&tx{ex: sqlTx, d: &db.dialect}); err != nil {
 		_ = sqlTx.Rollback()
 		return err
 	}
@@ -122,14 +133,63 @@ func (db *DB) run(ctx context.Context, pool *sql.DB, readOnly bool, fn func(stor
 
 // tx implements store.Tx.
 type tx struct {
-	tx *sql.Tx
+	ex executor
 	d  *Dialect
+	// prep, when set, returns a prepared statement for a query (nil to run
+	// it unprepared).
+	prep func(ctx context.Context, q string) *sql.Stmt
+	// hashes caches audit tree hashes read or written in this transaction
+	// (appending reads the tree's right edge, which the previous append
+	// wrote). It must be dropped whenever work in the transaction is
+	// rolled back.
+	hashes map[string]map[int64][]byte
+}
+
+func (t *tx) forgetHashes() { t.hashes = nil }
+
+func (t *tx) cacheHash(logID string, idx int64, h []byte) {
+	if t.hashes == nil {
+		t.hashes = map[string]map[int64][]byte{}
+	}
+	m := t.hashes[logID]
+	if m == nil || len(m) > 4096 {
+		m = map[int64][]byte{}
+		t.hashes[logID] = m
+	}
+	m[idx] = h
+}
+
+func (t *tx) execQ(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	if t.prep != nil {
+		if st := t.prep(ctx, q); st != nil {
+			return st.ExecContext(ctx, args...)
+		}
+	}
+	return t.ex.ExecContext(ctx, q, args...)
+}
+
+func (t *tx) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	if t.prep != nil {
+		if st := t.prep(ctx, q); st != nil {
+			return st.QueryContext(ctx, args...)
+		}
+	}
+	return t.ex.QueryContext(ctx, q, args...)
+}
+
+func (t *tx) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
+	if t.prep != nil {
+		if st := t.prep(ctx, q); st != nil {
+			return st.QueryRowContext(ctx, args...)
+		}
+	}
+	return t.ex.QueryRowContext(ctx, q, args...)
 }
 
 var _ store.Tx = (*tx)(nil)
 
 func (t *tx) exec(ctx context.Context, op, q string, args ...any) (sql.Result, error) {
-	res, err := t.tx.ExecContext(ctx, q, args...)
+	res, err := t.execQ(ctx, q, args...)
 	if err != nil {
 		return nil, t.wrap(op, err)
 	}
@@ -184,7 +244,7 @@ func limitOr(n, def, max int) int {
 
 func (t *tx) GetMeta(ctx context.Context, key string) ([]byte, error) {
 	var v []byte
-	err := t.tx.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = $1`, key).Scan(&v)
+	err := t.queryRow(ctx, `SELECT value FROM meta WHERE key = $1`, key).Scan(&v)
 	if err != nil {
 		return nil, t.wrap("get meta "+key, err)
 	}
@@ -198,7 +258,7 @@ func (t *tx) PutMeta(ctx context.Context, key string, value []byte) error {
 }
 
 func (t *tx) ListMeta(ctx context.Context, prefix string) (map[string][]byte, error) {
-	rows, err := t.tx.QueryContext(ctx, `SELECT key, value FROM meta WHERE substr(key, 1, $1) = $2`, len(prefix), prefix)
+	rows, err := t.query(ctx, `SELECT key, value FROM meta WHERE substr(key, 1, $1) = $2`, len(prefix), prefix)
 	if err != nil {
 		return nil, t.wrap("list meta", err)
 	}
@@ -240,7 +300,7 @@ func (t *tx) CreateTenant(ctx context.Context, x *store.Tenant) error {
 }
 
 func (t *tx) getTenant(ctx context.Context, where string, arg string) (*store.Tenant, error) {
-	x, err := scanTenant(t.tx.QueryRowContext(ctx, `SELECT `+tenantCols+` FROM tenants WHERE `+where+` = $1`, arg))
+	x, err := scanTenant(t.queryRow(ctx, `SELECT `+tenantCols+` FROM tenants WHERE `+where+` = $1`, arg))
 	if err != nil {
 		return nil, t.wrap("get tenant", err)
 	}
@@ -256,7 +316,7 @@ func (t *tx) GetTenantBySlug(ctx context.Context, slug string) (*store.Tenant, e
 }
 
 func (t *tx) ListTenants(ctx context.Context, p store.Page) ([]store.Tenant, error) {
-	rows, err := t.tx.QueryContext(ctx,
+	rows, err := t.query(ctx,
 		`SELECT `+tenantCols+` FROM tenants WHERE id > $1 ORDER BY id LIMIT $2`, p.After, limitOr(p.Limit, 100, 1000))
 	if err != nil {
 		return nil, t.wrap("list tenants", err)
@@ -310,7 +370,7 @@ func (t *tx) InsertTenantKey(ctx context.Context, k *store.TenantKey) error {
 }
 
 func (t *tx) ListTenantKeys(ctx context.Context, tenantID string) ([]store.TenantKey, error) {
-	rows, err := t.tx.QueryContext(ctx,
+	rows, err := t.query(ctx,
 		`SELECT `+keyCols+` FROM tenant_keys WHERE tenant_id = $1 ORDER BY version`, tenantID)
 	if err != nil {
 		return nil, t.wrap("list tenant keys", err)
@@ -319,7 +379,7 @@ func (t *tx) ListTenantKeys(ctx context.Context, tenantID string) ([]store.Tenan
 }
 
 func (t *tx) ListLiveTenantKeys(ctx context.Context) ([]store.TenantKey, error) {
-	rows, err := t.tx.QueryContext(ctx,
+	rows, err := t.query(ctx,
 		`SELECT `+keyCols+` FROM tenant_keys WHERE wrapped_key IS NOT NULL ORDER BY tenant_id, version`)
 	if err != nil {
 		return nil, t.wrap("list live tenant keys", err)
@@ -376,7 +436,7 @@ func (t *tx) PutRecord(ctx context.Context, r *store.Record) error {
 }
 
 func (t *tx) GetRecord(ctx context.Context, tenantID, kind, id string) (*store.Record, error) {
-	r, err := scanRecord(t.tx.QueryRowContext(ctx,
+	r, err := scanRecord(t.queryRow(ctx,
 		`SELECT `+recordCols+` FROM records WHERE tenant_id = $1 AND kind = $2 AND id = $3`, tenantID, kind, id))
 	if err != nil {
 		return nil, t.wrap("get record", err)
@@ -394,7 +454,7 @@ func (t *tx) DeleteRecord(ctx context.Context, tenantID, kind, id string) error 
 }
 
 func (t *tx) ListRecordsBelowVersion(ctx context.Context, tenantID string, version, limit int) ([]store.Record, error) {
-	rows, err := t.tx.QueryContext(ctx,
+	rows, err := t.query(ctx,
 		`SELECT `+recordCols+` FROM records WHERE tenant_id = $1 AND key_version < $2
 		 ORDER BY kind, id LIMIT $3`, tenantID, version, limitOr(limit, 100, 10000))
 	if err != nil {
@@ -404,7 +464,7 @@ func (t *tx) ListRecordsBelowVersion(ctx context.Context, tenantID string, versi
 }
 
 func (t *tx) CountRecordsByVersion(ctx context.Context, tenantID string) (map[int]int64, error) {
-	rows, err := t.tx.QueryContext(ctx,
+	rows, err := t.query(ctx,
 		`SELECT key_version, COUNT(*) FROM records WHERE tenant_id = $1 GROUP BY key_version`, tenantID)
 	if err != nil {
 		return nil, t.wrap("count records", err)
@@ -464,7 +524,7 @@ func (t *tx) InsertOperatorToken(ctx context.Context, x *store.OperatorToken) er
 }
 
 func (t *tx) GetOperatorTokenByHash(ctx context.Context, hash []byte) (*store.OperatorToken, error) {
-	x, err := scanToken(t.tx.QueryRowContext(ctx,
+	x, err := scanToken(t.queryRow(ctx,
 		`SELECT `+tokenCols+` FROM operator_tokens WHERE token_hash = $1`, hash))
 	if err != nil {
 		return nil, t.wrap("get operator token", err)
@@ -473,7 +533,7 @@ func (t *tx) GetOperatorTokenByHash(ctx context.Context, hash []byte) (*store.Op
 }
 
 func (t *tx) ListOperatorTokens(ctx context.Context) ([]store.OperatorToken, error) {
-	rows, err := t.tx.QueryContext(ctx, `SELECT `+tokenCols+` FROM operator_tokens ORDER BY created_at, id`)
+	rows, err := t.query(ctx, `SELECT `+tokenCols+` FROM operator_tokens ORDER BY created_at, id`)
 	if err != nil {
 		return nil, t.wrap("list operator tokens", err)
 	}
@@ -509,7 +569,7 @@ func (t *tx) AppendAudit(ctx context.Context, e *store.AuditEvent) error {
 	// The upsert takes the log's row lock until commit, so sequence numbers
 	// are dense and ordered by commit even with concurrent writers.
 	var size int64
-	err := t.tx.QueryRowContext(ctx,
+	err := t.queryRow(ctx,
 		`INSERT INTO audit_logs (log_id, size) VALUES ($1, 1)
 		 ON CONFLICT (log_id) DO UPDATE SET size = audit_logs.size + 1
 		 RETURNING size`, e.LogID).Scan(&size)
@@ -552,7 +612,7 @@ func (t *tx) ListAudit(ctx context.Context, f store.AuditFilter) ([]store.AuditE
 	}
 	args = append(args, limitOr(f.Limit, 100, 10000))
 	q += fmt.Sprintf(" ORDER BY seq LIMIT $%d", len(args))
-	rows, err := t.tx.QueryContext(ctx, q, args...)
+	rows, err := t.query(ctx, q, args...)
 	if err != nil {
 		return nil, t.wrap("list audit", err)
 	}
@@ -561,7 +621,7 @@ func (t *tx) ListAudit(ctx context.Context, f store.AuditFilter) ([]store.AuditE
 
 func (t *tx) AuditSize(ctx context.Context, logID string) (int64, error) {
 	var n int64
-	err := t.tx.QueryRowContext(ctx, `SELECT size FROM audit_logs WHERE log_id = $1`, logID).Scan(&n)
+	err := t.queryRow(ctx, `SELECT size FROM audit_logs WHERE log_id = $1`, logID).Scan(&n)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, nil
 	}
@@ -601,7 +661,7 @@ func (t *tx) UpdateJob(ctx context.Context, j *store.Job) error {
 }
 
 func (t *tx) GetJob(ctx context.Context, id string) (*store.Job, error) {
-	j, err := scanJob(t.tx.QueryRowContext(ctx, `SELECT `+jobCols+` FROM jobs WHERE id = $1`, id))
+	j, err := scanJob(t.queryRow(ctx, `SELECT `+jobCols+` FROM jobs WHERE id = $1`, id))
 	if err != nil {
 		return nil, t.wrap("get job", err)
 	}
@@ -617,7 +677,7 @@ func (t *tx) ListJobs(ctx context.Context, tenantID string, limit int) ([]store.
 	}
 	args = append(args, limitOr(limit, 50, 1000))
 	q += fmt.Sprintf(` ORDER BY created_at DESC, id DESC LIMIT $%d`, len(args))
-	rows, err := t.tx.QueryContext(ctx, q, args...)
+	rows, err := t.query(ctx, q, args...)
 	if err != nil {
 		return nil, t.wrap("list jobs", err)
 	}
@@ -628,6 +688,18 @@ func (t *tx) ReadAuditHashes(ctx context.Context, logID string, idx []int64) ([]
 	out := make([][]byte, len(idx))
 	if len(idx) == 0 {
 		return out, nil
+	}
+	if m := t.hashes[logID]; m != nil {
+		hit := true
+		for i, x := range idx {
+			if out[i] = m[x]; out[i] == nil {
+				hit = false
+				break
+			}
+		}
+		if hit {
+			return out, nil
+		}
 	}
 	pos := make(map[int64][]int, len(idx))
 	var b strings.Builder
@@ -642,7 +714,7 @@ func (t *tx) ReadAuditHashes(ctx context.Context, logID string, idx []int64) ([]
 		}
 		pos[x] = append(pos[x], i)
 	}
-	rows, err := t.tx.QueryContext(ctx, `SELECT idx, hash FROM audit_hashes WHERE log_id = $1 AND idx IN (`+b.String()+`)`, args...)
+	rows, err := t.query(ctx, `SELECT idx, hash FROM audit_hashes WHERE log_id = $1 AND idx IN (`+b.String()+`)`, args...)
 	if err != nil {
 		return nil, t.wrap("read audit hashes", err)
 	}
@@ -658,6 +730,7 @@ func (t *tx) ReadAuditHashes(ctx context.Context, logID string, idx []int64) ([]
 			out[i] = h
 			found++
 		}
+		t.cacheHash(logID, x, h)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, t.wrap("read audit hashes", err)
@@ -683,7 +756,13 @@ func (t *tx) PutAuditHashes(ctx context.Context, logID string, start int64, hash
 		args = append(args, logID, start+int64(i), h)
 	}
 	_, err := t.exec(ctx, "put audit hashes", `INSERT INTO audit_hashes (log_id, idx, hash) VALUES `+b.String(), args...)
-	return err
+	if err != nil {
+		return err
+	}
+	for i, h := range hashes {
+		t.cacheHash(logID, start+int64(i), h)
+	}
+	return nil
 }
 
 func (t *tx) PutAuditCheckpoint(ctx context.Context, c *store.AuditCheckpoint) error {
@@ -702,7 +781,7 @@ func scanCheckpoint(s interface{ Scan(...any) error }) (store.AuditCheckpoint, e
 }
 
 func (t *tx) LatestAuditCheckpoint(ctx context.Context, logID string) (*store.AuditCheckpoint, error) {
-	c, err := scanCheckpoint(t.tx.QueryRowContext(ctx,
+	c, err := scanCheckpoint(t.queryRow(ctx,
 		`SELECT log_id, size, root, note, created_at FROM audit_checkpoints WHERE log_id = $1 ORDER BY size DESC LIMIT 1`, logID))
 	if err != nil {
 		return nil, t.wrap("latest audit checkpoint", err)
@@ -711,7 +790,7 @@ func (t *tx) LatestAuditCheckpoint(ctx context.Context, logID string) (*store.Au
 }
 
 func (t *tx) ListAuditCheckpoints(ctx context.Context, logID string, afterSize int64, limit int) ([]store.AuditCheckpoint, error) {
-	rows, err := t.tx.QueryContext(ctx,
+	rows, err := t.query(ctx,
 		`SELECT log_id, size, root, note, created_at FROM audit_checkpoints WHERE log_id = $1 AND size > $2 ORDER BY size LIMIT $3`,
 		logID, afterSize, limitOr(limit, 100, 100000))
 	if err != nil {
@@ -721,7 +800,7 @@ func (t *tx) ListAuditCheckpoints(ctx context.Context, logID string, afterSize i
 }
 
 func (t *tx) ListAuditLogs(ctx context.Context) ([]store.AuditLog, error) {
-	rows, err := t.tx.QueryContext(ctx,
+	rows, err := t.query(ctx,
 		`SELECT l.log_id, l.size, COALESCE((SELECT MAX(c.size) FROM audit_checkpoints c WHERE c.log_id = l.log_id), 0)
 		 FROM audit_logs l ORDER BY l.log_id`)
 	if err != nil {

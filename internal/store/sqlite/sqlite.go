@@ -58,8 +58,11 @@ func Open(ctx context.Context, dir string) (*sqldb.DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open: %w", err)
 	}
-	writer.SetMaxOpenConns(1)
-	writer.SetMaxIdleConns(1)
+	// Every write goes through one connection that group commit holds;
+	// the second is for migrations and maintenance (and busy_timeout
+	// serializes them).
+	writer.SetMaxOpenConns(2)
+	writer.SetMaxIdleConns(2)
 	writer.SetConnMaxIdleTime(0)
 	if err := sqldb.Migrate(ctx, writer, dialect, time.Now()); err != nil {
 		writer.Close()
