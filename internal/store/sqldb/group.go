@@ -166,7 +166,8 @@ func (db *DB) attempt(t *tx, calls []*groupCall, savepoints bool) error {
 	if len(calls) == 0 {
 		return nil
 	}
-	t.forgetHashes()
+	t.deferred = &deferredAudit{}
+	t.resetDeferred()
 	if _, err := t.execQ(bg, "BEGIN IMMEDIATE"); err != nil {
 		return fmt.Errorf("%s: begin: %w", db.dialect.Name, err)
 	}
@@ -182,6 +183,12 @@ func (db *DB) attempt(t *tx, calls []*groupCall, savepoints bool) error {
 			continue
 		}
 		if savepoints {
+			// Deferred writes of earlier calls go out before the savepoint,
+			// so rolling back to it discards only this call's.
+			if err := t.flush(bg); err != nil {
+				rollback()
+				return err
+			}
 			// Each savepoint is released before the next: one name serves.
 			if _, err := t.execQ(c.ctx, "SAVEPOINT g"); err != nil {
 				c.err = fmt.Errorf("%s: savepoint: %w", db.dialect.Name, err)
@@ -202,7 +209,9 @@ func (db *DB) attempt(t *tx, calls []*groupCall, savepoints bool) error {
 			continue
 		}
 		if failed {
-			t.forgetHashes()
+			t.resetDeferred()
+			// The sizes known before this call are the stored ones.
+			t.deferred.sizes = nil
 			if _, err := t.execQ(bg, "ROLLBACK TO g"); err != nil {
 				rollback()
 				return fmt.Errorf("%s: rollback to savepoint: %w", db.dialect.Name, err)
@@ -218,6 +227,10 @@ func (db *DB) attempt(t *tx, calls []*groupCall, savepoints bool) error {
 	if ok == 0 {
 		rollback()
 		return nil
+	}
+	if err := t.flush(bg); err != nil {
+		rollback()
+		return err
 	}
 	if _, err := t.execQ(bg, "COMMIT"); err != nil {
 		rollback()

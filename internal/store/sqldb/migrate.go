@@ -43,7 +43,7 @@ func Migrations(d Dialect) ([]Migration, error) {
 		if err != nil {
 			return nil, err
 		}
-		sqlText := strings.ReplaceAll(string(body), "{{bytes}}", d.BytesType)
+		sqlText := strings.NewReplacer("{{bytes}}", d.BytesType, "{{without_rowid}}", d.WithoutRowID).Replace(string(body))
 		out = append(out, Migration{Version: v, Name: name, SQL: sqlText})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Version < out[j].Version })

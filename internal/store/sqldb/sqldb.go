@@ -25,6 +25,8 @@ type Dialect struct {
 	IsUniqueViolation func(error) bool
 	// BytesType is the column type for byte strings.
 	BytesType string
+	// WithoutRowID ends CREATE TABLE for tables clustered by primary key.
+	WithoutRowID string
 	// LockMigrations, when set, takes a lock held until tx ends so that two
 	// nodes starting at once do not both migrate.
 	LockMigrations func(ctx context.Context, tx *sql.Tx) error
@@ -143,16 +145,16 @@ type tx struct {
 	// wrote). It must be dropped whenever work in the transaction is
 	// rolled back.
 	hashes map[string]map[int64][]byte
+	// deferred, when set, holds audit writes until the next flush.
+	deferred *deferredAudit
 }
-
-func (t *tx) forgetHashes() { t.hashes = nil }
 
 func (t *tx) cacheHash(logID string, idx int64, h []byte) {
 	if t.hashes == nil {
 		t.hashes = map[string]map[int64][]byte{}
 	}
 	m := t.hashes[logID]
-	if m == nil || len(m) > 4096 {
+	if m == nil {
 		m = map[int64][]byte{}
 		t.hashes[logID] = m
 	}
@@ -566,6 +568,9 @@ func scanAudit(s interface{ Scan(...any) error }) (store.AuditEvent, error) {
 }
 
 func (t *tx) AppendAudit(ctx context.Context, e *store.AuditEvent) error {
+	if t.deferred != nil {
+		return t.appendDeferred(ctx, e)
+	}
 	// The upsert takes the log's row lock until commit, so sequence numbers
 	// are dense and ordered by commit even with concurrent writers.
 	var size int64
@@ -589,6 +594,9 @@ func (t *tx) AppendAudit(ctx context.Context, e *store.AuditEvent) error {
 }
 
 func (t *tx) ListAudit(ctx context.Context, f store.AuditFilter) ([]store.AuditEvent, error) {
+	if err := t.flush(ctx); err != nil {
+		return nil, err
+	}
 	q := `SELECT ` + auditCols + ` FROM audit_events WHERE log_id = $1 AND seq > $2`
 	args := []any{f.LogID, f.AfterSeq}
 	add := func(cond string, v any) {
@@ -620,6 +628,11 @@ func (t *tx) ListAudit(ctx context.Context, f store.AuditFilter) ([]store.AuditE
 }
 
 func (t *tx) AuditSize(ctx context.Context, logID string) (int64, error) {
+	if t.deferred != nil {
+		if n, ok := t.deferred.sizes[logID]; ok {
+			return n, nil
+		}
+	}
 	var n int64
 	err := t.queryRow(ctx, `SELECT size FROM audit_logs WHERE log_id = $1`, logID).Scan(&n)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -686,25 +699,17 @@ func (t *tx) ListJobs(ctx context.Context, tenantID string, limit int) ([]store.
 
 func (t *tx) ReadAuditHashes(ctx context.Context, logID string, idx []int64) ([][]byte, error) {
 	out := make([][]byte, len(idx))
-	if len(idx) == 0 {
-		return out, nil
-	}
-	if m := t.hashes[logID]; m != nil {
-		hit := true
-		for i, x := range idx {
-			if out[i] = m[x]; out[i] == nil {
-				hit = false
-				break
-			}
-		}
-		if hit {
-			return out, nil
-		}
-	}
+	// Hashes this transaction wrote or read are cached, and deferred ones
+	// are always there, so only misses go to the database.
+	cached := t.hashes[logID]
 	pos := make(map[int64][]int, len(idx))
 	var b strings.Builder
 	args := []any{logID}
 	for i, x := range idx {
+		if h := cached[x]; h != nil {
+			out[i] = h
+			continue
+		}
 		if _, dup := pos[x]; !dup {
 			args = append(args, x)
 			if len(args) > 2 {
@@ -714,12 +719,14 @@ func (t *tx) ReadAuditHashes(ctx context.Context, logID string, idx []int64) ([]
 		}
 		pos[x] = append(pos[x], i)
 	}
+	if len(pos) == 0 {
+		return out, nil
+	}
 	rows, err := t.query(ctx, `SELECT idx, hash FROM audit_hashes WHERE log_id = $1 AND idx IN (`+b.String()+`)`, args...)
 	if err != nil {
 		return nil, t.wrap("read audit hashes", err)
 	}
 	defer rows.Close()
-	found := 0
 	for rows.Next() {
 		var x int64
 		var h []byte
@@ -728,21 +735,29 @@ func (t *tx) ReadAuditHashes(ctx context.Context, logID string, idx []int64) ([]
 		}
 		for _, i := range pos[x] {
 			out[i] = h
-			found++
 		}
 		t.cacheHash(logID, x, h)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, t.wrap("read audit hashes", err)
 	}
-	if found != len(idx) {
-		return nil, fmt.Errorf("%s: read audit hashes of %s: %w", t.d.Name, logID, store.ErrNotFound)
+	for _, h := range out {
+		if h == nil {
+			return nil, fmt.Errorf("%s: read audit hashes of %s: %w", t.d.Name, logID, store.ErrNotFound)
+		}
 	}
 	return out, nil
 }
 
 func (t *tx) PutAuditHashes(ctx context.Context, logID string, start int64, hashes [][]byte) error {
 	if len(hashes) == 0 {
+		return nil
+	}
+	if t.deferred != nil {
+		for i, h := range hashes {
+			t.deferred.hashes = append(t.deferred.hashes, hashRow{logID, start + int64(i), h})
+			t.cacheHash(logID, start+int64(i), h)
+		}
 		return nil
 	}
 	var b strings.Builder
@@ -800,6 +815,9 @@ func (t *tx) ListAuditCheckpoints(ctx context.Context, logID string, afterSize i
 }
 
 func (t *tx) ListAuditLogs(ctx context.Context) ([]store.AuditLog, error) {
+	if err := t.flush(ctx); err != nil {
+		return nil, err
+	}
 	rows, err := t.query(ctx,
 		`SELECT l.log_id, l.size, COALESCE((SELECT MAX(c.size) FROM audit_checkpoints c WHERE c.log_id = l.log_id), 0)
 		 FROM audit_logs l ORDER BY l.log_id`)
@@ -814,6 +832,9 @@ func (t *tx) ListAuditLogs(ctx context.Context) ([]store.AuditLog, error) {
 }
 
 func (t *tx) PruneAudit(ctx context.Context, logID string, before time.Time) (int64, error) {
+	if err := t.flush(ctx); err != nil {
+		return 0, err
+	}
 	res, err := t.exec(ctx, "prune audit",
 		`UPDATE audit_events SET actor_type = '', actor_id = '', action = '', target = '', result = '',
 		   source_ip = '', user_agent = '', request_id = '', details = '{}', pruned = 1

@@ -26,8 +26,9 @@ import (
 const FileName = "custodia.db"
 
 var dialect = sqldb.Dialect{
-	Name:      "sqlite",
-	BytesType: "BLOB",
+	Name:         "sqlite",
+	BytesType:    "BLOB",
+	WithoutRowID: " WITHOUT ROWID",
 	IsUniqueViolation: func(err error) bool {
 		var e *sqlite.Error
 		if !errors.As(err, &e) {

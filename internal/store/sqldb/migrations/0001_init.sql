@@ -1,5 +1,7 @@
 -- Foundation schema. Types are written so the same text runs on SQLite and
--- PostgreSQL; {{bytes}} becomes BLOB or BYTEA. Times are Unix microseconds.
+-- PostgreSQL; {{bytes}} becomes BLOB or BYTEA, and {{without_rowid}} makes
+-- SQLite store a table in its primary key's order (one B-tree, not two).
+-- Times are Unix microseconds.
 CREATE TABLE meta (
     key   TEXT PRIMARY KEY,
     value {{bytes}} NOT NULL
@@ -70,7 +72,7 @@ CREATE TABLE audit_events (
     request_id TEXT NOT NULL,
     details    TEXT NOT NULL,
     PRIMARY KEY (log_id, seq)
-);
+){{without_rowid}};
 CREATE INDEX audit_events_by_action ON audit_events (log_id, action, seq);
 CREATE INDEX audit_events_by_actor ON audit_events (log_id, actor_id, seq);
 

@@ -7,7 +7,7 @@ CREATE TABLE audit_hashes (
     idx    BIGINT NOT NULL,
     hash   {{bytes}} NOT NULL,
     PRIMARY KEY (log_id, idx)
-);
+){{without_rowid}};
 
 CREATE TABLE audit_checkpoints (
     log_id     TEXT NOT NULL,

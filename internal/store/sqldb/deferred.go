@@ -1,0 +1,155 @@
+package sqldb
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/custodia-project/custodia/internal/store"
+)
+
+// Deferred audit writes. Under group commit there is one writer, so a
+// transaction can number audit entries itself and write them, with their
+// tree hashes and the logs' new sizes, as a few multi-row statements just
+// before COMMIT instead of three statements per entry. Any read of the audit
+// tables inside the transaction flushes first, so reads always see the
+// transaction's own appends. Engines with concurrent writers (PostgreSQL)
+// keep the per-entry row lock instead.
+
+type deferredAudit struct {
+	sizes  map[string]int64 // next seq per log touched in this transaction
+	events []store.AuditEvent
+	hashes []hashRow
+}
+
+type hashRow struct {
+	log  string
+	idx  int64
+	hash []byte
+}
+
+// flushEvery bounds how much a transaction holds before writing.
+const flushEvery = 512
+
+// reset forgets everything deferred (after a rollback).
+func (t *tx) resetDeferred() {
+	if t.deferred != nil {
+		t.deferred = &deferredAudit{}
+	}
+	t.hashes = nil
+}
+
+func (t *tx) appendDeferred(ctx context.Context, e *store.AuditEvent) error {
+	d := t.deferred
+	size, ok := d.sizes[e.LogID]
+	if !ok {
+		if err := t.queryRow(ctx, `SELECT size FROM audit_logs WHERE log_id = $1`, e.LogID).Scan(&size); err != nil {
+			if err := t.wrap("append audit", err); !errors.Is(err, store.ErrNotFound) {
+				return err
+			}
+			size = 0
+		}
+		if d.sizes == nil {
+			d.sizes = map[string]int64{}
+		}
+	}
+	e.Seq = size
+	d.sizes[e.LogID] = size + 1
+	d.events = append(d.events, *e)
+	if len(d.events) >= flushEvery {
+		return t.flush(ctx)
+	}
+	return nil
+}
+
+// flush writes what is deferred. It is a no-op for engines that do not
+// defer.
+func (t *tx) flush(ctx context.Context) error {
+	d := t.deferred
+	if d == nil || (len(d.events) == 0 && len(d.hashes) == 0 && len(d.sizes) == 0) {
+		return nil
+	}
+	const eventCols = 12
+	err := insertRows(ctx, t, "append audit", `INSERT INTO audit_events (`+auditCols+`) VALUES `, eventCols, ", 0", len(d.events),
+		func(i int, args []any) []any {
+			e := &d.events[i]
+			details := string(e.Details)
+			if details == "" {
+				details = "{}"
+			}
+			return append(args, e.LogID, e.Seq, toMicros(e.Time), e.ActorType, e.ActorID, e.Action, e.Target, e.Result,
+				e.SourceIP, e.UserAgent, e.RequestID, details)
+		})
+	if err != nil {
+		return err
+	}
+	err = insertRows(ctx, t, "put audit hashes", `INSERT INTO audit_hashes (log_id, idx, hash) VALUES `, 3, "", len(d.hashes),
+		func(i int, args []any) []any {
+			h := &d.hashes[i]
+			return append(args, h.log, h.idx, h.hash)
+		})
+	if err != nil {
+		return err
+	}
+	for log, size := range d.sizes {
+		if _, err := t.exec(ctx, "append audit",
+			`INSERT INTO audit_logs (log_id, size) VALUES ($1, $2) ON CONFLICT (log_id) DO UPDATE SET size = excluded.size`,
+			log, size); err != nil {
+			return err
+		}
+	}
+	// Sizes stay known; they are now also the stored ones.
+	t.deferred = &deferredAudit{sizes: d.sizes}
+	return nil
+}
+
+// rowsPerInsert is the row count of the multi-row inserts; a fixed count
+// keeps the statement text, and so its prepared form, the same.
+const rowsPerInsert = 32
+
+// insertRows inserts n rows, rowsPerInsert at a time, then one by one.
+func insertRows(ctx context.Context, t *tx, op, prefix string, cols int, extra string, n int, row func(i int, args []any) []any) error {
+	stmt := func(rows int) string {
+		var b strings.Builder
+		b.WriteString(prefix)
+		for r := range rows {
+			if r > 0 {
+				b.WriteString(", ")
+			}
+			placeholders(&b, r*cols, cols, extra)
+		}
+		return b.String()
+	}
+	full, one := stmt(rowsPerInsert), stmt(1)
+	args := make([]any, 0, cols*rowsPerInsert)
+	i := 0
+	for ; i+rowsPerInsert <= n; i += rowsPerInsert {
+		args = args[:0]
+		for r := range rowsPerInsert {
+			args = row(i+r, args)
+		}
+		if _, err := t.exec(ctx, op, full, args...); err != nil {
+			return err
+		}
+	}
+	for ; i < n; i++ {
+		if _, err := t.exec(ctx, op, one, row(i, args[:0])...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// placeholders writes "($n+1, ..., $n+k<extra>)".
+func placeholders(b *strings.Builder, n, k int, extra string) {
+	b.WriteByte('(')
+	for j := 1; j <= k; j++ {
+		if j > 1 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(b, "$%d", n+j)
+	}
+	b.WriteString(extra)
+	b.WriteByte(')')
+}
