@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strings"
 
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
@@ -113,21 +114,39 @@ func Verify(r io.Reader, publicKey string) (*Report, error) {
 	}
 	rep.Size, rep.Root = cp.Size, base64.StdEncoding.EncodeToString(cp.Root[:])
 	rep.Checkpoints = 1
+	// The header's log name is not signed; the origin is.
+	if inst, _, _ := strings.Cut(strings.TrimPrefix(h.Origin, "custodia.audit/"), "/"); Origin(inst, h.Log) != h.Origin {
+		rep.add(-1, ProblemFormat, "the header names log %q but the signed origin is %q", h.Log, h.Origin)
+	}
 
 	var earlier []ParsedCheckpoint
 	var hashes memHashes
+	// A span first reported missing may turn up later in the export: then
+	// it was reordered, not dropped, and its problem is restated at the end.
+	type gap struct {
+		problem int
+		lo, hi  int64
+		late    map[int64]bool
+	}
+	var gaps []*gap
 	expected := int64(0)
 	treeOK := true
 	lineNo := 1
 	for sc.Scan() {
 		lineNo++
+		// Entry lines are decoded leniently: unknown fields cannot change a
+		// verdict, because every leaf is recomputed from the known fields.
 		var ln ExportLine
-		if err := strictUnmarshal(sc.Bytes(), &ln); err != nil {
+		if err := json.Unmarshal(sc.Bytes(), &ln); err != nil {
 			rep.add(expected, ProblemFormat, "line %d is not a valid export line", lineNo)
 			treeOK = false
 			continue
 		}
 		if ln.Checkpoint != "" {
+			if ln.Seq != nil || ln.LeafHash != "" || ln.Entry != nil || ln.Pruned {
+				rep.add(-1, ProblemFormat, "line %d is both a checkpoint and an entry", lineNo)
+				continue
+			}
 			c, err := open(ln.Checkpoint)
 			if err != nil {
 				rep.add(-1, ProblemFormat, "line %d: %v", lineNo, err)
@@ -145,6 +164,9 @@ func Verify(r io.Reader, publicKey string) (*Report, error) {
 		rep.Entries++
 		switch {
 		case seq > expected:
+			if len(rep.Problems) < maxProblems {
+				gaps = append(gaps, &gap{problem: len(rep.Problems), lo: expected, hi: seq - 1, late: map[int64]bool{}})
+			}
 			if seq == expected+1 {
 				rep.add(expected, ProblemDropped, "entry %d is missing", expected)
 			} else {
@@ -152,7 +174,19 @@ func Verify(r io.Reader, publicKey string) (*Report, error) {
 			}
 			treeOK = false
 		case seq < expected:
-			rep.add(seq, ProblemReordered, "entry %d appears again after entry %d (reordered or inserted)", seq, expected-1)
+			var in *gap
+			for _, g := range gaps {
+				if seq >= g.lo && seq <= g.hi && !g.late[seq] {
+					in = g
+					break
+				}
+			}
+			if in != nil {
+				in.late[seq] = true
+				rep.add(seq, ProblemReordered, "entry %d appears late, after entry %d", seq, expected-1)
+			} else {
+				rep.add(seq, ProblemReordered, "entry %d appears again after entry %d (reordered or inserted)", seq, expected-1)
+			}
 			treeOK = false
 			continue
 		}
@@ -174,6 +208,9 @@ func Verify(r io.Reader, publicKey string) (*Report, error) {
 		switch {
 		case ln.Pruned:
 			rep.Pruned++
+			if ln.Entry != nil {
+				rep.add(seq, ProblemFormat, "entry %d is marked pruned but carries a body, which its leaf hash does not cover", seq)
+			}
 		case ln.Entry == nil:
 			rep.add(seq, ProblemFormat, "entry %d has no body and is not marked pruned", seq)
 		default:
@@ -204,6 +241,26 @@ func Verify(r io.Reader, publicKey string) (*Report, error) {
 	}
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("audit: read export: %w", err)
+	}
+	for _, g := range gaps {
+		n, late := g.hi-g.lo+1, int64(len(g.late))
+		p := &rep.Problems[g.problem]
+		switch {
+		case late == 0:
+		case !g.late[g.lo]:
+			p.Message += fmt.Sprintf(" (%d of them appear later, out of order)", late)
+		case n == 1:
+			p.Kind, p.Message = ProblemReordered, fmt.Sprintf("entry %d is out of order: entry %d comes before it", g.lo, g.hi+1)
+		case late == n:
+			p.Kind, p.Message = ProblemReordered, fmt.Sprintf("entries %d to %d are out of order: entry %d comes before them", g.lo, g.hi, g.hi+1)
+		default:
+			p.Kind, p.Message = ProblemReordered, fmt.Sprintf("entries %d to %d are out of order: entry %d comes before them, and only %d of them come later", g.lo, g.hi, g.hi+1, late)
+			first := g.lo
+			for g.late[first] {
+				first++
+			}
+			rep.add(first, ProblemDropped, "%d of entries %d to %d are missing, the first being entry %d", n-late, g.lo, g.hi, first)
+		}
 	}
 	if expected < cp.Size {
 		rep.add(expected, ProblemDropped, "the export ends at entry %d but the checkpoint covers %d entries", expected, cp.Size)
