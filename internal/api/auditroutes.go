@@ -311,17 +311,10 @@ func (h *handlers) auditExport(w http.ResponseWriter, r *http.Request, logID str
 	}
 	err := audit.Record(ctx, h.d.Store, h.d.Now(), audit.Entry{Log: logID, Action: "audit.export", Target: logID,
 		Details: map[string]any{"format": map[bool]string{true: "csv", false: "jsonl"}[format == "csv"]}})
-	if err != nil {
-		// The export was delivered; failing to record it is logged.
-		return errAfterWrite{err}
-	}
-	return nil
+	// The export was delivered; a failure to record it is logged by the
+	// server, as for any error after the response started.
+	return err
 }
-
-// errAfterWrite is an error found after the response started.
-type errAfterWrite struct{ error }
-
-func (errAfterWrite) afterWrite() {}
 
 func (h *handlers) prune(w http.ResponseWriter, r *http.Request, logID string) error {
 	var req PruneRequest
@@ -334,11 +327,8 @@ func (h *handlers) prune(w http.ResponseWriter, r *http.Request, logID string) e
 	var n int64
 	err := h.d.Store.Update(r.Context(), func(tx store.Tx) error {
 		var err error
-		if n, err = tx.PruneAudit(r.Context(), logID, req.Before); err != nil {
-			return err
-		}
-		return audit.Append(r.Context(), tx, h.d.Now(), audit.Entry{Log: logID, Action: "audit.prune", Target: logID,
-			Details: map[string]any{"before": req.Before.UTC(), "pruned": n}})
+		n, err = audit.Prune(r.Context(), tx, h.d.Now(), logID, req.Before)
+		return err
 	})
 	if err != nil {
 		return err

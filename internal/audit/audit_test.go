@@ -582,7 +582,7 @@ func TestPrune(t *testing.T) {
 			var n int64
 			err := f.db.Update(f.ctx, func(tx store.Tx) error {
 				var err error
-				n, err = tx.PruneAudit(f.ctx, tenantLog, before)
+				n, err = audit.Prune(f.ctx, tx, time.Now(), tenantLog, before)
 				return err
 			})
 			if err != nil {
@@ -605,7 +605,8 @@ func TestPrune(t *testing.T) {
 			exp := f.export(tenantLog)
 			rep := f.verify(exp)
 			wantOK(t, rep)
-			if rep.Pruned != 12 || rep.Entries != 30 || rep.Size != 30 {
+			// 30 entries and the audit.prune entry that records the pruning.
+			if rep.Pruned != 12 || rep.Entries != 31 || rep.Size != 31 {
 				t.Fatalf("report %+v", rep)
 			}
 			_, lines := exportLines(t, exp)
@@ -625,16 +626,17 @@ func TestPrune(t *testing.T) {
 		})
 		t.Run("ok/later checkpoints and proofs after pruning", func(t *testing.T) {
 			f.append(tenantLog, 30, 41)
-			if c := f.checkpoint(tenantLog); c.Size != 41 {
+			if c := f.checkpoint(tenantLog); c.Size != 42 {
 				t.Fatalf("checkpoint size %d", c.Size)
 			}
 			rep := f.verify(f.export(tenantLog))
 			wantOK(t, rep)
-			if rep.Pruned != 12 || rep.Size != 41 || rep.Checkpoints != 2 {
+			// Checkpoints at 30, 31 (the export above) and 42.
+			if rep.Pruned != 12 || rep.Size != 42 || rep.Checkpoints != 3 {
 				t.Fatalf("report %+v", rep)
 			}
 			err := f.db.View(f.ctx, func(tx store.Tx) error {
-				root, err := audit.TreeHash(f.ctx, tx, tenantLog, 41)
+				root, err := audit.TreeHash(f.ctx, tx, tenantLog, 42)
 				if err != nil {
 					return err
 				}
@@ -642,11 +644,11 @@ func TestPrune(t *testing.T) {
 				if err != nil {
 					return err
 				}
-				p, err := audit.InclusionProof(f.ctx, tx, tenantLog, 3, 41)
+				p, err := audit.InclusionProof(f.ctx, tx, tenantLog, 3, 42)
 				if err != nil {
 					return err
 				}
-				return tlog.CheckRecord(p, 41, root, 3, leaf)
+				return tlog.CheckRecord(p, 42, root, 3, leaf)
 			})
 			if err != nil {
 				t.Fatalf("inclusion proof of a pruned entry: %v", err)

@@ -40,6 +40,10 @@ const (
 // ErrNoCheckpoint means the log has no checkpoint yet.
 var ErrNoCheckpoint = errors.New("audit: no checkpoint yet")
 
+// ErrTampered means the stored tree no longer extends the newest signed
+// checkpoint: someone changed the log, and nothing more will be signed.
+var ErrTampered = errors.New("audit: the stored log does not extend its newest checkpoint")
+
 // Origin names a log in checkpoints.
 func Origin(install, logID string) string {
 	return "custodia.audit/" + install + "/" + logID
@@ -92,7 +96,6 @@ type Log struct {
 	push   []Pusher
 	mu     sync.Mutex
 	signer note.Signer
-	vkey   string
 	inst   string
 }
 
@@ -195,6 +198,14 @@ func (l *Log) Checkpoint(ctx context.Context, logID string) (*store.AuditCheckpo
 		}
 		if size == 0 || (latest != nil && latest.Size >= size) {
 			return nil
+		}
+		if latest != nil {
+			// Sign only a tree that extends what was signed before, so a
+			// rewritten history is never blessed.
+			old, err := TreeHash(ctx, tx, logID, latest.Size)
+			if err != nil || !bytes.Equal(old[:], latest.Root) {
+				return fmt.Errorf("%w (size %d)", ErrTampered, latest.Size)
+			}
 		}
 		root, err = TreeHash(ctx, tx, logID, size)
 		return err

@@ -171,17 +171,17 @@ func TestTamperDatabase(t *testing.T) {
 		}, check: func(t *testing.T, f *fixture, rep *audit.Report) {
 			wantFirst(t, rep, audit.ProblemModified, 17)
 		}},
-		{name: "limit/mark a row pruned", tamper: func(t *testing.T, f *fixture) {
-			// Pruning is not signed: erasing one body in the middle looks
-			// like retention pruning and is only counted. ("limit/" cases
-			// pin down what the design cannot catch, so that lifting a
-			// limit shows up here.)
+		{name: "fail/mark a row pruned in the middle", tamper: func(t *testing.T, f *fixture) {
+			// Pruning erases only a recorded prefix, so a body erased in the
+			// middle is an edit.
 			f.exec(`UPDATE audit_events SET action = '', target = '', details = '{}', pruned = 1 WHERE log_id = $1 AND seq = 17`, tenantLog)
 		}, check: func(t *testing.T, f *fixture, rep *audit.Report) {
-			wantOK(t, rep)
-			if rep.Pruned != 1 || rep.Entries != 50 {
-				t.Fatalf("report %+v, want 50 entries, 1 pruned", rep)
-			}
+			wantFirst(t, rep, audit.ProblemModified, 17)
+		}},
+		{name: "fail/mark the oldest rows pruned without recording it", tamper: func(t *testing.T, f *fixture) {
+			f.exec(`UPDATE audit_events SET action = '', target = '', details = '{}', pruned = 1 WHERE log_id = $1 AND seq < 5`, tenantLog)
+		}, check: func(t *testing.T, f *fixture, rep *audit.Report) {
+			wantFirst(t, rep, audit.ProblemModified, 4)
 		}},
 		{name: "fail/insert a row past the end", tamper: func(t *testing.T, f *fixture) {
 			ev := f.forge(49)
@@ -246,22 +246,28 @@ func TestTamperDatabase(t *testing.T) {
 			// rewritten tail, which no earlier checkpoint agrees with.
 			f.append(tenantLog, 100, 111)
 		}, check: func(t *testing.T, f *fixture, rep *audit.Report) {
-			if rep.Size != 56 {
-				t.Fatalf("newest checkpoint %d, want 56", rep.Size)
+			// The node refuses to sign a tree that does not extend its
+			// newest checkpoint, so the export is checked against size 50.
+			if rep.Size != 50 || f.checkpoints() != 5 {
+				t.Fatalf("newest checkpoint %d (%d stored), want 50 and no new one", rep.Size, f.checkpoints())
 			}
-			wantFirst(t, rep, audit.ProblemRoot, 49)
+			if rep.OK() || rep.Problems[0].Kind != audit.ProblemRoot {
+				t.Fatalf("report %+v, want a root mismatch first", rep.Problems)
+			}
 		}},
 		{name: "fail/rewrite an entry and the whole tree, then let the node sign", tamper: func(t *testing.T, f *fixture) {
 			f.setBody(17, f.forge(17))
 			f.rewriteTree()
 			f.append(tenantLog, 50, 55)
 		}, check: func(t *testing.T, f *fixture, rep *audit.Report) {
-			// The newest checkpoint covers the forged tree; the earlier
-			// ones carried in the export do not, from size 20 on.
-			if rep.Size != 55 {
-				t.Fatalf("newest checkpoint %d, want 55", rep.Size)
+			// The node refuses to sign the forged tree; against its newest
+			// good checkpoint (50) the damage is localized to 10..19.
+			if rep.Size != 50 {
+				t.Fatalf("newest checkpoint %d, want 50", rep.Size)
 			}
-			wantFirst(t, rep, audit.ProblemRoot, 19)
+			if rep.OK() || rep.Problems[0].Kind != audit.ProblemRoot || !strings.Contains(rep.Problems[0].Message, "between entries 10 and 19") {
+				t.Fatalf("report %+v, want a root mismatch localized to 10..19", rep.Problems)
+			}
 		}},
 		{name: "fail/rewrite the tree and delete the stored checkpoints: caught by a pushed checkpoint", tamper: func(t *testing.T, f *fixture) {
 			f.setBody(17, f.forge(17))
@@ -494,18 +500,10 @@ func TestTamperExport(t *testing.T) {
 			editEntry(t, lines, lineOf(t, lines, 17), func(ln *audit.ExportLine) { ln.LeafHash = "" })
 			return lines
 		}, check: func(t *testing.T, rep *audit.Report) { wantFirst(t, rep, audit.ProblemInserted, 17) }},
-		{name: "limit/marking an entry pruned only hides its body", edit: func(t *testing.T, lines [][]byte) [][]byte {
-			// A limitation, kept visible here: pruning is not signed, so a
-			// body dropped from the middle of an export is reported only as
-			// one more pruned entry, exactly like retention pruning.
+		{name: "fail/marking an entry pruned in the middle", edit: func(t *testing.T, lines [][]byte) [][]byte {
 			editEntry(t, lines, lineOf(t, lines, 17), func(ln *audit.ExportLine) { ln.Pruned, ln.Entry = true, nil })
 			return lines
-		}, check: func(t *testing.T, rep *audit.Report) {
-			wantOK(t, rep)
-			if rep.Pruned != 1 || rep.Entries != 50 {
-				t.Fatalf("report %+v, want 50 entries, 1 pruned", rep)
-			}
-		}},
+		}, check: func(t *testing.T, rep *audit.Report) { wantFirst(t, rep, audit.ProblemModified, 17) }},
 		{name: "fail/mark an entry pruned and forge its body", edit: func(t *testing.T, lines [][]byte) [][]byte {
 			// The body of a pruned line is not hashed, so it must not be
 			// there at all.

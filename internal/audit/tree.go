@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"golang.org/x/mod/sumdb/tlog"
 
@@ -131,4 +132,16 @@ func ConsistencyProof(ctx context.Context, tx store.AuditTx, logID string, m, n 
 		return nil, ErrBeyondTree
 	}
 	return tlog.ProveTree(n, m, HashReader(ctx, tx, logID))
+}
+
+// Prune erases the bodies of the log's oldest entries, up to the first one
+// at or after before, and records the pruning in the log itself, in tx.
+// Verification accepts pruned entries only as such a recorded prefix.
+func Prune(ctx context.Context, tx store.AuditTx, at time.Time, logID string, before time.Time) (int64, error) {
+	n, err := tx.PruneAudit(ctx, logID, before)
+	if err != nil || n == 0 {
+		return 0, err
+	}
+	return n, Append(ctx, tx, at, Entry{Log: logID, Action: "audit.prune", Target: logID,
+		Details: map[string]any{"before": before.UTC(), "pruned": n}})
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"sort"
 	"strings"
 
@@ -34,15 +35,19 @@ type Problem struct {
 
 // Report is the result of verifying an export.
 type Report struct {
-	Log         string    `json:"log"`
-	Origin      string    `json:"origin"`
-	Size        int64     `json:"size"`
-	Root        string    `json:"root"`
-	Entries     int64     `json:"entries"`
-	Pruned      int64     `json:"pruned"`
-	Checkpoints int       `json:"checkpoints"`
-	Uncovered   int64     `json:"uncovered"`
-	Problems    []Problem `json:"problems"`
+	Log         string `json:"log"`
+	Origin      string `json:"origin"`
+	Size        int64  `json:"size"`
+	Root        string `json:"root"`
+	Entries     int64  `json:"entries"`
+	Pruned      int64  `json:"pruned"`
+	Checkpoints int    `json:"checkpoints"`
+	Uncovered   int64  `json:"uncovered"`
+	// Newer counts pushed checkpoints larger than the export's newest;
+	// NewestPushed is the largest size among them.
+	Newer        int       `json:"newer_pushed,omitempty"`
+	NewestPushed int64     `json:"newest_pushed_size,omitempty"`
+	Problems     []Problem `json:"problems"`
 }
 
 // OK reports whether nothing is wrong.
@@ -75,7 +80,11 @@ func (m *memHashes) ReadHashes(idx []int64) ([]tlog.Hash, error) {
 // signatures, recomputes every leaf and the tree, and names the first entry
 // that was modified, dropped, reordered or inserted. An error means the
 // export could not be read at all; findings are in the report.
-func Verify(r io.Reader, publicKey string) (*Report, error) {
+//
+// pushed are further checkpoint notes kept elsewhere (the copies pushed off
+// the box); those of this log must be consistent with the export too, and
+// one larger than the export's newest means entries are missing.
+func Verify(r io.Reader, publicKey string, pushed ...string) (*Report, error) {
 	v, err := note.NewVerifier(publicKey)
 	if err != nil {
 		return nil, fmt.Errorf("audit: public key: %w", err)
@@ -131,13 +140,26 @@ func Verify(r io.Reader, publicKey string) (*Report, error) {
 	var gaps []*gap
 	expected := int64(0)
 	treeOK := true
-	lineNo := 1
-	for sc.Scan() {
-		lineNo++
-		// Entry lines are decoded leniently: unknown fields cannot change a
-		// verdict, because every leaf is recomputed from the known fields.
-		var ln ExportLine
-		if err := json.Unmarshal(sc.Bytes(), &ln); err != nil {
+	for _, n := range pushed {
+		c, err := open(n)
+		if err != nil {
+			continue // another log's, or not a checkpoint of this key
+		}
+		if c.Size > cp.Size {
+			// Newer than the export: it cannot be checked here, but if the
+			// export is fresh, entries were removed. Say so, don't judge.
+			rep.Newer++
+			rep.NewestPushed = max(rep.NewestPushed, c.Size)
+			continue
+		}
+		earlier = append(earlier, c)
+		rep.Checkpoints++
+	}
+	// Pruning erases the oldest entries only, and records itself.
+	sawUnpruned, sawPruneRecord := false, false
+	for pl := range parseLines(sc) {
+		lineNo, ln := pl.lineNo, pl.line
+		if pl.err != nil {
 			rep.add(expected, ProblemFormat, "line %d is not a valid export line", lineNo)
 			treeOK = false
 			continue
@@ -211,13 +233,20 @@ func Verify(r io.Reader, publicKey string) (*Report, error) {
 			if ln.Entry != nil {
 				rep.add(seq, ProblemFormat, "entry %d is marked pruned but carries a body, which its leaf hash does not cover", seq)
 			}
+			if sawUnpruned {
+				rep.add(seq, ProblemModified, "entry %d is marked pruned after unpruned entries, but pruning erases only the oldest entries: its body was removed", seq)
+			}
 		case ln.Entry == nil:
 			rep.add(seq, ProblemFormat, "entry %d has no body and is not marked pruned", seq)
 		default:
+			sawUnpruned = true
+			if ln.Entry.Action == "audit.prune" {
+				sawPruneRecord = true
+			}
 			if ln.Entry.Seq != seq {
 				rep.add(seq, ProblemReordered, "entry at position %d says it is entry %d", seq, ln.Entry.Seq)
 			}
-			got, err := ln.Entry.Hash()
+			got, err := pl.leaf, pl.hashErr
 			if err != nil {
 				rep.add(seq, ProblemFormat, "entry %d: %v", seq, err)
 			} else if got != given {
@@ -261,6 +290,9 @@ func Verify(r io.Reader, publicKey string) (*Report, error) {
 			}
 			rep.add(first, ProblemDropped, "%d of entries %d to %d are missing, the first being entry %d", n-late, g.lo, g.hi, first)
 		}
+	}
+	if rep.Pruned > 0 && !sawPruneRecord {
+		rep.add(rep.Pruned-1, ProblemModified, "%d entries are marked pruned but no audit.prune entry records a pruning", rep.Pruned)
 	}
 	if expected < cp.Size {
 		rep.add(expected, ProblemDropped, "the export ends at entry %d but the checkpoint covers %d entries", expected, cp.Size)
@@ -325,4 +357,73 @@ func strictUnmarshal(b []byte, v any) error {
 		return errors.New("trailing data")
 	}
 	return nil
+}
+
+// parsedLine is one export line, decoded and (for entries) hashed.
+type parsedLine struct {
+	lineNo  int
+	line    ExportLine
+	err     error
+	leaf    tlog.Hash
+	hashErr error
+}
+
+// parseLines decodes and hashes lines on every core while keeping their
+// order: decoding and hashing are most of the cost of verifying a large
+// export, and lines do not depend on each other. Entry lines are decoded
+// leniently: unknown fields cannot change a verdict, because every leaf is
+// recomputed from the known fields.
+func parseLines(sc *bufio.Scanner) <-chan parsedLine {
+	const batchLines = 512
+	workers := max(1, runtime.GOMAXPROCS(0))
+	type job struct {
+		first int
+		lines [][]byte
+		out   chan []parsedLine
+	}
+	jobs := make(chan job, workers)
+	order := make(chan chan []parsedLine, 2*workers)
+	out := make(chan parsedLine, batchLines)
+	for range workers {
+		go func() {
+			for j := range jobs {
+				res := make([]parsedLine, len(j.lines))
+				for i, b := range j.lines {
+					p := &res[i]
+					p.lineNo = j.first + i
+					if p.err = json.Unmarshal(b, &p.line); p.err == nil && p.line.Entry != nil {
+						p.leaf, p.hashErr = p.line.Entry.Hash()
+					}
+				}
+				j.out <- res
+			}
+		}()
+	}
+	go func() {
+		defer close(order)
+		defer close(jobs)
+		lineNo := 2 // the header was line 1
+		for {
+			lines := make([][]byte, 0, batchLines)
+			for len(lines) < batchLines && sc.Scan() {
+				lines = append(lines, bytes.Clone(sc.Bytes()))
+			}
+			if len(lines) == 0 {
+				return
+			}
+			j := job{first: lineNo, lines: lines, out: make(chan []parsedLine, 1)}
+			lineNo += len(lines)
+			order <- j.out
+			jobs <- j
+		}
+	}()
+	go func() {
+		defer close(out)
+		for ch := range order {
+			for _, p := range <-ch {
+				out <- p
+			}
+		}
+	}()
+	return out
 }

@@ -230,10 +230,11 @@ Exit code 0 when the log verifies, 1 when it does not.`,
 	}
 	mk := clientFlags(c, e)
 	base := logFlags(c)
-	var key string
+	var key, pushedFile string
 	var live bool
 	c.Flags().StringVar(&key, "key", "", "public key (note verifier key), or @FILE")
 	c.Flags().BoolVar(&live, "server", false, "verify the live log on the server")
+	c.Flags().StringVar(&pushedFile, "checkpoints", "", "file of checkpoints pushed off the box (--audit-checkpoint-file): each must agree with the log")
 	c.RunE = func(c *cobra.Command, args []string) error {
 		var in io.Reader
 		if live {
@@ -283,7 +284,11 @@ Exit code 0 when the log verifies, 1 when it does not.`,
 		if err != nil {
 			return usageErr("--key: %v", err)
 		}
-		rep, err := audit.Verify(in, k)
+		pushed, err := readPushed(pushedFile)
+		if err != nil {
+			return usageErr("--checkpoints: %v", err)
+		}
+		rep, err := audit.Verify(in, k, pushed...)
 		if err != nil {
 			return &exitError{code: ExitError, err: err}
 		}
@@ -307,6 +312,13 @@ Exit code 0 when the log verifies, 1 when it does not.`,
 func printReport(e *env, r *audit.Report) {
 	fmt.Fprintf(e.stdout, "Log:         %s\nOrigin:      %s\nCheckpoint:  size %d, root %s\nEntries:     %d (%d pruned, %d after the checkpoint)\nCheckpoints: %d checked\n",
 		r.Log, r.Origin, r.Size, r.Root, r.Entries, r.Pruned, r.Uncovered, r.Checkpoints)
+	if r.Newer > 0 {
+		fmt.Fprintf(e.stdout, "Note:        %d pushed checkpoints are newer than this export (up to %d entries); if the export is fresh, entries were removed\n", r.Newer, r.NewestPushed)
+	}
+	if r.OK() && r.Uncovered > 0 {
+		fmt.Fprintf(e.stdout, "Result:      OK up to entry %d; the %d entries after it are not yet covered by a signed checkpoint\n", r.Size-1, r.Uncovered)
+		return
+	}
 	if r.OK() {
 		fmt.Fprintln(e.stdout, "Result:      OK: every entry matches the signed tree")
 		return
@@ -407,4 +419,30 @@ func auditPruneCmd(e *env) *cobra.Command {
 		})
 	}
 	return c
+}
+
+// readPushed reads checkpoint notes from a file written by
+// --audit-checkpoint-file (JSON lines with a "note"), if path is set.
+func readPushed(path string) ([]string, error) {
+	if path == "" {
+		return nil, nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var notes []string
+	for i, line := range bytes.Split(b, []byte("\n")) {
+		if len(bytes.TrimSpace(line)) == 0 {
+			continue
+		}
+		var v struct {
+			Note string `json:"note"`
+		}
+		if err := json.Unmarshal(line, &v); err != nil || v.Note == "" {
+			return nil, fmt.Errorf("line %d is not a pushed checkpoint", i+1)
+		}
+		notes = append(notes, v.Note)
+	}
+	return notes, nil
 }

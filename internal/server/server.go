@@ -259,7 +259,7 @@ func (s *Server) serve(label string, quiet bool, h func(http.ResponseWriter, *ht
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes)
 		if err := h(w, r, rid); err != nil {
-			if w.wrote || errors.As(err, new(interface{ afterWrite() })) {
+			if w.wrote {
 				s.d.Log.Error("error after response started", "request_id", rid, "err", err)
 				return
 			}

@@ -254,8 +254,10 @@ type AuditTx interface {
 	ListAuditCheckpoints(ctx context.Context, logID string, afterSize int64, limit int) ([]AuditCheckpoint, error)
 	// ListAuditLogs returns every log with its size and newest checkpoint.
 	ListAuditLogs(ctx context.Context) ([]AuditLog, error)
-	// PruneAudit erases the bodies of a log's entries older than before,
-	// keeping their sequence numbers and leaf hashes. It returns how many.
+	// PruneAudit erases the bodies of a log's oldest entries, up to the first
+	// entry at or after before, keeping their sequence numbers, times and
+	// leaf hashes. Pruned entries are always a prefix of the log. It returns
+	// how many it pruned.
 	PruneAudit(ctx context.Context, logID string, before time.Time) (int64, error)
 }
 

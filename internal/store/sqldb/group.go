@@ -195,7 +195,7 @@ func (db *DB) attempt(t *tx, calls []*groupCall, savepoints bool) error {
 				continue
 			}
 		}
-		c.err, c.pnc = callSafely(c.fn, t)
+		c.pnc, c.err = callSafely(c.fn, t)
 		failed := c.err != nil || c.pnc != nil
 		if !savepoints {
 			if failed {
@@ -239,12 +239,12 @@ func (db *DB) attempt(t *tx, calls []*groupCall, savepoints bool) error {
 	return nil
 }
 
-func callSafely(fn func(store.Tx) error, t store.Tx) (err error, pnc any) {
+func callSafely(fn func(store.Tx) error, t store.Tx) (pnc any, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			pnc = p
 			err = errors.New("panic")
 		}
 	}()
-	return fn(t), nil
+	return nil, fn(t)
 }

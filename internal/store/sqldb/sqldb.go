@@ -838,7 +838,9 @@ func (t *tx) PruneAudit(ctx context.Context, logID string, before time.Time) (in
 	res, err := t.exec(ctx, "prune audit",
 		`UPDATE audit_events SET actor_type = '', actor_id = '', action = '', target = '', result = '',
 		   source_ip = '', user_agent = '', request_id = '', details = '{}', pruned = 1
-		 WHERE log_id = $1 AND at < $2 AND pruned = 0`, logID, toMicros(before))
+		 WHERE log_id = $1 AND pruned = 0 AND seq < COALESCE(
+		   (SELECT MIN(seq) FROM audit_events WHERE log_id = $1 AND at >= $2),
+		   (SELECT size FROM audit_logs WHERE log_id = $1), 0)`, logID, toMicros(before))
 	if err != nil {
 		return 0, err
 	}
