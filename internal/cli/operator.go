@@ -146,31 +146,20 @@ process list. Repeat with other shares until the threshold is reached.`,
 }
 
 func opSealCmd(e *env) *cobra.Command {
-	c := &cobra.Command{
-		Use:   "seal",
-		Short: "Drop the root key from the server's memory: every data route answers 503 until unsealed",
-		Args:  exactArgs(0, "no arguments"),
-	}
-	mk := clientFlags(c, e)
-	c.RunE = simpleCall(e, mk, http.MethodPost, "/api/v1/sys/seal", func(raw json.RawMessage) error {
-		var st keys.Status
-		if err := json.Unmarshal(raw, &st); err != nil {
-			return err
-		}
-		printStatus(e.stdout, st)
-		return nil
-	})
-	return c
+	return statusCall(e, "seal", "Drop the root key from the server's memory: every data route answers 503 until unsealed",
+		http.MethodPost, "/api/v1/sys/seal")
 }
 
 func opStatusCmd(e *env) *cobra.Command {
-	c := &cobra.Command{
-		Use:   "status",
-		Short: "Show whether the installation is initialized and sealed",
-		Args:  exactArgs(0, "no arguments"),
-	}
+	return statusCall(e, "status", "Show whether the installation is initialized and sealed", http.MethodGet, "/api/v1/sys/seal-status")
+}
+
+// statusCall is a command that calls path and prints the seal status it
+// answers.
+func statusCall(e *env, use, short, method, path string) *cobra.Command {
+	c := &cobra.Command{Use: use, Short: short, Args: exactArgs(0, "no arguments")}
 	mk := clientFlags(c, e)
-	c.RunE = simpleCall(e, mk, http.MethodGet, "/api/v1/sys/seal-status", func(raw json.RawMessage) error {
+	c.RunE = simpleCall(e, mk, method, path, func(raw json.RawMessage) error {
 		var st keys.Status
 		if err := json.Unmarshal(raw, &st); err != nil {
 			return err

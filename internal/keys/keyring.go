@@ -213,6 +213,15 @@ func (k *Keyring) Open(ctx context.Context, tx store.KeyTx, tenantID, kind, id s
 	if err != nil {
 		return nil, err
 	}
+	kv, err := k.version(ctx, tx, tenantID, v)
+	if err != nil {
+		return nil, err
+	}
+	return k.openWith(kv.aead, tenantID, kind, id, v, ct)
+}
+
+// version returns a key version that can still open records.
+func (k *Keyring) version(ctx context.Context, tx store.KeyTx, tenantID string, v int) (*keyVersion, error) {
 	tk, err := k.load(ctx, tx, tenantID)
 	if err != nil {
 		return nil, err
@@ -224,11 +233,7 @@ func (k *Keyring) Open(ctx context.Context, tx store.KeyTx, tenantID, kind, id s
 	if kv.aead == nil {
 		return nil, ErrKeyDestroyed
 	}
-	pt, err := kv.aead.Open(nil, ct[5:recordHeaderLen], ct[recordHeaderLen:], aad(tenantID, kind, id, v))
-	if err != nil {
-		return nil, ErrBadCiphertext
-	}
-	return pt, nil
+	return kv, nil
 }
 
 // KeyInfo describes one key version, without key material.
@@ -394,16 +399,9 @@ func (k *Keyring) OpenSubmission(ctx context.Context, tx store.KeyTx, tenantID s
 		return nil, ErrBadCiphertext
 	}
 	version := int(binary.BigEndian.Uint32(sealed[1:5]))
-	tk, err := k.load(ctx, tx, tenantID)
+	kv, err := k.version(ctx, tx, tenantID, version)
 	if err != nil {
 		return nil, err
-	}
-	kv := tk.versions[version]
-	if kv == nil {
-		return nil, ErrBadCiphertext
-	}
-	if kv.aead == nil {
-		return nil, ErrKeyDestroyed
 	}
 	rows, err := tx.ListTenantKeys(ctx, tenantID)
 	if err != nil {
@@ -473,28 +471,13 @@ func (r *Root) RotateRoot(ctx context.Context, opt RotateOptions, inTx func(stor
 	if err := opt.Validate(); err != nil {
 		return nil, fmt.Errorf("keys: rotate root: %w", err)
 	}
-	key := opt.Key
-	res := &InitResult{}
 	next := *cfg
 	next.Generation++
 	next.CreatedAt = r.now().UTC()
-	if opt.Type == SealShamir {
-		key = make(Secret, RootKeySize)
-		_, _ = rand.Read(key)
-		shares, hashes, err := split(key, opt.Shares, opt.Threshold)
-		if err != nil {
-			return nil, err
-		}
-		next.Shares, next.Threshold, next.ShareHashes = opt.Shares, opt.Threshold, hashes
-		res.Shares, res.Threshold = shares, opt.Threshold
-	} else {
-		key = append(Secret{}, key...)
-	}
-	v, err := makeVerifier(key)
+	key, res, err := newRootKey(opt, &next)
 	if err != nil {
 		return nil, err
 	}
-	next.Verifier = v
 	newWrap, err := deriveAEAD(key, "custodia/tenant-key-wrap/v1")
 	if err != nil {
 		return nil, err

@@ -192,24 +192,11 @@ func (r *Root) Init(ctx context.Context, opt InitOptions, inTx func(store.Tx) er
 	} else if cfg != nil {
 		return nil, ErrAlreadyInitialized
 	}
-	key := opt.Key
-	res := &InitResult{}
 	cfg := &sealConfig{Type: opt.Type, Generation: 1, CreatedAt: r.now().UTC()}
-	if opt.Type == SealShamir {
-		key = make(Secret, RootKeySize)
-		_, _ = rand.Read(key)
-		shares, hashes, err := split(key, opt.Shares, opt.Threshold)
-		if err != nil {
-			return nil, err
-		}
-		cfg.Shares, cfg.Threshold, cfg.ShareHashes = opt.Shares, opt.Threshold, hashes
-		res.Shares, res.Threshold = shares, opt.Threshold
-	}
-	v, err := makeVerifier(key)
+	key, res, err := newRootKey(opt, cfg)
 	if err != nil {
 		return nil, err
 	}
-	cfg.Verifier = v
 	raw, err := json.Marshal(cfg)
 	if err != nil {
 		return nil, err
@@ -240,6 +227,30 @@ func (r *Root) Init(ctx context.Context, opt InitOptions, inTx func(store.Tx) er
 		key.Wipe()
 	}
 	return res, nil
+}
+
+// newRootKey makes the root key opt asks for (a random one split into
+// shares, or a copy of the given key file's) and records in cfg what checks
+// it later: share hashes and the verifier.
+func newRootKey(opt InitOptions, cfg *sealConfig) (Secret, *InitResult, error) {
+	res := &InitResult{}
+	key := append(Secret{}, opt.Key...)
+	if opt.Type == SealShamir {
+		key = make(Secret, RootKeySize)
+		_, _ = rand.Read(key)
+		shares, hashes, err := split(key, opt.Shares, opt.Threshold)
+		if err != nil {
+			return nil, nil, err
+		}
+		cfg.Shares, cfg.Threshold, cfg.ShareHashes = opt.Shares, opt.Threshold, hashes
+		res.Shares, res.Threshold = shares, opt.Threshold
+	}
+	v, err := makeVerifier(key)
+	if err != nil {
+		return nil, nil, err
+	}
+	cfg.Verifier = v
+	return key, res, nil
 }
 
 // split cuts key into shares and returns them encoded, with their hashes.
