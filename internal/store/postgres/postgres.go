@@ -24,6 +24,7 @@ const migrationLockKey = 0x637573746f646961 // "custodia"
 var dialect = sqldb.Dialect{
 	Name:      "postgres",
 	BytesType: "BYTEA",
+	Begin:     "BEGIN",
 	IsUniqueViolation: func(err error) bool {
 		var e *pgconn.PgError
 		return errors.As(err, &e) && e.Code == "23505"
@@ -67,7 +68,12 @@ func Open(ctx context.Context, url string, opt Options) (*sqldb.DB, error) {
 		closers = append(closers, r.Close)
 	}
 	closers = append(closers, writer.Close)
-	return sqldb.New(writer, readers, dialect, closers...), nil
+	db := sqldb.New(writer, readers, dialect, closers...)
+	// Group commit on this node: concurrent writes share one transaction
+	// and one commit. Audit appends keep their per-log row lock, so nodes
+	// still number entries consistently.
+	db.EnableGroupCommit()
+	return db, nil
 }
 
 func openPool(ctx context.Context, url string, maxConns int) (*sql.DB, error) {

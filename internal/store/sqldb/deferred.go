@@ -32,7 +32,8 @@ type hashRow struct {
 // flushEvery bounds how much a transaction holds before writing.
 const flushEvery = 512
 
-// reset forgets everything deferred (after a rollback).
+// resetDeferred forgets everything deferred and cached (after a rollback):
+// the sizes known afterwards are the stored ones.
 func (t *tx) resetDeferred() {
 	if t.deferred != nil {
 		t.deferred = &deferredAudit{}

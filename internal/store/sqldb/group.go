@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/custodia-project/custodia/internal/store"
 )
@@ -153,7 +154,29 @@ func (db *DB) runBatch(batch []*groupCall) {
 		}
 		err = db.attempt(t, rest, true)
 	}
+	failed := err != nil
+	for _, c := range batch {
+		failed = failed || c.err != nil || c.pnc != nil
+	}
+	if failed {
+		g.checkConn()
+	}
 	finish(err)
+}
+
+// checkConn drops the held connection if it broke (pgx closes a connection
+// whose query was cancelled), so that the next group opens a new one.
+func (g *grouper) checkConn() {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := g.conn.PingContext(ctx); err == nil {
+		return
+	}
+	for _, st := range g.stmts {
+		st.Close()
+	}
+	_ = g.conn.Close()
+	g.conn, g.stmts = nil, nil
 }
 
 var errRetry = errors.New("retry with savepoints")
@@ -166,9 +189,11 @@ func (db *DB) attempt(t *tx, calls []*groupCall, savepoints bool) error {
 	if len(calls) == 0 {
 		return nil
 	}
-	t.deferred = &deferredAudit{}
+	if db.dialect.DeferAudit {
+		t.deferred = &deferredAudit{}
+	}
 	t.resetDeferred()
-	if _, err := t.execQ(bg, "BEGIN IMMEDIATE"); err != nil {
+	if _, err := t.execQ(bg, db.dialect.Begin); err != nil {
 		return fmt.Errorf("%s: begin: %w", db.dialect.Name, err)
 	}
 	ok := 0
@@ -210,8 +235,6 @@ func (db *DB) attempt(t *tx, calls []*groupCall, savepoints bool) error {
 		}
 		if failed {
 			t.resetDeferred()
-			// The sizes known before this call are the stored ones.
-			t.deferred.sizes = nil
 			if _, err := t.execQ(bg, "ROLLBACK TO g"); err != nil {
 				rollback()
 				return fmt.Errorf("%s: rollback to savepoint: %w", db.dialect.Name, err)

@@ -27,6 +27,11 @@ type Dialect struct {
 	BytesType string
 	// WithoutRowID ends CREATE TABLE for tables clustered by primary key.
 	WithoutRowID string
+	// Begin starts a group-commit transaction on the held connection.
+	Begin string
+	// DeferAudit numbers audit entries in the transaction and writes them
+	// at commit; only safe with a single writer (SQLite).
+	DeferAudit bool
 	// LockMigrations, when set, takes a lock held until tx ends so that two
 	// nodes starting at once do not both migrate.
 	LockMigrations func(ctx context.Context, tx *sql.Tx) error

@@ -29,6 +29,8 @@ var dialect = sqldb.Dialect{
 	Name:         "sqlite",
 	BytesType:    "BLOB",
 	WithoutRowID: " WITHOUT ROWID",
+	Begin:        "BEGIN IMMEDIATE",
+	DeferAudit:   true,
 	IsUniqueViolation: func(err error) bool {
 		var e *sqlite.Error
 		if !errors.As(err, &e) {
