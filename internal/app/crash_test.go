@@ -30,7 +30,7 @@ import (
 // and the operator audit log must still verify.
 func TestCrashRecovery(t *testing.T) {
 	if testing.Short() {
-		t.Skip("builds and runs the server binary")
+		t.Skip("-short: skips building and running the server binary")
 	}
 	bin := buildCustodia(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -220,7 +220,7 @@ func buildCustodia(t *testing.T) string {
 		if os.Getenv("CI") != "" {
 			t.Fatal("no go command to build the server with, and CI is set: the crash test must run in CI")
 		}
-		t.Skip("no go command to build the server with")
+		t.Skip("no go command to build the server with (outside CI only)")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
