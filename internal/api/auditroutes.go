@@ -73,11 +73,7 @@ func auditRoutes(h *handlers, base, tenantParam, who string) []Route {
 		if tenantParam == "" {
 			return store.OperatorLog, nil
 		}
-		t, err := h.d.Tenants.Get(r.Context(), r.PathValue(tenantParam))
-		if err != nil {
-			return "", err
-		}
-		return t.ID, nil
+		return h.tenantID(r)
 	}
 	route := func(method, path string, perm authz.Permission, summary string, req, resp any, q []Param, fn func(http.ResponseWriter, *http.Request, string) error) Route {
 		return Route{Method: method, Pattern: base + path, Perm: perm, TenantParam: tenantParam, Unsealed: true, Tag: "audit",
@@ -90,19 +86,26 @@ func auditRoutes(h *handlers, base, tenantParam, who string) []Route {
 				return fn(w, r, logID)
 			}}
 	}
-	export := route("GET", "/export", authz.AuditRead, "Export the log: verifiable JSON Lines (default) or CSV", nil, nil,
+	// Entry bodies: a tenant's readers see their log, operators the
+	// operator log. Checkpoints and proofs are hashes only: operators may
+	// verify every log.
+	read, proofs := authz.AuditRead, authz.AuditProofs
+	if tenantParam == "" {
+		read, proofs = authz.OperatorAuditRead, authz.OperatorAuditRead
+	}
+	export := route("GET", "/export", read, "Export the log: verifiable JSON Lines (default) or CSV", nil, nil,
 		[]Param{{"format", "jsonl (default) or csv", "string"}}, h.auditExport)
 	export.RawContentType = "application/x-ndjson"
 	return []Route{
-		route("GET", "/events", authz.AuditRead, "List audit events", nil, AuditList{}, auditQuery, h.audit),
-		route("GET", "/events/{seq}", authz.AuditRead, "One audit event", nil, AuditEvent{}, nil, h.auditEvent),
-		route("GET", "/checkpoint", authz.AuditRead, "The newest signed checkpoint", nil, Checkpoint{}, nil, h.latestCheckpoint),
-		route("POST", "/checkpoint", authz.AuditRead, "Sign a checkpoint now (if the log grew) and return the newest", nil, Checkpoint{}, nil, h.checkpointNow),
-		route("GET", "/checkpoints", authz.AuditRead, "Stored checkpoints, oldest first",
+		route("GET", "/events", read, "List audit events", nil, AuditList{}, auditQuery, h.audit),
+		route("GET", "/events/{seq}", read, "One audit event", nil, AuditEvent{}, nil, h.auditEvent),
+		route("GET", "/checkpoint", proofs, "The newest signed checkpoint", nil, Checkpoint{}, nil, h.latestCheckpoint),
+		route("POST", "/checkpoint", proofs, "Sign a checkpoint now (if the log grew) and return the newest", nil, Checkpoint{}, nil, h.checkpointNow),
+		route("GET", "/checkpoints", proofs, "Stored checkpoints, oldest first",
 			nil, CheckpointList{}, []Param{{"after", "only sizes above this", "integer"}, {"limit", "how many (max 1000)", "integer"}}, h.listCheckpoints),
-		route("GET", "/proof/inclusion", authz.AuditRead, "Inclusion proof of an entry in the tree of a size",
+		route("GET", "/proof/inclusion", proofs, "Inclusion proof of an entry in the tree of a size",
 			nil, InclusionProof{}, []Param{{"seq", "the entry", "integer"}, {"size", "tree size (default: newest checkpoint)", "integer"}}, h.inclusion),
-		route("GET", "/proof/consistency", authz.AuditRead, "Consistency proof between two tree sizes",
+		route("GET", "/proof/consistency", proofs, "Consistency proof between two tree sizes",
 			nil, ConsistencyProof{}, []Param{{"from", "smaller size", "integer"}, {"to", "larger size (default: newest checkpoint)", "integer"}}, h.consistency),
 		export,
 		route("POST", "/prune", authz.AuditManage, "Erase the bodies of entries older than a time, keeping their leaf hashes",

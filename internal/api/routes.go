@@ -8,10 +8,12 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/custodia-project/custodia/internal/access"
 	"github.com/custodia-project/custodia/internal/audit"
 	"github.com/custodia-project/custodia/internal/auth"
 	"github.com/custodia-project/custodia/internal/authz"
 	"github.com/custodia-project/custodia/internal/fault"
+	"github.com/custodia-project/custodia/internal/identity"
 	"github.com/custodia-project/custodia/internal/keys"
 	"github.com/custodia-project/custodia/internal/store"
 	"github.com/custodia-project/custodia/internal/sys"
@@ -20,12 +22,14 @@ import (
 
 // Deps are the services the handlers call.
 type Deps struct {
-	Store   store.Store
-	Sys     *sys.Service
-	Tenants *tenant.Service
-	Auth    *auth.Service
-	Audit   *audit.Log
-	Now     func() time.Time
+	Store    store.Store
+	Sys      *sys.Service
+	Tenants  *tenant.Service
+	Auth     *auth.Service
+	Audit    *audit.Log
+	Identity *identity.Service
+	Access   *access.Service
+	Now      func() time.Time
 	// Ready reports whether storage answers and the vault is unsealed.
 	Ready   func(ctx context.Context) error
 	Metrics http.Handler
@@ -84,7 +88,7 @@ func Routes(d *Deps) []Route {
 			Summary: "New key version for new writes; re-wraps old records in the background", Response: RotateResponse{}, Status: http.StatusAccepted, Handler: h.rotate},
 		{Method: "GET", Pattern: "/api/v1/tenants/{tenant}/public-key", Perm: authz.TenantsRead, TenantParam: "tenant", Unsealed: true, Tag: "keys",
 			Summary: "The tenant's HPKE public key (ML-KEM-768 + X25519) for sealed submissions", Response: PublicKey{}, Handler: h.publicKey},
-		{Method: "GET", Pattern: "/api/v1/audit/public-key", Perm: authz.AuditRead, Unsealed: true, Tag: "audit",
+		{Method: "GET", Pattern: "/api/v1/audit/public-key", Perm: authz.Public, Unsealed: true, Tag: "audit",
 			Summary:  "The note verifier key that checks every audit checkpoint (for custodia audit verify --key)",
 			Response: PublicKeyNote{}, Handler: h.auditPublicKey},
 
@@ -96,6 +100,7 @@ func Routes(d *Deps) []Route {
 	}
 	rs = append(rs, auditRoutes(h, "/api/v1/tenants/{tenant}/audit", "tenant", "tenant log")...)
 	rs = append(rs, auditRoutes(h, "/api/v1/audit/operator", "", "operator log")...)
+	rs = append(rs, identityRoutes(h)...)
 	doc := OpenAPI(rs, d.Version)
 	body, _ := json.MarshalIndent(doc, "", "  ")
 	for i := range rs {

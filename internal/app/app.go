@@ -5,6 +5,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -14,11 +15,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/custodia-project/custodia/internal/access"
 	"github.com/custodia-project/custodia/internal/api"
 	"github.com/custodia-project/custodia/internal/audit"
 	"github.com/custodia-project/custodia/internal/auth"
 	"github.com/custodia-project/custodia/internal/fault"
+	"github.com/custodia-project/custodia/internal/identity"
 	"github.com/custodia-project/custodia/internal/keys"
+	"github.com/custodia-project/custodia/internal/password"
 	"github.com/custodia-project/custodia/internal/server"
 	"github.com/custodia-project/custodia/internal/store"
 	"github.com/custodia-project/custodia/internal/sys"
@@ -40,19 +44,28 @@ type Options struct {
 	CheckpointEvery time.Duration
 	// CheckpointPushers send each new checkpoint off the box.
 	CheckpointPushers []audit.Pusher
+	// Identity tunes people and sign-in (hasher, password policy, passkeys,
+	// limits). Unset parts get safe defaults.
+	Identity identity.Options
+	// SweepEvery is how often expired grants, requests and challenges are
+	// retired and scheduled reviews run (default one minute; negative
+	// turns the loop off).
+	SweepEvery time.Duration
 }
 
 // App is one assembled node.
 type App struct {
-	Store   store.Store
-	Root    *keys.Root
-	Keyring *keys.Keyring
-	Auth    *auth.Service
-	Tenants *tenant.Service
-	Sys     *sys.Service
-	Audit   *audit.Log
-	Server  *server.Server
-	Routes  []api.Route
+	Store    store.Store
+	Root     *keys.Root
+	Keyring  *keys.Keyring
+	Auth     *auth.Service
+	Tenants  *tenant.Service
+	Sys      *sys.Service
+	Audit    *audit.Log
+	Identity *identity.Service
+	Access   *access.Service
+	Server   *server.Server
+	Routes   []api.Route
 
 	stopJobs context.CancelFunc
 	wg       sync.WaitGroup
@@ -81,6 +94,25 @@ func New(ctx context.Context, o Options) (*App, error) {
 	a.Tenants = tenant.New(bg, o.Store, a.Keyring, o.Now, o.Log)
 	a.Sys = sys.New(o.Store, a.Root, a.Keyring, a.Auth, o.Now, o.Log, o.KeyFile)
 	a.Audit = audit.NewLog(o.Store, a.Root, o.Now, o.Log, o.CheckpointPushers...)
+	if o.Identity.Hasher == nil {
+		h, err := password.NewHasher(password.DefaultParams(), 0)
+		if err != nil {
+			stopJobs()
+			return nil, err
+		}
+		o.Identity.Hasher = h
+	}
+	if o.Identity.Policy == (password.Policy{}) {
+		o.Identity.Policy = password.DefaultPolicy()
+	}
+	a.Identity = identity.New(o.Store, a.Keyring, a.Tenants, o.Now, o.Log, o.Identity)
+	a.Access = access.New(o.Store, o.Now, o.Log)
+	if o.SweepEvery == 0 {
+		o.SweepEvery = time.Minute
+	}
+	if o.SweepEvery > 0 {
+		a.wg.Go(func() { a.sweep(bg, o.SweepEvery, o.Log) })
+	}
 	if o.CheckpointEvery == 0 {
 		o.CheckpointEvery = time.Second
 	}
@@ -113,11 +145,19 @@ func New(ctx context.Context, o Options) (*App, error) {
 			func() float64 { return 1 }),
 	)
 	a.Routes = api.Routes(&api.Deps{
-		Store: o.Store, Sys: a.Sys, Tenants: a.Tenants, Auth: a.Auth, Audit: a.Audit, Now: o.Now, Version: o.Version,
+		Store: o.Store, Sys: a.Sys, Tenants: a.Tenants, Auth: a.Auth, Audit: a.Audit, Identity: a.Identity, Access: a.Access,
+		Now: o.Now, Version: o.Version,
 		Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
 		Ready:   a.ready,
 	})
-	srv, err := server.New(o.Server, server.Deps{Log: o.Log, Auth: a.Auth, Sealed: a.Root.Sealed, Store: o.Store, Now: o.Now, Registry: reg}, a.Routes)
+	srv, err := server.New(o.Server, server.Deps{Log: o.Log, Auth: a.Auth, Sealed: a.Root.Sealed, Store: o.Store, Now: o.Now, Registry: reg,
+		ResolveTenant: func(ctx context.Context, ref string) (string, bool) {
+			t, err := a.Tenants.Get(ctx, ref)
+			if err != nil {
+				return "", false
+			}
+			return t.ID, true
+		}}, a.Routes)
 	if err != nil {
 		a.Close()
 		return nil, err
@@ -136,6 +176,39 @@ func (a *App) ready(ctx context.Context) error {
 		return fault.ErrSealed
 	}
 	return nil
+}
+
+// Sweep runs the time-driven work of identity and access once: expired
+// grants are retired and recorded (they were already refused at expiry),
+// unanswered requests expire, reviews past their deadline close, scheduled
+// reviews open, and spent challenges are deleted.
+func (a *App) Sweep(ctx context.Context) error {
+	if a.Root.Sealed() {
+		return nil
+	}
+	_, err1 := a.Access.RetireExpired(ctx)
+	_, err2 := a.Access.ExpireRequests(ctx)
+	err3 := a.Access.RunReviews(ctx)
+	err4 := a.Store.Update(ctx, func(tx store.Tx) error {
+		_, err := tx.DeleteExpiredChallenges(ctx, time.Now().Add(-24*time.Hour))
+		return err
+	})
+	return errors.Join(err1, err2, err3, err4)
+}
+
+func (a *App) sweep(ctx context.Context, every time.Duration, log *slog.Logger) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := a.Sweep(ctx); err != nil && ctx.Err() == nil {
+				log.Error("identity sweep", "err", err)
+			}
+		}
+	}
 }
 
 // Handler is the node's HTTP handler.

@@ -197,7 +197,10 @@ func TestCrashRecovery(t *testing.T) {
 			break
 		}
 		checked++
-		r, err := srv.do(ctx, "GET", "/api/v1/tenants/"+slug+"/audit/export", token, nil)
+		// Tenant entries are for the tenant's own readers: give the tenant
+		// its first owner and read as them.
+		owner := crashOwner(ctx, t, srv, token, slug)
+		r, err := srv.do(ctx, "GET", "/api/v1/tenants/"+slug+"/audit/export", owner, nil)
 		if err != nil || r.status != http.StatusOK {
 			t.Fatalf("export %s: %v %d %.300s", slug, err, r.status, r.body)
 		}
@@ -210,6 +213,35 @@ func TestCrashRecovery(t *testing.T) {
 		}
 	}
 	t.Logf("after restart: %d tenants, operator log of %d entries verifies", len(tenants), rep.Size)
+}
+
+// crashOwner invites, accepts and signs in a tenant's first owner.
+func crashOwner(ctx context.Context, t *testing.T, srv *custodiaProc, opToken, slug string) string {
+	t.Helper()
+	const pw = "plum Vortex harbour 93 quietly"
+	email := "owner@" + slug + ".example"
+	r, err := srv.do(ctx, "POST", "/api/v1/tenants/"+slug+"/owner-invite", opToken, map[string]string{"email": email})
+	if err != nil || r.status != http.StatusCreated {
+		t.Fatalf("owner invite %s: %v %d %s", slug, err, r.status, r.body)
+	}
+	var inv struct {
+		InviteToken string `json:"invite_token"`
+	}
+	if err := json.Unmarshal(r.body, &inv); err != nil {
+		t.Fatal(err)
+	}
+	if r, err = srv.do(ctx, "POST", "/api/v1/auth/accept", "", map[string]string{"token": inv.InviteToken, "password": pw}); err != nil || r.status != http.StatusOK {
+		t.Fatalf("accept %s: %v %d %s", slug, err, r.status, r.body)
+	}
+	r, err = srv.do(ctx, "POST", "/api/v1/auth/signin", "", map[string]any{"tenant": slug, "email": email, "password": pw, "want_token": true})
+	if err != nil || r.status != http.StatusOK {
+		t.Fatalf("sign in %s: %v %d %s", slug, err, r.status, r.body)
+	}
+	var si struct{ Session string }
+	if err := json.Unmarshal(r.body, &si); err != nil || si.Session == "" {
+		t.Fatalf("sign in %s: %s", slug, r.body)
+	}
+	return si.Session
 }
 
 // buildCustodia builds the server binary from the module root.

@@ -32,13 +32,17 @@ const MaxTokenTTL = 365 * 24 * time.Hour
 // DefaultTokenTTL is the life of a token when none is asked for.
 const DefaultTokenTTL = 30 * 24 * time.Hour
 
-// Service manages operator tokens.
+// Service manages operator tokens and authenticates every kind of bearer
+// token and session.
 type Service struct {
-	store store.Store
-	now   func() time.Time
+	store  store.Store
+	now    func() time.Time
+	grants *authz.Index
 }
 
-func New(s store.Store, now func() time.Time) *Service { return &Service{store: s, now: now} }
+func New(s store.Store, now func() time.Time) *Service {
+	return &Service{store: s, now: now, grants: authz.NewIndex()}
+}
 
 // Hash is what the store keeps of a token.
 func Hash(token string) []byte {
@@ -61,11 +65,9 @@ func (s *Service) IssueOperatorToken(ctx context.Context, tx store.Tx, name stri
 	if name == "" || len(name) > 100 {
 		return nil, nil, fault.New(fault.Invalid, "invalid_name", "token name must be 1 to 100 characters")
 	}
-	b := make([]byte, 32)
-	_, _ = rand.Read(b)
-	tok := keys.Secret(OperatorTokenPrefix + base64.RawURLEncoding.EncodeToString(b))
+	tok, hash := NewToken(OperatorTokenPrefix)
 	now := s.now().UTC()
-	rec := &store.OperatorToken{ID: newID("otk_"), Name: name, Hash: Hash(string(tok)), CreatedAt: now, ExpiresAt: now.Add(ttl)}
+	rec := &store.OperatorToken{ID: newID("otk_"), Name: name, Hash: hash, CreatedAt: now, ExpiresAt: now.Add(ttl)}
 	if err := tx.InsertOperatorToken(ctx, rec); err != nil {
 		return nil, nil, fmt.Errorf("auth: issue operator token: %w", err)
 	}
@@ -78,10 +80,24 @@ func (s *Service) IssueOperatorToken(ctx context.Context, tx store.Tx, name stri
 	return tok, rec, nil
 }
 
-// Authenticate resolves a bearer token. It fails for an unknown, expired or
-// revoked token, at the instant of expiry.
+// NewToken returns a random 256-bit token with a prefix, and its hash.
+func NewToken(prefix string) (keys.Secret, []byte) {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	tok := keys.Secret(prefix + base64.RawURLEncoding.EncodeToString(b))
+	return tok, Hash(string(tok))
+}
+
+// Authenticate resolves a bearer token or session. It fails for an unknown,
+// expired or revoked one at the instant of expiry, and for the token of a
+// member or robot that is no longer active.
 func (s *Service) Authenticate(ctx context.Context, token string) (*authz.Principal, error) {
-	if !strings.HasPrefix(token, OperatorTokenPrefix) {
+	switch {
+	case strings.HasPrefix(token, PersonalTokenPrefix), strings.HasPrefix(token, RobotTokenPrefix):
+		return s.authenticateToken(ctx, token)
+	case strings.HasPrefix(token, SessionPrefix):
+		return s.authenticateSession(ctx, token)
+	case !strings.HasPrefix(token, OperatorTokenPrefix):
 		return nil, fault.ErrUnauthenticated
 	}
 	var rec *store.OperatorToken

@@ -2,9 +2,21 @@
 // one place where that decision is made; the route table names a permission
 // for every route and the server asks Allow before the handler runs.
 //
+// Operators run the installation and never hold tenant permissions: they
+// cannot read a tenant's members, grants, requests, reviews or audit
+// entries. Tenant principals (members, robots) act only inside their own
+// tenant, with their role's permissions plus the grants in force at the
+// moment of the check, narrowed by their token's scopes.
+//
 // It must never consult the request beyond the principal and the tenant the
-// route addresses.
+// route addresses, and never keep a decision beyond the call.
 package authz
+
+import (
+	"context"
+	"slices"
+	"time"
+)
 
 // Permission is what a route requires.
 type Permission string
@@ -16,36 +28,156 @@ const (
 	// Metrics is public only when the operator turned that on.
 	Metrics Permission = "metrics.read"
 
-	SysManage     Permission = "sys.manage"     // seal, rotate the root key
-	TokensManage  Permission = "tokens.manage"  // operator tokens
-	TenantsManage Permission = "tenants.manage" // create, suspend, shred, rotate keys
-	TenantsRead   Permission = "tenants.read"
-	AuditRead     Permission = "audit.read"
-	AuditManage   Permission = "audit.manage" // prune entry bodies after retention
-	JobsRead      Permission = "jobs.read"
+	// Operator permissions.
+	SysManage         Permission = "sys.manage"     // seal, rotate the root key
+	TokensManage      Permission = "tokens.manage"  // operator tokens
+	TenantsManage     Permission = "tenants.manage" // create, suspend, shred, rotate keys
+	OperatorAuditRead Permission = "audit.operator.read"
+	AuditManage       Permission = "audit.manage" // prune entry bodies after retention
+	JobsRead          Permission = "jobs.read"
+
+	// TenantsRead is the tenant's record and key metadata: operators, and
+	// the tenant's own members.
+	TenantsRead Permission = "tenants.read"
+	// AuditProofs are a log's checkpoints and proofs (hashes only, no
+	// entry bodies): operators verify every log, tenant readers their own.
+	AuditProofs Permission = "audit.proofs"
+
+	// Tenant permissions.
+	Self           Permission = "self" // own profile, factors, sessions, tokens, notifications
+	AuditRead      Permission = "audit.read"
+	MembersRead    Permission = "members.read"
+	MembersManage  Permission = "members.manage" // invite, change roles, offboard
+	RobotsManage   Permission = "robots.manage"
+	GrantsRead     Permission = "grants.read"
+	GrantsManage   Permission = "grants.manage"
+	RequestsCreate Permission = "requests.create"
+	RequestsDecide Permission = "requests.decide"
+	ReviewsRead    Permission = "reviews.read"
+	ReviewsManage  Permission = "reviews.manage"
+	PolicyManage   Permission = "policy.manage" // 2FA rule, SSO, approvals
+
+	// Credential permissions, used by grants on the tenant, a group of
+	// credentials or one credential; the vault checks them per resource.
+	CredentialsRead   Permission = "credentials.read"   // list and see metadata
+	CredentialsWrite  Permission = "credentials.write"  // create and replace (write-only)
+	CredentialsReveal Permission = "credentials.reveal" // a person reads a secret back
+	CredentialsFetch  Permission = "credentials.fetch"  // a robot fetches under a lease
 )
 
 // All is every permission a route may declare; a route naming anything else
 // fails the route-table test.
-var All = []Permission{Public, Metrics, SysManage, TokensManage, TenantsManage, TenantsRead, AuditRead, AuditManage, JobsRead}
+var All = []Permission{Public, Metrics, SysManage, TokensManage, TenantsManage, OperatorAuditRead, AuditManage, JobsRead,
+	TenantsRead, AuditProofs, Self, AuditRead, MembersRead, MembersManage, RobotsManage, GrantsRead, GrantsManage,
+	RequestsCreate, RequestsDecide, ReviewsRead, ReviewsManage, PolicyManage,
+	CredentialsRead, CredentialsWrite, CredentialsReveal, CredentialsFetch}
+
+// Grantable are the permissions a grant or an access request may carry.
+var Grantable = []Permission{AuditRead, MembersRead, GrantsRead, ReviewsRead,
+	CredentialsRead, CredentialsWrite, CredentialsReveal, CredentialsFetch}
 
 // Principal kinds.
 const (
 	KindOperator = "operator"
+	KindMember   = "member"
+	KindRobot    = "robot"
 )
+
+// Roles of tenant members, from most to least powerful.
+const (
+	RoleOwner   = "owner"
+	RoleAdmin   = "admin"
+	RoleMember  = "member"
+	RoleAuditor = "auditor"
+)
+
+// Roles lists the member roles.
+var Roles = []string{RoleOwner, RoleAdmin, RoleMember, RoleAuditor}
+
+var operatorPerms = []Permission{Metrics, SysManage, TokensManage, TenantsManage, OperatorAuditRead, AuditManage, JobsRead,
+	TenantsRead, AuditProofs}
+
+var (
+	readerPerms = []Permission{TenantsRead, Self, RequestsCreate}
+	auditorOnly = []Permission{AuditRead, AuditProofs, MembersRead, GrantsRead, ReviewsRead, CredentialsRead}
+	adminPerms  = []Permission{MembersManage, RobotsManage, GrantsManage, RequestsDecide, ReviewsManage, PolicyManage,
+		CredentialsWrite}
+	rolePerms = map[string][]Permission{
+		RoleOwner:   slices.Concat(readerPerms, auditorOnly, adminPerms),
+		RoleAdmin:   slices.Concat(readerPerms, auditorOnly, adminPerms),
+		RoleMember:  slices.Concat(readerPerms, []Permission{CredentialsRead, CredentialsWrite}),
+		RoleAuditor: slices.Concat(readerPerms, auditorOnly),
+	}
+	// Robots have no role: what they may do comes from their token's scopes
+	// and their grants. TenantsRead and Self let a robot look itself up.
+	robotPerms = []Permission{TenantsRead, Self}
+)
+
+// RolePermissions returns the permissions a role carries.
+func RolePermissions(role string) []Permission { return rolePerms[role] }
+
+// ValidRole reports whether role is a member role.
+func ValidRole(role string) bool { return slices.Contains(Roles, role) }
+
+// Rank orders roles: a higher rank may manage a lower one.
+func Rank(role string) int {
+	switch role {
+	case RoleOwner:
+		return 3
+	case RoleAdmin:
+		return 2
+	case RoleMember, RoleAuditor:
+		return 1
+	}
+	return 0
+}
 
 // Principal is an authenticated caller.
 type Principal struct {
 	Kind string
 	ID   string
-	// TenantID is the tenant a tenant-scoped principal belongs to; empty for
+	// TenantID is the tenant a tenant principal belongs to; empty for
 	// operators.
 	TenantID string
+	// Role is a member's role; empty for robots and operators.
+	Role string
+	// Scopes, when not nil, narrow a token to these permissions.
+	Scopes []Permission
+	// Via names what authenticated the request: a token or session ID.
+	Via string
+	// MFA reports that the session was opened with a second factor.
+	MFA bool
+	// Grants are the subject's grants, for checks at the time of the
+	// request.
+	Grants *GrantSet
+}
+
+// Tenant reports whether p is a tenant principal.
+func (p *Principal) Tenant() bool {
+	return p != nil && (p.Kind == KindMember || p.Kind == KindRobot)
+}
+
+func (p *Principal) scoped(perm Permission) bool {
+	return p.Scopes == nil || slices.Contains(p.Scopes, perm)
+}
+
+// Base reports whether p's kind and role carry perm, ignoring grants and
+// scopes.
+func (p *Principal) Base(perm Permission) bool {
+	switch p.Kind {
+	case KindOperator:
+		return slices.Contains(operatorPerms, perm)
+	case KindMember:
+		return slices.Contains(rolePerms[p.Role], perm)
+	case KindRobot:
+		return slices.Contains(robotPerms, perm)
+	}
+	return false
 }
 
 // Allow reports whether p may use perm on tenantID ("" when the route
-// addresses no tenant). A nil principal may use only Public.
-func Allow(p *Principal, perm Permission, tenantID string) bool {
+// addresses no tenant) at now. A nil principal may use only Public.
+func Allow(p *Principal, perm Permission, tenantID string, now time.Time) bool {
 	if perm == Public {
 		return true
 	}
@@ -54,9 +186,66 @@ func Allow(p *Principal, perm Permission, tenantID string) bool {
 	}
 	switch p.Kind {
 	case KindOperator:
-		// Operators run the installation; tenant data itself stays sealed
-		// from them (later capabilities gate reveals separately).
-		return true
+		return slices.Contains(operatorPerms, perm)
+	case KindMember, KindRobot:
+		// A tenant principal acts only on routes that address its own
+		// tenant, or on its own self (routes under /api/v1/me).
+		if tenantID == "" {
+			return perm == Self && p.scoped(Self)
+		}
+		if tenantID != p.TenantID || !p.scoped(perm) {
+			return false
+		}
+		if p.Base(perm) {
+			return true
+		}
+		return p.Grants.Allows(perm, Resource{Type: ResourceTenant, ID: tenantID}, now) != ""
 	}
 	return false
+}
+
+// Check reports whether p may use perm on one resource of its tenant (a
+// credential, a group): its role's permissions cover every resource of the
+// tenant; grants cover the resource they name, the group holding it, or the
+// whole tenant. It returns the grant that allowed it ("" when the role did
+// or nothing did) and whether it is allowed.
+func Check(p *Principal, perm Permission, tenantID string, res Resource, now time.Time) (grantID string, ok bool) {
+	if !p.Tenant() || tenantID != p.TenantID || !p.scoped(perm) {
+		return "", false
+	}
+	if p.Base(perm) {
+		return "", true
+	}
+	if id := p.Grants.Allows(perm, res, now); id != "" {
+		return id, true
+	}
+	return "", false
+}
+
+// Resource types a grant may name.
+const (
+	ResourceTenant     = "tenant"
+	ResourceGroup      = "group"
+	ResourceCredential = "credential"
+)
+
+// Resource is what a grant applies to. Group is the group a credential
+// belongs to, so a grant on the group covers it.
+type Resource struct {
+	Type  string
+	ID    string
+	Group string
+}
+
+type ctxKey struct{}
+
+// WithPrincipal returns ctx carrying p.
+func WithPrincipal(ctx context.Context, p *Principal) context.Context {
+	return context.WithValue(ctx, ctxKey{}, p)
+}
+
+// From returns the principal in ctx, or nil.
+func From(ctx context.Context) *Principal {
+	p, _ := ctx.Value(ctxKey{}).(*Principal)
+	return p
 }

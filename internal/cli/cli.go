@@ -127,6 +127,17 @@ with "custodia operator init" and "custodia operator unseal".`,
 		tenantCmd(e),
 		auditCmd(e),
 		jobCmd(e),
+		loginCmd(e),
+		logoutCmd(e),
+		whoamiCmd(e),
+		memberCmd(e),
+		robotCmd(e),
+		tokenCmd(e),
+		grantCmd(e),
+		requestCmd(e),
+		reviewCmd(e),
+		policyCmd(e),
+		mfaCmd(e),
 	)
 	// Unknown subcommands and wrong argument counts are usage errors.
 	var walk func(*cobra.Command)

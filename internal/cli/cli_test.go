@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pquerna/otp/totp"
 	"github.com/rogpeppe/go-internal/testscript"
 )
 
@@ -48,6 +49,7 @@ func TestScripts(t *testing.T) {
 			"capture":    capture,
 			"exitcode":   exitcodeCmd,
 			"waitstatus": waitStatus,
+			"totpcode":   totpCode,
 		},
 	})
 }
@@ -115,4 +117,22 @@ func exitcodeCmd(ts *testscript.TestScript, neg bool, args []string) {
 	if got != want {
 		ts.Fatalf("custodia %s: exit %d, want %d\n%s", strings.Join(args[1:], " "), got, want, out.String())
 	}
+}
+
+// totpcode NAME SECRET [OFFSET]: keep in NAME the authenticator code for
+// SECRET at now+OFFSET (a Go duration; a later step than a code already
+// spent is not a replay).
+func totpCode(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) < 2 || len(args) > 3 {
+		ts.Fatalf("usage: totpcode NAME SECRET [OFFSET]")
+	}
+	at := time.Now()
+	if len(args) == 3 {
+		d, err := time.ParseDuration(args[2])
+		ts.Check(err)
+		at = at.Add(d)
+	}
+	code, err := totp.GenerateCode(args[1], at)
+	ts.Check(err)
+	ts.Setenv(args[0], code)
 }

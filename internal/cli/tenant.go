@@ -139,7 +139,7 @@ func tenantCmd(e *env) *cobra.Command {
 
 	c.AddCommand(create, list,
 		tenantCall(e, "show", "Show a tenant", http.MethodGet, "", nil, func(raw json.RawMessage) error { return printTenant(e, raw) }),
-		suspend, resume, shred,
+		suspend, resume, shred, inviteOwnerCmd(e),
 		tenantCall(e, "keys", "List key versions and the records sealed under each", http.MethodGet, "/keys", nil, printKeys),
 		tenantCall(e, "rotate-key", "Make a new key version and re-wrap old records in the background", http.MethodPost, "/keys/rotate", nil,
 			func(raw json.RawMessage) error {

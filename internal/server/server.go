@@ -57,6 +57,9 @@ type Deps struct {
 	Store    store.Store // for recording denials
 	Now      func() time.Time
 	Registry *prometheus.Registry
+	// ResolveTenant turns a route's tenant reference (ID or slug) into the
+	// tenant ID; ok is false when no tenant has it.
+	ResolveTenant func(ctx context.Context, ref string) (id string, ok bool)
 }
 
 // Server is the HTTP edge.
@@ -64,6 +67,7 @@ type Server struct {
 	opts    Options
 	d       Deps
 	handler http.Handler
+	csrf    *http.CrossOriginProtection
 
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
@@ -72,7 +76,10 @@ type Server struct {
 // New builds the edge over routes. It fails if a route lacks a known
 // permission, so no route can be mounted unguarded.
 func New(opts Options, d Deps, routes []api.Route) (*Server, error) {
-	s := &Server{opts: opts, d: d}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	s := &Server{opts: opts, d: d, csrf: http.NewCrossOriginProtection()}
 	s.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "custodia_http_requests_total", Help: "HTTP requests by route and status code.",
 	}, []string{"route", "code"})
@@ -168,6 +175,11 @@ func (s *Server) wrap(rt api.Route) http.Handler {
 		if rt.Unsealed && s.d.Sealed() {
 			return fault.ErrSealed
 		}
+		// Browsers say where a request comes from; a state change from
+		// another site is refused whatever credential it carries.
+		if err := s.csrf.Check(r); err != nil {
+			return fault.New(fault.Forbidden, "cross_origin", "cross-origin request refused")
+		}
 		perm := rt.Perm
 		if perm == authz.Metrics && s.opts.MetricsPublic {
 			perm = authz.Public
@@ -182,28 +194,48 @@ func (s *Server) wrap(rt api.Route) http.Handler {
 		}
 		if p != nil {
 			src := audit.SourceFrom(r.Context())
-			src.ActorType, src.ActorID = p.Kind, p.ID
-			*r = *r.WithContext(audit.WithSource(r.Context(), src))
+			src.ActorType, src.ActorID = actorType(p.Kind), p.ID
+			*r = *r.WithContext(authz.WithPrincipal(audit.WithSource(r.Context(), src), p))
 		}
 		tenantID := ""
 		if rt.TenantParam != "" {
 			tenantID = r.PathValue(rt.TenantParam)
+			if p.Tenant() && s.d.ResolveTenant != nil {
+				// A tenant principal names its tenant by ID or slug; a
+				// reference to no tenant is simply not its own.
+				if id, ok := s.d.ResolveTenant(r.Context(), tenantID); ok {
+					tenantID = id
+					*r = *r.WithContext(api.WithTenantID(r.Context(), id))
+				}
+			}
 		}
-		if !authz.Allow(p, perm, tenantID) {
+		if !authz.Allow(p, perm, tenantID, s.d.Now()) {
 			if p == nil {
 				return fault.ErrUnauthenticated
 			}
-			s.recordDenial(r, rt, tenantID)
+			s.recordDenial(r, rt, p, tenantID)
 			return fault.ErrForbidden
 		}
 		return rt.Handler(w, r)
 	})
 }
 
+// actorType names a principal kind as the audit log does.
+func actorType(kind string) string {
+	if kind == authz.KindMember {
+		return audit.ActorPerson
+	}
+	return kind
+}
+
 func (s *Server) authenticate(r *http.Request) (*authz.Principal, error) {
 	h := r.Header.Get("Authorization")
 	if h == "" {
-		return nil, nil
+		c, err := r.Cookie(api.SessionCookie)
+		if err != nil || c.Value == "" {
+			return nil, nil
+		}
+		return s.d.Auth.Authenticate(r.Context(), c.Value)
 	}
 	tok, ok := strings.CutPrefix(h, "Bearer ")
 	if !ok || tok == "" {
@@ -212,9 +244,16 @@ func (s *Server) authenticate(r *http.Request) (*authz.Principal, error) {
 	return s.d.Auth.Authenticate(r.Context(), strings.TrimSpace(tok))
 }
 
-func (s *Server) recordDenial(r *http.Request, rt api.Route, tenantID string) {
+// recordDenial logs a refused request in the caller's own log: a tenant
+// principal's tenant, or the operator log. Probing another tenant never
+// writes into that tenant's log.
+func (s *Server) recordDenial(r *http.Request, rt api.Route, p *authz.Principal, tenantID string) {
+	log := store.OperatorLog
+	if p.Tenant() {
+		log = p.TenantID
+	}
 	err := audit.Record(r.Context(), s.d.Store, s.d.Now(), audit.Entry{
-		Log: store.OperatorLog, Action: "authz.deny", Target: rt.Method + " " + rt.Pattern, Result: audit.ResultDenied,
+		Log: log, Action: "authz.deny", Target: rt.Method + " " + rt.Pattern, Result: audit.ResultDenied,
 		Details: map[string]any{"permission": string(rt.Perm), "tenant": tenantID},
 	})
 	if err != nil {

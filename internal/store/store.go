@@ -49,6 +49,8 @@ type Tx interface {
 	TokenTx
 	AuditTx
 	JobTx
+	IdentityTx
+	AccessTx
 }
 
 // MetaTx holds small installation-wide values (seal configuration, key

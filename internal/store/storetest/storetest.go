@@ -36,6 +36,13 @@ func Run(t *testing.T, open Opener) {
 		{"ConcurrentUpdatesFailAlone", testConcurrentFailAlone},
 		{"Jobs", testJobs},
 		{"CancelledContext", testCancelled},
+		{"Members", testMembers},
+		{"TokensAndSessions", testTokensAndSessions},
+		{"Challenges", testChallenges},
+		{"Grants", testGrants},
+		{"AccessRequests", testAccessRequests},
+		{"Reviews", testReviews},
+		{"NotificationsEvidenceFlags", testNotificationsEvidenceFlags},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

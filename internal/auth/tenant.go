@@ -1,0 +1,175 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/custodia-project/custodia/internal/authz"
+	"github.com/custodia-project/custodia/internal/fault"
+	"github.com/custodia-project/custodia/internal/store"
+	"github.com/custodia-project/custodia/internal/tenant"
+)
+
+// Token prefixes of tenant principals, recognizable by secret scanners.
+const (
+	PersonalTokenPrefix = "cust_pat_"
+	RobotTokenPrefix    = "cust_rbt_"
+	SessionPrefix       = "cust_ses_"
+)
+
+// touchEvery throttles last-use writes: a token or session used many times
+// a minute is written once a minute.
+const touchEvery = time.Minute
+
+// ErrTenantInactive refuses the principals of a suspended or shredded
+// tenant.
+var ErrTenantInactive = fault.New(fault.Forbidden, "tenant_inactive", "this tenant is suspended")
+
+// subject checks that a token's or session's subject is still active and
+// returns the principal's kind and role.
+func subject(ctx context.Context, tx store.Tx, tenantID, typ, id string) (kind, role string, mfa bool, err error) {
+	switch typ {
+	case store.SubjectMember:
+		m, err := tx.GetMember(ctx, tenantID, id)
+		if err != nil {
+			return "", "", false, err
+		}
+		if m.Status != store.MemberActive {
+			return "", "", false, fault.ErrUnauthenticated
+		}
+		return authz.KindMember, m.Role, m.MFA, nil
+	case store.SubjectRobot:
+		r, err := tx.GetRobot(ctx, tenantID, id)
+		if err != nil {
+			return "", "", false, err
+		}
+		if r.Status != store.RobotActive {
+			return "", "", false, fault.ErrUnauthenticated
+		}
+		return authz.KindRobot, "", false, nil
+	}
+	return "", "", false, fault.ErrUnauthenticated
+}
+
+// tenantPrincipal finishes a tenant principal inside the lookup's
+// transaction: the tenant must be active, and the subject's grants come
+// from the index when it holds the tenant's current access version.
+func (s *Service) tenantPrincipal(ctx context.Context, tx store.Tx, p *authz.Principal, now time.Time) error {
+	t, err := tx.GetTenant(ctx, p.TenantID)
+	if err != nil {
+		return err
+	}
+	if t.Status != store.TenantActive {
+		return ErrTenantInactive
+	}
+	v, err := tx.AccessVersion(ctx, p.TenantID)
+	if err != nil {
+		return err
+	}
+	set, ok := s.grants.Lookup(p.TenantID, v, p.ID)
+	if !ok {
+		gs, err := tx.ListGrants(ctx, store.GrantFilter{TenantID: p.TenantID, LiveAt: now})
+		if err != nil {
+			return err
+		}
+		by := map[string][]authz.GrantRef{}
+		for _, g := range gs {
+			by[g.SubjectID] = append(by[g.SubjectID], authz.GrantRef{ID: g.ID, Perm: authz.Permission(g.Permission),
+				Resource: authz.Resource{Type: g.ResourceType, ID: g.ResourceID}, ExpiresAt: g.ExpiresAt})
+		}
+		s.grants.Store(p.TenantID, v, by)
+		set, _ = s.grants.Lookup(p.TenantID, v, p.ID)
+	}
+	p.Grants = set
+	return nil
+}
+
+func notFoundIsUnauthenticated(err error) error {
+	if errors.Is(err, store.ErrNotFound) {
+		return fault.ErrUnauthenticated
+	}
+	if _, ok := fault.As(err); ok {
+		return err
+	}
+	return fmt.Errorf("auth: %w", err)
+}
+
+func (s *Service) authenticateToken(ctx context.Context, token string) (*authz.Principal, error) {
+	now := s.now()
+	var p *authz.Principal
+	var rec *store.APIToken
+	err := s.store.View(ctx, func(tx store.Tx) error {
+		var err error
+		rec, err = tx.GetAPITokenByHash(ctx, Hash(token))
+		if err != nil {
+			return err
+		}
+		if !rec.RevokedAt.IsZero() || !now.Before(rec.ExpiresAt) {
+			return fault.ErrUnauthenticated
+		}
+		kind, role, _, err := subject(ctx, tx, rec.TenantID, rec.SubjectType, rec.SubjectID)
+		if err != nil {
+			return err
+		}
+		p = &authz.Principal{Kind: kind, ID: rec.SubjectID, TenantID: rec.TenantID, Role: role, Via: rec.ID}
+		if len(rec.Scopes) > 0 {
+			p.Scopes = make([]authz.Permission, len(rec.Scopes))
+			for i, sc := range rec.Scopes {
+				p.Scopes[i] = authz.Permission(sc)
+			}
+		}
+		return s.tenantPrincipal(ctx, tx, p, now)
+	})
+	if err != nil {
+		return nil, notFoundIsUnauthenticated(err)
+	}
+	if now.Sub(rec.LastUsedAt) >= touchEvery {
+		_ = s.store.Update(ctx, func(tx store.Tx) error { return tx.TouchAPIToken(ctx, rec.ID, now.UTC()) })
+	}
+	return p, nil
+}
+
+// mfaPending are the permissions of a member who must enroll a second
+// factor before doing anything else.
+var mfaPending = []authz.Permission{authz.Self, authz.TenantsRead}
+
+func (s *Service) authenticateSession(ctx context.Context, token string) (*authz.Principal, error) {
+	now := s.now()
+	var p *authz.Principal
+	var ses *store.Session
+	err := s.store.View(ctx, func(tx store.Tx) error {
+		var err error
+		ses, err = tx.GetSessionByHash(ctx, Hash(token))
+		if err != nil {
+			return err
+		}
+		pol, err := tenant.ReadPolicy(ctx, tx, ses.TenantID)
+		if err != nil {
+			return err
+		}
+		if !ses.RevokedAt.IsZero() || !now.Before(ses.ExpiresAt) || !now.Before(ses.LastSeenAt.Add(pol.SessionIdle())) {
+			return fault.ErrUnauthenticated
+		}
+		kind, role, hasMFA, err := subject(ctx, tx, ses.TenantID, store.SubjectMember, ses.MemberID)
+		if err != nil {
+			return err
+		}
+		p = &authz.Principal{Kind: kind, ID: ses.MemberID, TenantID: ses.TenantID, Role: role, Via: ses.ID, MFA: ses.MFA}
+		if pol.RequireMFA && (!hasMFA || !ses.MFA) {
+			p.Scopes = mfaPending
+		}
+		return s.tenantPrincipal(ctx, tx, p, now)
+	})
+	if err != nil {
+		return nil, notFoundIsUnauthenticated(err)
+	}
+	if now.Sub(ses.LastSeenAt) >= touchEvery {
+		_ = s.store.Update(ctx, func(tx store.Tx) error { return tx.TouchSession(ctx, ses.ID, now.UTC()) })
+	}
+	return p, nil
+}
+
+// Grants exposes the grant index (for benchmarks and the vault).
+func (s *Service) Grants() *authz.Index { return s.grants }

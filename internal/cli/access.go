@@ -1,0 +1,489 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/custodia-project/custodia/internal/access"
+	"github.com/custodia-project/custodia/internal/api"
+	"github.com/custodia-project/custodia/internal/identity"
+	"github.com/custodia-project/custodia/internal/tenant"
+)
+
+// tenantSub is a subcommand of a tenant-scoped noun: --tenant plus the
+// request built from the tenant's API base and the arguments.
+func tenantSub(e *env, c *cobra.Command, req func(base string, args []string) (request, error), text func(json.RawMessage) error, done func([]string) string) *cobra.Command {
+	base := tenantFlag(c)
+	return apiCmd(e, c, func(args []string) (request, error) {
+		b, err := base()
+		if err != nil {
+			return request{}, err
+		}
+		return req(b, args)
+	}, text, done)
+}
+
+func robotCmd(e *env) *cobra.Command {
+	c := &cobra.Command{Use: "robot", Short: "Create robots (service accounts), give them tokens, disable them"}
+
+	printRobot := func(r api.Robot) {
+		fields(e, "ID", r.ID, "Name", r.Name, "Owner", r.OwnerID, "Status", r.Status, "Created", fmtTime(r.CreatedAt))
+	}
+
+	create := &cobra.Command{Use: "create", Short: "Create a robot and its first token (printed once)", Args: exactArgs(0, "no arguments")}
+	var name string
+	var tok identity.TokenInput
+	create.Flags().StringVar(&name, "name", "", "the robot's name: no spaces or slashes")
+	create.Flags().StringVar(&tok.TTL, "ttl", "", "lifetime of its token, such as 720h (default: 30 days)")
+	create.Flags().StringSliceVar(&tok.Scopes, "scope", nil, "a permission its token is limited to (repeatable), such as credentials.fetch")
+	tenantSub(e, create, func(b string, _ []string) (request, error) {
+		if name == "" {
+			return request{}, usageErr("--name is required")
+		}
+		in := identity.RobotInput{Name: name}
+		if tok.TTL != "" || len(tok.Scopes) > 0 {
+			t := tok
+			t.Name = name + " token"
+			in.Token = &t
+		}
+		return request{method: http.MethodPost, path: b + "/robots", body: in}, nil
+	}, func(raw json.RawMessage) error {
+		r, err := decodeInto[api.NewRobot](raw)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "Robot %s (%s) created.\nToken: %s\n(id %s, scopes %s, expires %s; shown only now)\n",
+			r.Robot.Name, r.Robot.ID, r.Token, r.Info.ID, dash(strings.Join(r.Info.Scopes, ",")), fmtTime(r.Info.ExpiresAt))
+		return nil
+	}, nil)
+
+	list := &cobra.Command{Use: "list", Short: "List robots", Args: exactArgs(0, "no arguments")}
+	tenantSub(e, list, func(b string, _ []string) (request, error) {
+		return request{method: http.MethodGet, path: b + "/robots"}, nil
+	}, func(raw json.RawMessage) error {
+		r, err := decodeInto[api.RobotList](raw)
+		if err != nil {
+			return err
+		}
+		var rows [][]string
+		for _, rb := range r.Robots {
+			rows = append(rows, []string{rb.ID, rb.Name, rb.OwnerID, rb.Status, fmtTime(rb.CreatedAt)})
+		}
+		return table(e, "ID NAME OWNER STATUS CREATED", rows)
+	}, nil)
+
+	token := &cobra.Command{Use: "token ROBOT", Short: "Give a robot another token (printed once)", Args: exactArgs(1, "a robot ID or name")}
+	var tin identity.TokenInput
+	tokenFlags(token, &tin, "the robot")
+	tenantSub(e, token, func(b string, args []string) (request, error) {
+		in := tin
+		if in.Name == "" {
+			in.Name = args[0] + " token"
+		}
+		return request{method: http.MethodPost, path: b + "/robots/" + pathEscape(args[0]) + "/tokens", body: in}, nil
+	}, func(raw json.RawMessage) error { return printNewToken(e, raw) }, nil)
+
+	disable := &cobra.Command{Use: "disable ROBOT", Short: "Disable a robot: its tokens and grants stop at once", Args: exactArgs(1, "a robot ID or name")}
+	tenantSub(e, disable, func(b string, args []string) (request, error) {
+		return request{method: http.MethodPost, path: b + "/robots/" + pathEscape(args[0]) + "/disable"}, nil
+	}, func(raw json.RawMessage) error {
+		r, err := decodeInto[api.Robot](raw)
+		if err != nil {
+			return err
+		}
+		printRobot(*r)
+		return nil
+	}, nil)
+
+	c.AddCommand(create, list, token, disable)
+	return c
+}
+
+func printGrant(e *env, g *api.Grant) {
+	fields(e, "ID", g.ID, "Subject", g.SubjectType+":"+g.SubjectID, "Permission", g.Permission, "Resource", g.Resource,
+		"Reason", g.Reason, "Created by", g.CreatedBy, "Request", g.RequestID, "Created", fmtTime(g.CreatedAt), "Expires", fmtTime(g.ExpiresAt))
+	if !g.RevokedAt.IsZero() {
+		fields(e, "Revoked", fmtTime(g.RevokedAt))
+	}
+}
+
+func grantCmd(e *env) *cobra.Command {
+	c := &cobra.Command{Use: "grant", Short: "Grant a permission on a resource until an expiry; list and revoke grants"}
+
+	create := &cobra.Command{Use: "create", Short: "Grant a member or robot a permission for a while", Args: exactArgs(0, "no arguments")}
+	var in access.GrantInput
+	create.Flags().StringVar(&in.Subject, "subject", "", "member (ID or email) or robot (ID or name)")
+	create.Flags().StringVar(&in.Permission, "permission", "", "the permission, such as credentials.reveal")
+	create.Flags().StringVar(&in.Resource, "resource", "", `"tenant" (default), "group:ID" or "credential:ID"`)
+	create.Flags().StringVar(&in.Duration, "duration", "", "how long, such as 8h (grants always expire)")
+	create.Flags().StringVar(&in.Reason, "reason", "", "why (recorded in the audit log)")
+	tenantSub(e, create, func(b string, _ []string) (request, error) {
+		if in.Subject == "" || in.Permission == "" || in.Duration == "" || in.Reason == "" {
+			return request{}, usageErr("--subject, --permission, --duration and --reason are required")
+		}
+		return request{method: http.MethodPost, path: b + "/grants", body: in}, nil
+	}, func(raw json.RawMessage) error {
+		g, err := decodeInto[api.Grant](raw)
+		if err != nil {
+			return err
+		}
+		printGrant(e, g)
+		return nil
+	}, nil)
+
+	list := &cobra.Command{Use: "list", Short: "List grants", Args: exactArgs(0, "no arguments")}
+	var subject string
+	var live bool
+	list.Flags().StringVar(&subject, "subject", "", "only this subject (member or robot ID)")
+	list.Flags().BoolVar(&live, "live", false, "only grants in force now")
+	tenantSub(e, list, func(b string, _ []string) (request, error) {
+		q := url.Values{}
+		if subject != "" {
+			q.Set("subject", subject)
+		}
+		if live {
+			q.Set("live", "true")
+		}
+		return request{method: http.MethodGet, path: b + "/grants", query: q}, nil
+	}, func(raw json.RawMessage) error {
+		r, err := decodeInto[api.GrantList](raw)
+		if err != nil {
+			return err
+		}
+		var rows [][]string
+		for _, g := range r.Grants {
+			state := "live"
+			switch {
+			case !g.RevokedAt.IsZero():
+				state = "revoked"
+			case !g.RetiredAt.IsZero():
+				state = "retired"
+			case !g.ExpiresAt.After(time.Now()):
+				state = "expired"
+			}
+			rows = append(rows, []string{g.ID, g.SubjectType + ":" + g.SubjectID, g.Permission, g.Resource, fmtTime(g.ExpiresAt), state})
+		}
+		return table(e, "ID SUBJECT PERMISSION RESOURCE EXPIRES STATE", rows)
+	}, nil)
+
+	revoke := &cobra.Command{Use: "revoke ID", Short: "Revoke a grant at once", Args: exactArgs(1, "a grant ID")}
+	tenantSub(e, revoke, func(b string, args []string) (request, error) {
+		return request{method: http.MethodDelete, path: b + "/grants/" + pathEscape(args[0])}, nil
+	}, nil, func(args []string) string { return "Revoked " + args[0] })
+
+	c.AddCommand(create, list, revoke)
+	return c
+}
+
+func printRequest(e *env, raw json.RawMessage) error {
+	r, err := decodeInto[api.AccessRequest](raw)
+	if err != nil {
+		return err
+	}
+	fields(e, "ID", r.ID, "Requester", r.RequesterID, "Permission", r.Permission, "Resource", r.Resource, "Duration", r.Duration,
+		"Reason", r.Reason, "Status", r.Status, "Approvals", fmt.Sprintf("%d of %d", len(r.Approvals), r.ApprovalsNeeded),
+		"Decided by", r.DecidedBy, "Note", r.DecisionNote, "Grant", r.GrantID, "Expires", fmtTime(r.ExpiresAt))
+	return nil
+}
+
+func requestCmd(e *env) *cobra.Command {
+	c := &cobra.Command{Use: "request", Short: "Request access for a while; approve, deny or cancel requests"}
+
+	create := &cobra.Command{Use: "create", Short: "Request a permission for a while, with a reason", Args: exactArgs(0, "no arguments")}
+	var in access.RequestInput
+	create.Flags().StringVar(&in.Permission, "permission", "", "the permission, such as credentials.reveal")
+	create.Flags().StringVar(&in.Resource, "resource", "", `"tenant" (default), "group:ID" or "credential:ID"`)
+	create.Flags().StringVar(&in.Duration, "duration", "", "how long, such as 8h")
+	create.Flags().StringVar(&in.Reason, "reason", "", "why (the approvers see it)")
+	tenantSub(e, create, func(b string, _ []string) (request, error) {
+		if in.Permission == "" || in.Duration == "" || in.Reason == "" {
+			return request{}, usageErr("--permission, --duration and --reason are required")
+		}
+		return request{method: http.MethodPost, path: b + "/requests", body: in}, nil
+	}, func(raw json.RawMessage) error { return printRequest(e, raw) }, nil)
+
+	list := &cobra.Command{Use: "list", Short: "List access requests (approvers see all, others their own)", Args: exactArgs(0, "no arguments")}
+	var status string
+	list.Flags().StringVar(&status, "status", "", "pending, approved, denied, expired or canceled")
+	tenantSub(e, list, func(b string, _ []string) (request, error) {
+		q := url.Values{}
+		if status != "" {
+			q.Set("status", status)
+		}
+		return request{method: http.MethodGet, path: b + "/requests", query: q}, nil
+	}, func(raw json.RawMessage) error {
+		r, err := decodeInto[api.AccessRequestList](raw)
+		if err != nil {
+			return err
+		}
+		var rows [][]string
+		for _, x := range r.Requests {
+			rows = append(rows, []string{x.ID, x.RequesterID, x.Permission, x.Resource, x.Duration, x.Status,
+				fmt.Sprintf("%d/%d", len(x.Approvals), x.ApprovalsNeeded), dash(x.GrantID)})
+		}
+		return table(e, "ID REQUESTER PERMISSION RESOURCE DURATION STATUS APPROVALS GRANT", rows)
+	}, nil)
+
+	decide := func(verb, short string) *cobra.Command {
+		d := &cobra.Command{Use: verb + " ID", Short: short, Args: exactArgs(1, "a request ID")}
+		var note string
+		d.Flags().StringVar(&note, "note", "", "a note for the requester")
+		return tenantSub(e, d, func(b string, args []string) (request, error) {
+			return request{method: http.MethodPost, path: b + "/requests/" + pathEscape(args[0]) + "/" + verb, body: api.NoteRequest{Note: note}}, nil
+		}, func(raw json.RawMessage) error { return printRequest(e, raw) }, nil)
+	}
+
+	cancel := &cobra.Command{Use: "cancel ID", Short: "Withdraw your own pending request", Args: exactArgs(1, "a request ID")}
+	tenantSub(e, cancel, func(b string, args []string) (request, error) {
+		return request{method: http.MethodPost, path: b + "/requests/" + pathEscape(args[0]) + "/cancel"}, nil
+	}, nil, func(args []string) string { return "Canceled " + args[0] })
+
+	c.AddCommand(create, list,
+		decide("approve", "Approve a request (the last needed approval creates the grant)"),
+		decide("deny", "Deny a request"),
+		cancel)
+	return c
+}
+
+func printReview(e *env, raw json.RawMessage) error {
+	r, err := decodeInto[api.Review](raw)
+	if err != nil {
+		return err
+	}
+	fields(e, "ID", r.ID, "Status", r.Status, "Unanswered", r.Unanswered, "Created by", r.CreatedBy, "Created", fmtTime(r.CreatedAt),
+		"Deadline", fmtTime(r.Deadline))
+	if !r.ClosedAt.IsZero() {
+		fields(e, "Closed", fmtTime(r.ClosedAt))
+	}
+	if len(r.Lines) == 0 {
+		return nil
+	}
+	fmt.Fprintln(e.stdout)
+	var rows [][]string
+	for _, l := range r.Lines {
+		res := ""
+		if l.ResourceType != "" {
+			res = l.ResourceType + ":" + l.ResourceID
+		}
+		rows = append(rows, []string{strconv.Itoa(l.Seq), l.Kind, l.SubjectType + ":" + l.SubjectID, dash(l.Label), dash(l.Permission),
+			dash(res), fmtTime(l.LastUsedAt), dash(l.Decision)})
+	}
+	return table(e, "LINE KIND SUBJECT LABEL PERMISSION RESOURCE LAST-USED DECISION", rows)
+}
+
+func reviewCmd(e *env) *cobra.Command {
+	c := &cobra.Command{Use: "review", Short: "Run access reviews: start, decide lines, sign off, export the evidence"}
+
+	start := &cobra.Command{Use: "start", Short: "Open a review of every role, grant, token and robot", Args: exactArgs(0, "no arguments")}
+	var deadline string
+	start.Flags().StringVar(&deadline, "deadline", "", "RFC 3339 time (default: the policy's review window)")
+	tenantSub(e, start, func(b string, _ []string) (request, error) {
+		var in api.StartReviewRequest
+		if deadline != "" {
+			t, err := time.Parse(time.RFC3339, deadline)
+			if err != nil {
+				return request{}, usageErr("--deadline: %v", err)
+			}
+			in.Deadline = t
+		}
+		return request{method: http.MethodPost, path: b + "/reviews", body: in}, nil
+	}, func(raw json.RawMessage) error { return printReview(e, raw) }, nil)
+
+	list := &cobra.Command{Use: "list", Short: "List reviews, newest first", Args: exactArgs(0, "no arguments")}
+	tenantSub(e, list, func(b string, _ []string) (request, error) {
+		return request{method: http.MethodGet, path: b + "/reviews"}, nil
+	}, func(raw json.RawMessage) error {
+		r, err := decodeInto[api.ReviewList](raw)
+		if err != nil {
+			return err
+		}
+		var rows [][]string
+		for _, rv := range r.Reviews {
+			rows = append(rows, []string{rv.ID, rv.Status, fmtTime(rv.CreatedAt), fmtTime(rv.Deadline), fmtTime(rv.ClosedAt)})
+		}
+		return table(e, "ID STATUS CREATED DEADLINE CLOSED", rows)
+	}, nil)
+
+	show := &cobra.Command{Use: "show ID", Short: "Show a review and its lines", Args: exactArgs(1, "a review ID")}
+	tenantSub(e, show, func(b string, args []string) (request, error) {
+		return request{method: http.MethodGet, path: b + "/reviews/" + pathEscape(args[0])}, nil
+	}, func(raw json.RawMessage) error { return printReview(e, raw) }, nil)
+
+	decide := &cobra.Command{Use: "decide ID", Short: "Keep or revoke one line of a review", Args: exactArgs(1, "a review ID")}
+	var line int
+	var keep, revoke bool
+	var note string
+	decide.Flags().IntVar(&line, "line", -1, "the line number (from review show)")
+	decide.Flags().BoolVar(&keep, "keep", false, "keep the access")
+	decide.Flags().BoolVar(&revoke, "revoke", false, "revoke the access at sign-off")
+	decide.Flags().StringVar(&note, "note", "", "why")
+	tenantSub(e, decide, func(b string, args []string) (request, error) {
+		if line < 0 || keep == revoke {
+			return request{}, usageErr("give --line and exactly one of --keep or --revoke")
+		}
+		d := access.LineDecision{Seq: line, Decision: access.Keep, Note: note}
+		if revoke {
+			d.Decision = access.Revoke
+		}
+		return request{method: http.MethodPost, path: b + "/reviews/" + pathEscape(args[0]) + "/decisions",
+			body: api.DecisionsRequest{Decisions: []access.LineDecision{d}}}, nil
+	}, nil, func(args []string) string {
+		verb := "keep"
+		if revoke {
+			verb = "revoke"
+		}
+		return fmt.Sprintf("Line %d of %s: %s", line, args[0], verb)
+	})
+
+	signoff := &cobra.Command{Use: "signoff ID", Short: "Sign a review off: apply revocations and keep the evidence", Args: exactArgs(1, "a review ID")}
+	tenantSub(e, signoff, func(b string, args []string) (request, error) {
+		return request{method: http.MethodPost, path: b + "/reviews/" + pathEscape(args[0]) + "/signoff"}, nil
+	}, func(raw json.RawMessage) error {
+		s, err := decodeInto[access.Signoff](raw)
+		if err != nil {
+			return err
+		}
+		fields(e, "Review", s.Review, "Signed by", s.SignedBy, "Closed", fmtTime(s.ClosedAt), "Kept", strconv.Itoa(s.Kept),
+			"Revoked", strconv.Itoa(s.Revoked), "Escalated", strconv.Itoa(s.Escalated), "Applied", dash(strings.Join(s.Applied, ", ")))
+		for _, f := range s.Failures {
+			fmt.Fprintf(e.stdout, "FAILED: %s\n", f)
+		}
+		return nil
+	}, nil)
+
+	c.AddCommand(start, list, show, decide, signoff, reviewExportCmd(e))
+	return c
+}
+
+func reviewExportCmd(e *env) *cobra.Command {
+	c := &cobra.Command{Use: "export ID", Short: "Write a signed-off review's evidence (JSON)", Args: exactArgs(1, "a review ID")}
+	mk := clientFlags(c, e)
+	base := tenantFlag(c)
+	var file string
+	c.Flags().StringVarP(&file, "file", "f", "", "file to write (default: standard output)")
+	c.RunE = func(c *cobra.Command, args []string) error {
+		cl, _, err := mk()
+		if err != nil {
+			return err
+		}
+		b, err := base()
+		if err != nil {
+			return err
+		}
+		var w io.Writer = e.stdout
+		if file != "" {
+			f, err := os.OpenFile(file, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			w = f
+		}
+		if err := cl.Download(c.Context(), b+"/reviews/"+pathEscape(args[0])+"/export", nil, w); err != nil {
+			return err
+		}
+		if f, ok := w.(*os.File); ok && file != "" {
+			if err := f.Close(); err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stdout, "Wrote %s\n", file)
+		}
+		return nil
+	}
+	return c
+}
+
+func printPolicy(e *env, raw json.RawMessage) error {
+	p, err := decodeInto[tenant.Policy](raw)
+	if err != nil {
+		return err
+	}
+	num := func(n int) string {
+		if n == 0 {
+			return "default"
+		}
+		return strconv.Itoa(n)
+	}
+	fields(e, "Require MFA", yesNo(p.RequireMFA), "Approvals", num(p.Approvals), "Request TTL hours", num(p.RequestTTLHours),
+		"Max grant hours", num(p.MaxGrantHours), "Review every days", num(p.ReviewEveryDays), "Review window days", num(p.ReviewWindowDays),
+		"Review unanswered", dash(p.ReviewUnanswered), "Session idle minutes", num(p.SessionIdleMinutes), "Session max hours", num(p.SessionMaxHours))
+	if p.SSO != nil {
+		fields(e, "SSO issuer", p.SSO.Issuer, "SSO client ID", p.SSO.ClientID, "SSO only", yesNo(p.SSO.Only))
+	}
+	return nil
+}
+
+func policyCmd(e *env) *cobra.Command {
+	c := &cobra.Command{Use: "policy", Short: "Show and change a tenant's security policy"}
+
+	show := &cobra.Command{Use: "show", Short: "Show the tenant's security policy", Args: exactArgs(0, "no arguments")}
+	tenantSub(e, show, func(b string, _ []string) (request, error) {
+		return request{method: http.MethodGet, path: b + "/policy"}, nil
+	}, func(raw json.RawMessage) error { return printPolicy(e, raw) }, nil)
+
+	set := &cobra.Command{Use: "set", Short: "Change the given fields of the policy (the others stay)", Args: exactArgs(0, "no arguments")}
+	mk := clientFlags(set, e)
+	base := tenantFlag(set)
+	var p tenant.Policy
+	fs := set.Flags()
+	fs.BoolVar(&p.RequireMFA, "require-mfa", false, "every member gives a second factor at sign-in")
+	fs.IntVar(&p.Approvals, "approvals", 0, "admins who must approve an access request")
+	fs.IntVar(&p.RequestTTLHours, "request-ttl-hours", 0, "how long a request waits for an answer")
+	fs.IntVar(&p.MaxGrantHours, "max-grant-hours", 0, "longest grant or approved request")
+	fs.IntVar(&p.ReviewEveryDays, "review-every-days", 0, "schedule access reviews (-1: only on demand)")
+	fs.IntVar(&p.ReviewWindowDays, "review-window-days", 0, "days reviewers have before the deadline")
+	fs.StringVar(&p.ReviewUnanswered, "review-unanswered", "", "unanswered lines at the deadline: revoke or escalate")
+	fs.IntVar(&p.SessionIdleMinutes, "session-idle-minutes", 0, "end idle sessions after this long")
+	fs.IntVar(&p.SessionMaxHours, "session-max-hours", 0, "end sessions after this long")
+	set.RunE = func(c *cobra.Command, args []string) error {
+		cl, cc, err := mk()
+		if err != nil {
+			return err
+		}
+		b, err := base()
+		if err != nil {
+			return err
+		}
+		var cur tenant.Policy
+		if err := cl.Do(c.Context(), http.MethodGet, b+"/policy", nil, nil, &cur); err != nil {
+			return err
+		}
+		changed := 0
+		for name, apply := range map[string]func(){
+			"require-mfa":          func() { cur.RequireMFA = p.RequireMFA },
+			"approvals":            func() { cur.Approvals = p.Approvals },
+			"request-ttl-hours":    func() { cur.RequestTTLHours = p.RequestTTLHours },
+			"max-grant-hours":      func() { cur.MaxGrantHours = p.MaxGrantHours },
+			"review-every-days":    func() { cur.ReviewEveryDays = p.ReviewEveryDays },
+			"review-window-days":   func() { cur.ReviewWindowDays = p.ReviewWindowDays },
+			"review-unanswered":    func() { cur.ReviewUnanswered = p.ReviewUnanswered },
+			"session-idle-minutes": func() { cur.SessionIdleMinutes = p.SessionIdleMinutes },
+			"session-max-hours":    func() { cur.SessionMaxHours = p.SessionMaxHours },
+		} {
+			if fs.Changed(name) {
+				apply()
+				changed++
+			}
+		}
+		if changed == 0 {
+			return usageErr("give at least one field to change (see --help)")
+		}
+		var raw json.RawMessage
+		if err := cl.Do(c.Context(), http.MethodPut, b+"/policy", nil, api.PolicyUpdate{Policy: cur}, &raw); err != nil {
+			return err
+		}
+		return output(e.stdout, cc, raw, func() error { return printPolicy(e, raw) })
+	}
+
+	c.AddCommand(show, set)
+	return c
+}

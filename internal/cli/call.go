@@ -1,0 +1,118 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+)
+
+// request is one API call a command makes.
+type request struct {
+	method, path string
+	query        url.Values
+	body         any
+}
+
+// apiCmd gives c the client flags and a RunE that builds one request with
+// req (after the flags and environment are resolved, so req sees them),
+// sends it and prints the answer with text, or the raw body with -o json.
+// An empty answer (204) prints done in text mode and {} in JSON mode.
+func apiCmd(e *env, c *cobra.Command, req func(args []string) (request, error), text func(raw json.RawMessage) error, done func(args []string) string) *cobra.Command {
+	mk := clientFlags(c, e)
+	c.RunE = func(c *cobra.Command, args []string) error {
+		cl, cc, err := mk()
+		if err != nil {
+			return err
+		}
+		r, err := req(args)
+		if err != nil {
+			return err
+		}
+		var raw json.RawMessage
+		if err := cl.Do(c.Context(), r.method, r.path, r.query, r.body, &raw); err != nil {
+			return err
+		}
+		if len(raw) == 0 {
+			if cc.Output == "json" {
+				fmt.Fprintln(e.stdout, "{}")
+				return nil
+			}
+			if done != nil {
+				fmt.Fprintln(e.stdout, done(args))
+			}
+			return nil
+		}
+		return output(e.stdout, cc, raw, func() error { return text(raw) })
+	}
+	return c
+}
+
+// tenantFlag adds --tenant (also read from CUSTODIA_TENANT) and returns a
+// function giving the tenant's API base once the flags are resolved.
+func tenantFlag(c *cobra.Command) func() (string, error) {
+	var tenant string
+	c.Flags().StringVar(&tenant, "tenant", "", "tenant ID or slug (or CUSTODIA_TENANT)")
+	return func() (string, error) {
+		if tenant == "" {
+			return "", usageErr("--tenant is required (or set CUSTODIA_TENANT)")
+		}
+		return "/api/v1/tenants/" + pathEscape(tenant), nil
+	}
+}
+
+// decodeInto unmarshals raw into a new T.
+func decodeInto[T any](raw json.RawMessage) (*T, error) {
+	var v T
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return nil, err
+	}
+	return &v, nil
+}
+
+// fields prints "Label: value" lines with the values aligned.
+func fields(e *env, kv ...string) {
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 1, ' ', 0)
+	for i := 0; i+1 < len(kv); i += 2 {
+		if kv[i+1] == "" {
+			continue
+		}
+		fmt.Fprintf(tw, "%s:\t%s\n", kv[i], kv[i+1])
+	}
+	tw.Flush()
+}
+
+// table prints a header and rows aligned in columns.
+func table(e *env, header string, rows [][]string) error {
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, strings.ReplaceAll(header, " ", "\t"))
+	for _, r := range rows {
+		fmt.Fprintln(tw, strings.Join(r, "\t"))
+	}
+	return tw.Flush()
+}
+
+func fmtTime(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.Format(time.RFC3339)
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

@@ -1,0 +1,63 @@
+package identity
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/custodia-project/custodia/internal/store"
+)
+
+// notify leaves a notification for one member in tx.
+func notify(ctx context.Context, tx store.AccessTx, now time.Time, tenantID, memberID, kind, subject string, body map[string]any) error {
+	b, err := json.Marshal(body)
+	if err != nil {
+		return err
+	}
+	return tx.InsertNotification(ctx, &store.Notification{ID: newID("ntf_"), TenantID: tenantID, MemberID: memberID, Kind: kind,
+		Subject: subject, Body: b, CreatedAt: now.UTC()})
+}
+
+// Notify leaves a notification for one member in tx.
+func Notify(ctx context.Context, tx store.AccessTx, now time.Time, tenantID, memberID, kind, subject string, body map[string]any) error {
+	return notify(ctx, tx, now, tenantID, memberID, kind, subject, body)
+}
+
+// NotifyAdmins leaves a notification for every active owner and admin of a
+// tenant and returns how many it reached.
+func NotifyAdmins(ctx context.Context, tx store.Tx, now time.Time, tenantID, kind, subject string, body map[string]any) (int, error) {
+	ms, err := tx.ListMembers(ctx, tenantID)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, m := range ms {
+		if m.Status == store.MemberActive && (m.Role == store.RoleOwner || m.Role == store.RoleAdmin) {
+			if err := notify(ctx, tx, now, tenantID, m.ID, kind, subject, body); err != nil {
+				return n, err
+			}
+			n++
+		}
+	}
+	return n, nil
+}
+
+// Notifications lists the calling member's notifications, newest first.
+func (s *Service) Notifications(ctx context.Context, limit int) ([]store.Notification, error) {
+	p := actorOf(ctx)
+	var out []store.Notification
+	err := s.store.View(ctx, func(tx store.Tx) error {
+		var err error
+		out, err = tx.ListNotifications(ctx, p.TenantID, p.ID, limit)
+		return err
+	})
+	return out, wrapErr("notifications", err)
+}
+
+// MarkRead marks one of the calling member's notifications read.
+func (s *Service) MarkRead(ctx context.Context, id string) error {
+	p := actorOf(ctx)
+	return wrapErr("mark read", s.store.Update(ctx, func(tx store.Tx) error {
+		return tx.MarkNotificationRead(ctx, p.TenantID, p.ID, id, s.now().UTC())
+	}))
+}

@@ -1,0 +1,252 @@
+package identity
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/custodia-project/custodia/internal/auth"
+	"github.com/custodia-project/custodia/internal/authz"
+	"github.com/custodia-project/custodia/internal/fault"
+	"github.com/custodia-project/custodia/internal/keys"
+	"github.com/custodia-project/custodia/internal/store"
+)
+
+// Token lifetimes.
+const (
+	DefaultTokenTTL = 30 * 24 * time.Hour
+	MaxPersonalTTL  = 90 * 24 * time.Hour
+	MaxRobotTTL     = 365 * 24 * time.Hour
+)
+
+// TokenInput asks for an API token.
+type TokenInput struct {
+	Name string `json:"name"`
+	// TTL is a Go duration ("720h"); default 30 days.
+	TTL string `json:"ttl,omitempty"`
+	// Scopes narrow the token; empty means everything its subject may do.
+	Scopes []string `json:"scopes,omitempty"`
+}
+
+func (in *TokenInput) check(max time.Duration, allowed func(authz.Permission) bool) (time.Duration, error) {
+	in.Name = strings.TrimSpace(in.Name)
+	if in.Name == "" || len(in.Name) > 100 {
+		return 0, fault.New(fault.Invalid, "invalid_name", "token name must be 1 to 100 characters")
+	}
+	ttl := DefaultTokenTTL
+	if in.TTL != "" {
+		d, err := time.ParseDuration(in.TTL)
+		if err != nil || d <= 0 {
+			return 0, fault.New(fault.Invalid, "invalid_ttl", "ttl must be a positive duration like 720h")
+		}
+		ttl = d
+	}
+	if ttl > max {
+		return 0, fault.New(fault.Invalid, "invalid_ttl", "token lifetime may not exceed %s", max)
+	}
+	for _, sc := range in.Scopes {
+		if !slices.Contains(authz.All, authz.Permission(sc)) || sc == string(authz.Public) {
+			return 0, fault.New(fault.Invalid, "invalid_scope", "unknown scope %q", sc)
+		}
+		if !allowed(authz.Permission(sc)) {
+			return 0, fault.New(fault.Forbidden, "scope_not_held", "a token cannot carry %q: its subject does not hold it", sc)
+		}
+	}
+	return ttl, nil
+}
+
+func (s *Service) issue(ctx context.Context, tx store.Tx, tenantID, subjectType, subjectID, prefix string, in TokenInput, ttl time.Duration) (keys.Secret, *store.APIToken, error) {
+	now := s.now().UTC()
+	tok, hash := auth.NewToken(prefix)
+	rec := &store.APIToken{ID: newID("tok_"), TenantID: tenantID, SubjectType: subjectType, SubjectID: subjectID, Name: in.Name,
+		Hash: hash, Scopes: in.Scopes, CreatedBy: actorOf(ctx).ID, CreatedAt: now, ExpiresAt: now.Add(ttl)}
+	if err := tx.InsertAPIToken(ctx, rec); err != nil {
+		return nil, nil, err
+	}
+	err := s.record(ctx, tx, tenantID, "token.create", rec.ID, map[string]any{"subject": subjectID, "subject_type": subjectType,
+		"name": rec.Name, "scopes": rec.Scopes, "expires_at": rec.ExpiresAt})
+	return tok, rec, err
+}
+
+// CreatePersonalToken issues an API token for the calling member. Its
+// scopes may only name permissions the member holds through their role.
+func (s *Service) CreatePersonalToken(ctx context.Context, in TokenInput) (keys.Secret, *store.APIToken, error) {
+	p := actorOf(ctx)
+	if p.Kind != authz.KindMember {
+		return nil, nil, fault.New(fault.Forbidden, "members_only", "only a member can create a personal token")
+	}
+	ttl, err := in.check(MaxPersonalTTL, func(perm authz.Permission) bool { return p.Base(perm) || authz.Allow(p, perm, p.TenantID, s.now()) })
+	if err != nil {
+		return nil, nil, err
+	}
+	var tok keys.Secret
+	var rec *store.APIToken
+	err = s.store.Update(ctx, func(tx store.Tx) error {
+		var err error
+		tok, rec, err = s.issue(ctx, tx, p.TenantID, store.SubjectMember, p.ID, auth.PersonalTokenPrefix, in, ttl)
+		return err
+	})
+	return tok, rec, wrapErr("create token", err)
+}
+
+// Tokens lists a tenant's tokens, of one subject when subjectID is set.
+func (s *Service) Tokens(ctx context.Context, tenantID, subjectID string) ([]store.APIToken, error) {
+	var out []store.APIToken
+	err := s.store.View(ctx, func(tx store.Tx) error {
+		var err error
+		out, err = tx.ListAPITokens(ctx, tenantID, subjectID)
+		return err
+	})
+	return out, wrapErr("list tokens", err)
+}
+
+// RevokeToken revokes a token. Members may revoke their own; admins any of
+// the tenant's.
+func (s *Service) RevokeToken(ctx context.Context, tenantID, id string, anyOwner bool) error {
+	p := actorOf(ctx)
+	return wrapErr("revoke token", s.store.Update(ctx, func(tx store.Tx) error {
+		ts, err := tx.ListAPITokens(ctx, tenantID, "")
+		if err != nil {
+			return err
+		}
+		i := slices.IndexFunc(ts, func(t store.APIToken) bool { return t.ID == id })
+		if i < 0 || (!anyOwner && ts[i].SubjectID != p.ID) {
+			return fault.New(fault.NotFound, "not_found", "no token %q", id)
+		}
+		if err := tx.RevokeAPIToken(ctx, tenantID, id, s.now().UTC()); err != nil {
+			if errors.Is(err, store.ErrNotFound) {
+				return fault.New(fault.Conflict, "already_revoked", "token %q is already revoked", id)
+			}
+			return err
+		}
+		return s.record(ctx, tx, tenantID, "token.revoke", id, map[string]any{"subject": ts[i].SubjectID})
+	}))
+}
+
+// RobotInput creates a robot.
+type RobotInput struct {
+	Name string `json:"name"`
+	// Token asks for the robot's first token at once.
+	Token *TokenInput `json:"token,omitempty"`
+}
+
+// CreateRobot creates a service account owned by the caller, and its first
+// token (shown once).
+func (s *Service) CreateRobot(ctx context.Context, tenantID string, in RobotInput) (*store.Robot, keys.Secret, *store.APIToken, error) {
+	name := strings.TrimSpace(in.Name)
+	if name == "" || len(name) > 64 || strings.HasPrefix(name, "rbt_") || strings.ContainsAny(name, " /\t\n") {
+		return nil, nil, nil, fault.New(fault.Invalid, "invalid_name", "robot name must be 1 to 64 characters without spaces or slashes, not starting with rbt_")
+	}
+	ti := TokenInput{Name: name + " token"}
+	if in.Token != nil {
+		ti = *in.Token
+		if ti.Name == "" {
+			ti.Name = name + " token"
+		}
+	}
+	ttl, err := ti.check(MaxRobotTTL, func(authz.Permission) bool { return true })
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	p := actorOf(ctx)
+	var r *store.Robot
+	var tok keys.Secret
+	var rec *store.APIToken
+	err = s.store.Update(ctx, func(tx store.Tx) error {
+		now := s.now().UTC()
+		r = &store.Robot{ID: newID("rbt_"), TenantID: tenantID, Name: name, OwnerID: p.ID, Status: store.RobotActive, CreatedAt: now}
+		if err := tx.InsertRobot(ctx, r); err != nil {
+			if errors.Is(err, store.ErrConflict) {
+				return fault.New(fault.Conflict, "robot_exists", "a robot named %q exists", name)
+			}
+			return err
+		}
+		if err := s.record(ctx, tx, tenantID, "robot.create", r.ID, map[string]any{"name": name, "owner": p.ID}); err != nil {
+			return err
+		}
+		var err error
+		tok, rec, err = s.issue(ctx, tx, tenantID, store.SubjectRobot, r.ID, auth.RobotTokenPrefix, ti, ttl)
+		return err
+	})
+	return r, tok, rec, wrapErr("create robot", err)
+}
+
+// RobotToken issues another token for a robot.
+func (s *Service) RobotToken(ctx context.Context, tenantID, ref string, in TokenInput) (keys.Secret, *store.APIToken, error) {
+	ttl, err := in.check(MaxRobotTTL, func(authz.Permission) bool { return true })
+	if err != nil {
+		return nil, nil, err
+	}
+	var tok keys.Secret
+	var rec *store.APIToken
+	err = s.store.Update(ctx, func(tx store.Tx) error {
+		r, err := tx.GetRobot(ctx, tenantID, ref)
+		if errors.Is(err, store.ErrNotFound) {
+			return fault.New(fault.NotFound, "not_found", "no robot %q", ref)
+		}
+		if err != nil {
+			return err
+		}
+		if r.Status != store.RobotActive {
+			return fault.New(fault.Conflict, "robot_disabled", "robot %q is disabled", r.Name)
+		}
+		tok, rec, err = s.issue(ctx, tx, tenantID, store.SubjectRobot, r.ID, auth.RobotTokenPrefix, in, ttl)
+		return err
+	})
+	return tok, rec, wrapErr("robot token", err)
+}
+
+// Robots lists a tenant's robots.
+func (s *Service) Robots(ctx context.Context, tenantID string) ([]store.Robot, error) {
+	var out []store.Robot
+	err := s.store.View(ctx, func(tx store.Tx) error {
+		var err error
+		out, err = tx.ListRobots(ctx, tenantID)
+		return err
+	})
+	return out, wrapErr("list robots", err)
+}
+
+// DisableRobot stops a robot: its tokens are revoked and refused at once.
+func (s *Service) DisableRobot(ctx context.Context, tenantID, ref string) (*store.Robot, error) {
+	var r *store.Robot
+	err := s.store.Update(ctx, func(tx store.Tx) error {
+		var err error
+		r, err = tx.GetRobot(ctx, tenantID, ref)
+		if errors.Is(err, store.ErrNotFound) {
+			return fault.New(fault.NotFound, "not_found", "no robot %q", ref)
+		}
+		if err != nil {
+			return err
+		}
+		now := s.now().UTC()
+		r.Status, r.DisabledAt = store.RobotDisabled, now
+		if err := tx.UpdateRobot(ctx, r); err != nil {
+			return err
+		}
+		n, err := tx.RevokeSubjectTokens(ctx, tenantID, r.ID, now)
+		if err != nil {
+			return err
+		}
+		g, err := tx.RevokeSubjectGrants(ctx, tenantID, r.ID, now)
+		if err != nil {
+			return err
+		}
+		return s.record(ctx, tx, tenantID, "robot.disable", r.ID, map[string]any{"tokens_revoked": n, "grants_revoked": g})
+	})
+	return r, wrapErr("disable robot", err)
+}
+
+// Sessions lists the calling member's sessions.
+func (s *Service) Sessions(ctx context.Context) ([]store.Session, error) {
+	p := actorOf(ctx)
+	var out []store.Session
+	err := s.store.View(ctx, func(tx store.Tx) error {
+		var err error
+		out, err = tx.ListSessions(ctx, p.TenantID, p.ID)
+		return err
+	})
+	return out, wrapErr("list sessions", err)
+}
