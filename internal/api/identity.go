@@ -2,10 +2,12 @@ package api
 
 import (
 	"context"
+	"crypto/subtle"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -13,6 +15,7 @@ import (
 	"github.com/custodia-project/custodia/internal/authz"
 	"github.com/custodia-project/custodia/internal/fault"
 	"github.com/custodia-project/custodia/internal/identity"
+	"github.com/custodia-project/custodia/internal/sso"
 	"github.com/custodia-project/custodia/internal/store"
 	"github.com/custodia-project/custodia/internal/tenant"
 )
@@ -20,6 +23,9 @@ import (
 // SessionCookie carries a browser session. The __Host- prefix makes
 // browsers refuse it unless it is Secure, has no Domain and has Path=/.
 const SessionCookie = "__Host-custodia_session"
+
+// SSOStateCookie binds a single sign-on to the client that started it.
+const SSOStateCookie = "__Host-custodia_sso"
 
 // ---- bodies ----
 
@@ -308,6 +314,11 @@ type RecoveryCodes struct {
 	RecoveryCodes []string `json:"recovery_codes,omitempty"`
 }
 
+// SSOStart is where to send the person to sign in at the provider.
+type SSOStart struct {
+	AuthURL string `json:"auth_url"`
+}
+
 type PasskeyBegin struct {
 	Token   string          `json:"token"`
 	Options json.RawMessage `json:"options"`
@@ -347,6 +358,12 @@ func identityRoutes(h *handlers) []Route {
 	grants.Query = []Param{{"subject", "only this subject (member or robot ID)", "string"}, {"live", "only grants in force now (true/false)", "string"}}
 	reqs := t("GET", "/requests", authz.RequestsCreate, "requests", "Access requests: all of them for approvers, one's own otherwise", nil, AccessRequestList{}, h.listRequests)
 	reqs.Query = []Param{{"status", "pending, approved, denied, expired or canceled", "string"}}
+	ssoStart := pub("GET", "/sso/{tenant}/start", "Start single sign-on: redirects to the tenant's OpenID provider and sets a cookie the callback needs",
+		nil, SSOStart{}, h.ssoStart)
+	ssoStart.Query = []Param{{"redirect", "false: answer with the provider URL as JSON instead of redirecting (command-line sign-in)", "string"}}
+	ssoCallback := pub("GET", "/sso/callback", "Where the OpenID provider returns; signs the member in (needs the cookie set at start)", nil, SigninResponse{}, h.ssoCallback)
+	ssoCallback.Query = []Param{{"code", "from the provider", "string"}, {"state", "from the provider", "string"},
+		{"want_token", "true: return the session token in the body as well (command-line sign-in)", "string"}}
 	export := t("GET", "/reviews/{review}/export", authz.ReviewsRead, "reviews", "The signed-off campaign as evidence (JSON)", nil, access.Signoff{}, h.exportReview)
 	return []Route{
 		t("GET", "/members", authz.MembersRead, "members", "Members of the tenant", nil, MemberList{}, h.listMembers),
@@ -402,8 +419,7 @@ func identityRoutes(h *handlers) []Route {
 		pub("POST", "/signin/mfa", "Give the second factor of a pending sign-in", MFARequest{}, SigninResponse{}, h.signinMFA),
 		pub("POST", "/signin/passkey-options", "WebAuthn options for the second factor of a pending sign-in", MFATokenRequest{}, json.RawMessage{}, h.passkeyOptions),
 		pub("POST", "/accept", "Accept an invitation and set a password", identity.AcceptInput{}, Member{}, h.accept),
-		pub("GET", "/sso/{tenant}/start", "Start single sign-on: redirects to the tenant's OpenID provider", nil, nil, h.ssoStart),
-		pub("GET", "/sso/callback", "Where the OpenID provider returns; signs the member in", nil, SigninResponse{}, h.ssoCallback),
+		ssoStart, ssoCallback,
 	}
 }
 
@@ -1098,15 +1114,35 @@ func (h *handlers) ssoStart(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	// The state is bound to the client that started: the callback is only
+	// accepted with this cookie, so a callback URL sent to someone else
+	// (login CSRF) cannot sign them in as its sender. Lax, because the
+	// provider's redirect is a cross-site top-level navigation.
+	pu, err := url.Parse(u)
+	if err != nil {
+		return err
+	}
+	http.SetCookie(w, &http.Cookie{Name: SSOStateCookie, Value: pu.Query().Get("state"), Path: "/",
+		MaxAge: int(sso.PendingTTL / time.Second), Secure: true, HttpOnly: true, SameSite: http.SameSiteLaxMode})
+	if r.URL.Query().Get("redirect") == "false" {
+		return ok(w, SSOStart{AuthURL: u})
+	}
 	http.Redirect(w, r, u, http.StatusFound)
 	return nil
 }
 
 func (h *handlers) ssoCallback(w http.ResponseWriter, r *http.Request) error {
+	c, err := r.Cookie(SSOStateCookie)
+	state := r.URL.Query().Get("state")
+	if err != nil || state == "" || subtle.ConstantTimeCompare([]byte(c.Value), []byte(state)) != 1 {
+		return fault.New(fault.Unauthenticated, "sso_failed",
+			"single sign-on must finish in the browser or command line that started it; start again")
+	}
+	http.SetCookie(w, &http.Cookie{Name: SSOStateCookie, Value: "", Path: "/", MaxAge: -1, Secure: true, HttpOnly: true, SameSite: http.SameSiteLaxMode})
 	r = withPrevious(r)
 	s, err := h.d.Identity.FinishSSO(r.Context(), r.URL.Query())
 	if err != nil {
 		return err
 	}
-	return signedIn(w, s, false)
+	return signedIn(w, s, r.URL.Query().Get("want_token") == "true")
 }

@@ -445,3 +445,162 @@ func TestInvariantOffboardingIsImmediate(t *testing.T) {
 		}
 	})
 }
+
+// Just-in-time access with two approvals: no self-approval, one approval
+// is not enough, the second creates a grant that works at once and ends on
+// time; an unanswered request expires.
+func TestJustInTimeTwoApprovals(t *testing.T) {
+	forEngine(t, func(t *testing.T, n *node) {
+		n.initAndUnseal()
+		n.createTenant("acme")
+		owner := n.owner("acme")
+		_, ada := n.join("acme", owner, "ada", "admin")
+		_, bea := n.join("acme", owner, "bea", "admin")
+		_, mel := n.join("acme", owner, "mel", "member")
+		// Tokens, not sessions: the clock moves past the idle timeout.
+		ada, bea, mel = n.pat(ada), n.pat(bea), n.pat(mel)
+		if r := n.do("PUT", "/api/v1/tenants/acme/policy", owner, map[string]any{"approvals": 2, "request_ttl_hours": 4}); r.status != 200 {
+			t.Fatalf("policy: %d %s", r.status, r.body)
+		}
+		ask := func() string {
+			t.Helper()
+			r := n.do("POST", "/api/v1/tenants/acme/requests", mel, map[string]string{"permission": "audit.read", "duration": "2h", "reason": "VAT inspection"})
+			if r.status != 201 {
+				t.Fatalf("request: %d %s", r.status, r.body)
+			}
+			var ar struct{ ID string }
+			r.json(t, &ar)
+			return ar.ID
+		}
+		id := ask()
+		if r := n.do("POST", "/api/v1/tenants/acme/requests/"+id+"/approve", mel, map[string]string{}); r.status != 403 {
+			t.Errorf("requester approves: %d %s", r.status, r.body)
+		}
+		r := n.do("POST", "/api/v1/tenants/acme/requests/"+id+"/approve", ada, map[string]string{"note": "ok"})
+		var ar struct {
+			Status  string
+			GrantID string `json:"grant_id"`
+		}
+		r.json(t, &ar)
+		if r.status != 200 || ar.Status != "pending" {
+			t.Fatalf("first approval: %d %s", r.status, r.body)
+		}
+		if r := n.do("POST", "/api/v1/tenants/acme/requests/"+id+"/approve", ada, map[string]string{}); r.status != 409 {
+			t.Errorf("same approver twice: %d %s", r.status, r.body)
+		}
+		if r := n.do("GET", "/api/v1/tenants/acme/audit/events", mel, nil); r.status != 403 {
+			t.Fatalf("access after one of two approvals: %d", r.status)
+		}
+		r = n.do("POST", "/api/v1/tenants/acme/requests/"+id+"/approve", bea, map[string]string{"note": "agreed"})
+		r.json(t, &ar)
+		if r.status != 200 || ar.Status != "approved" || ar.GrantID == "" {
+			t.Fatalf("second approval: %d %s", r.status, r.body)
+		}
+		if r := n.do("GET", "/api/v1/tenants/acme/audit/events", mel, nil); r.status != 200 {
+			t.Errorf("access after approval: %d %s", r.status, r.body)
+		}
+		n.clock.Add(2 * time.Hour)
+		if r := n.do("GET", "/api/v1/tenants/acme/audit/events", mel, nil); r.status != 403 {
+			t.Errorf("access when the grant ended: %d", r.status)
+		}
+		// Unanswered requests expire.
+		id2 := ask()
+		n.clock.Add(4*time.Hour + time.Second)
+		if err := n.app.Sweep(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		if r := n.do("POST", "/api/v1/tenants/acme/requests/"+id2+"/approve", ada, map[string]string{}); r.status != 409 {
+			t.Errorf("approving an expired request: %d %s", r.status, r.body)
+		}
+		got := strings.Join(n.auditActions(n.tenantID("acme")), " ")
+		for _, want := range []string{"request.create:ok", "request.approve:ok", "grant.create:ok", "request.expire:ok"} {
+			if !strings.Contains(got, want) {
+				t.Errorf("audit lacks %s: %s", want, got)
+			}
+		}
+	})
+}
+
+// An access review left unanswered is closed at its deadline by the
+// sweeper: unanswered lines are revoked, the campaign is signed off as
+// evidence.
+func TestReviewClosesAtDeadline(t *testing.T) {
+	forEngine(t, func(t *testing.T, n *node) {
+		n.initAndUnseal()
+		n.createTenant("acme")
+		owner := n.owner("acme")
+		adaID, ada := n.join("acme", owner, "ada", "admin")
+		melID, mel := n.join("acme", owner, "mel", "member")
+		owner, ada, mel = n.pat(owner), n.pat(ada), n.pat(mel)
+		r := n.do("POST", "/api/v1/tenants/acme/grants", owner, map[string]string{"subject": melID, "permission": "audit.read",
+			"duration": "720h", "reason": "audit season"})
+		if r.status != 201 {
+			t.Fatalf("grant: %d %s", r.status, r.body)
+		}
+		r = n.do("POST", "/api/v1/tenants/acme/reviews", owner, map[string]any{"deadline": n.clock.Now().Add(48 * time.Hour)})
+		if r.status != 201 {
+			t.Fatalf("start review: %d %s", r.status, r.body)
+		}
+		var rv struct {
+			ID    string
+			Lines []struct {
+				Seq        int
+				Kind       string
+				SubjectID  string
+				Permission string
+			}
+		}
+		r.json(t, &rv)
+		// The owner and the admin keep each other's lines (nobody decides
+		// their own); mel's lines stay unanswered.
+		for _, l := range rv.Lines {
+			if l.SubjectID == melID {
+				continue
+			}
+			by := ada
+			if l.SubjectID == adaID {
+				by = owner
+			}
+			d := map[string]any{"decisions": []map[string]any{{"seq": l.Seq, "decision": "keep"}}}
+			if r := n.do("POST", "/api/v1/tenants/acme/reviews/"+rv.ID+"/decisions", by, d); r.status != 204 {
+				t.Fatalf("decide line %d: %d %s", l.Seq, r.status, r.body)
+			}
+		}
+		if r := n.do("GET", "/api/v1/tenants/acme/audit/events", mel, nil); r.status != 200 {
+			t.Fatalf("grant before the deadline: %d", r.status)
+		}
+		n.clock.Add(47 * time.Hour)
+		if err := n.app.Sweep(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		var got struct{ Status string }
+		n.do("GET", "/api/v1/tenants/acme/reviews/"+rv.ID, owner, nil).json(t, &got)
+		if got.Status != "open" {
+			t.Fatalf("review before its deadline = %s", got.Status)
+		}
+		n.clock.Add(time.Hour + time.Second)
+		if err := n.app.Sweep(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		n.do("GET", "/api/v1/tenants/acme/reviews/"+rv.ID, owner, nil).json(t, &got)
+		if got.Status != "closed" {
+			t.Fatalf("review after its deadline = %s", got.Status)
+		}
+		// mel's unanswered lines (role, grant, token) are revoked.
+		if r := n.do("GET", "/api/v1/tenants/acme/audit/events", mel, nil); r.status != 401 {
+			t.Errorf("unanswered token line still works after the deadline: %d", r.status)
+		}
+		var gl struct{ Grants []struct{ ID string } }
+		n.do("GET", "/api/v1/tenants/acme/grants?live=true&subject="+melID, owner, nil).json(t, &gl)
+		if len(gl.Grants) != 0 {
+			t.Errorf("unanswered grant line still in force after the deadline: %+v", gl.Grants)
+		}
+		if r := n.do("GET", "/api/v1/me", ada, nil); r.status != 200 {
+			t.Errorf("a kept line was revoked: %d", r.status)
+		}
+		r = n.do("GET", "/api/v1/tenants/acme/reviews/"+rv.ID+"/export", owner, nil)
+		if r.status != 200 || !strings.Contains(string(r.body), "unanswered") {
+			t.Errorf("signed-off evidence: %d %s", r.status, r.body)
+		}
+	})
+}

@@ -75,11 +75,16 @@ func forEngine(t *testing.T, fn func(t *testing.T, n *node)) {
 	}
 }
 
-func newNode(t *testing.T, s store.Store) *node {
+// newNode starts a node on s; tune, when given, changes its options.
+func newNode(t *testing.T, s store.Store, tune ...func(*app.Options)) *node {
 	t.Helper()
 	c := &clock{t: time.Date(2026, 11, 21, 9, 0, 0, 0, time.UTC)}
 	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	a, err := app.New(context.Background(), app.Options{Store: s, Log: log, Now: c.Now, Version: "test", Server: app.DefaultServerOptions()})
+	o := app.Options{Store: s, Log: log, Now: c.Now, Version: "test", Server: app.DefaultServerOptions()}
+	for _, f := range tune {
+		f(&o)
+	}
+	a, err := app.New(context.Background(), o)
 	if err != nil {
 		t.Fatal(err)
 	}

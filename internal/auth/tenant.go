@@ -109,7 +109,7 @@ func (s *Service) authenticateToken(ctx context.Context, token string) (*authz.P
 		if !rec.RevokedAt.IsZero() || !now.Before(rec.ExpiresAt) {
 			return fault.ErrUnauthenticated
 		}
-		kind, role, _, err := subject(ctx, tx, rec.TenantID, rec.SubjectType, rec.SubjectID)
+		kind, role, hasMFA, err := subject(ctx, tx, rec.TenantID, rec.SubjectType, rec.SubjectID)
 		if err != nil {
 			return err
 		}
@@ -118,6 +118,17 @@ func (s *Service) authenticateToken(ctx context.Context, token string) (*authz.P
 			p.Scopes = make([]authz.Permission, len(rec.Scopes))
 			for i, sc := range rec.Scopes {
 				p.Scopes[i] = authz.Permission(sc)
+			}
+		}
+		// A person's token is held to the tenant's second-factor rule as
+		// their sessions are: without an enrolled factor it only enrolls.
+		if kind == authz.KindMember && !hasMFA {
+			pol, err := tenant.ReadPolicy(ctx, tx, rec.TenantID)
+			if err != nil {
+				return err
+			}
+			if pol.RequireMFA {
+				p.Scopes, p.MFAPending = mfaPending, true
 			}
 		}
 		return s.tenantPrincipal(ctx, tx, p, now)
@@ -158,7 +169,7 @@ func (s *Service) authenticateSession(ctx context.Context, token string) (*authz
 		}
 		p = &authz.Principal{Kind: kind, ID: ses.MemberID, TenantID: ses.TenantID, Role: role, Via: ses.ID, MFA: ses.MFA}
 		if pol.RequireMFA && (!hasMFA || !ses.MFA) {
-			p.Scopes = mfaPending
+			p.Scopes, p.MFAPending = mfaPending, true
 		}
 		return s.tenantPrincipal(ctx, tx, p, now)
 	})

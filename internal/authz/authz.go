@@ -14,6 +14,7 @@ package authz
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"time"
 )
@@ -147,6 +148,9 @@ type Principal struct {
 	Via string
 	// MFA reports that the session was opened with a second factor.
 	MFA bool
+	// MFAPending marks a member held to enrolling a second factor (the
+	// tenant requires one): Scopes then allow only that.
+	MFAPending bool
 	// Grants are the subject's grants, for checks at the time of the
 	// request.
 	Grants *GrantSet
@@ -159,6 +163,24 @@ func (p *Principal) Tenant() bool {
 
 func (p *Principal) scoped(perm Permission) bool {
 	return p.Scopes == nil || slices.Contains(p.Scopes, perm)
+}
+
+// Denial explains why Allow refused p perm on tenantID, without saying
+// whether another tenant exists.
+func Denial(p *Principal, perm Permission, tenantID string) (code, message string) {
+	switch {
+	case p.MFAPending:
+		return "mfa_enrollment_required", "this organization requires a second factor: enroll one (POST /api/v1/me/mfa/totp) and sign in again"
+	case p.Tenant() && tenantID != "" && tenantID != p.TenantID:
+		return "forbidden", "this is not your organization"
+	case !p.scoped(perm):
+		return "forbidden", fmt.Sprintf("this token is scoped and does not carry %q", perm)
+	case p.Kind == KindMember:
+		return "forbidden", fmt.Sprintf("the %s role does not allow %q here, and no grant in force does", p.Role, perm)
+	case p.Kind == KindRobot:
+		return "forbidden", fmt.Sprintf("this robot holds no grant in force for %q here", perm)
+	}
+	return "forbidden", fmt.Sprintf("operators may not use %q", perm)
 }
 
 // Base reports whether p's kind and role carry perm, ignoring grants and

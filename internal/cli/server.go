@@ -18,7 +18,10 @@ import (
 	"github.com/custodia-project/custodia/internal/app"
 	"github.com/custodia-project/custodia/internal/audit"
 	"github.com/custodia-project/custodia/internal/config"
+	"github.com/custodia-project/custodia/internal/identity"
 	"github.com/custodia-project/custodia/internal/keys"
+	"github.com/custodia-project/custodia/internal/mfa"
+	"github.com/custodia-project/custodia/internal/password"
 	"github.com/custodia-project/custodia/internal/server"
 	"github.com/custodia-project/custodia/internal/store"
 	"github.com/custodia-project/custodia/internal/store/postgres"
@@ -141,6 +144,32 @@ func loadCertificate(cfg *config.Config, e *env, log *slog.Logger, now time.Time
 	return c, nil
 }
 
+// identityOptions turns the identity settings into the service's options.
+func identityOptions(c config.Identity, log *slog.Logger) (identity.Options, error) {
+	p := password.DefaultParams()
+	p.Memory, p.Time, p.Threads = c.ArgonMemory, c.ArgonTime, c.ArgonThreads
+	h, err := password.NewHasher(p, c.HashConcurrency)
+	if err != nil {
+		return identity.Options{}, err
+	}
+	o := identity.Options{Hasher: h, Policy: password.DefaultPolicy(), Limits: identity.SigninLimits{
+		PerSource: c.SigninPerSource, LockAfter: c.SigninLockAfter, LockFor: c.SigninLockFor,
+	}}
+	if c.WebAuthnRPID == "" {
+		log.Info("passkeys are off; give --webauthn-rp-id (and --webauthn-origin) to turn them on")
+		return o, nil
+	}
+	origins := c.WebAuthnOrigins
+	if len(origins) == 0 {
+		origins = []string{"https://" + c.WebAuthnRPID}
+	}
+	o.Passkeys, err = mfa.NewPasskeys(c.WebAuthnRPID, "Custodia", origins)
+	if err != nil {
+		return identity.Options{}, err
+	}
+	return o, nil
+}
+
 func runServer(ctx context.Context, cfg *config.Config, e *env) error {
 	log := newLogger(cfg, e)
 	now := time.Now
@@ -176,8 +205,12 @@ func runServer(ctx context.Context, cfg *config.Config, e *env) error {
 	if cfg.Audit.CheckpointWebhook != "" {
 		pushers = append(pushers, audit.WebhookPusher{URL: cfg.Audit.CheckpointWebhook, Client: &http.Client{Timeout: 10 * time.Second}})
 	}
+	idOpts, err := identityOptions(cfg.Identity, log)
+	if err != nil {
+		return &exitError{code: ExitUsage, err: err}
+	}
 	node, err := app.New(ctx, app.Options{Store: st, Log: log, Now: now, Version: Version, KeyFile: keyFile, Server: opts,
-		CheckpointEvery: cfg.Audit.CheckpointInterval, CheckpointPushers: pushers})
+		CheckpointEvery: cfg.Audit.CheckpointInterval, CheckpointPushers: pushers, Identity: idOpts})
 	if err != nil {
 		return &exitError{code: ExitConflict, err: err}
 	}

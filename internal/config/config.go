@@ -34,6 +34,22 @@ type Config struct {
 	// MetricsPublic serves /metrics without a token.
 	MetricsPublic bool
 	Audit         Audit
+	Identity      Identity
+}
+
+// Identity configures password hashing, passkeys and sign-in protection.
+type Identity struct {
+	ArgonMemory     uint32 // KiB
+	ArgonTime       uint32
+	ArgonThreads    uint8
+	HashConcurrency int
+	// WebAuthnRPID is the passkey relying party ID (a registrable domain
+	// of the origins); empty turns passkeys off.
+	WebAuthnRPID    string
+	WebAuthnOrigins []string
+	SigninPerSource int
+	SigninLockAfter int
+	SigninLockFor   time.Duration
 }
 
 // Audit configures the tamper-evident log's checkpoints.
@@ -82,6 +98,15 @@ func Register(fs *pflag.FlagSet) *Config {
 	fs.DurationVar(&c.Audit.CheckpointInterval, "audit-checkpoint-interval", time.Second, "how often grown audit logs get a signed checkpoint")
 	fs.StringVar(&c.Audit.CheckpointFile, "audit-checkpoint-file", "", "append every audit checkpoint to this file (keep it off the server)")
 	fs.StringVar(&c.Audit.CheckpointWebhook, "audit-checkpoint-webhook", "", "POST every audit checkpoint to this https:// URL")
+	fs.Uint32Var(&c.Identity.ArgonMemory, "argon2-memory", 19*1024, "argon2id memory per password hash, in KiB (at least 19456, OWASP's minimum)")
+	fs.Uint32Var(&c.Identity.ArgonTime, "argon2-time", 2, "argon2id passes over memory (at least 2)")
+	fs.Uint8Var(&c.Identity.ArgonThreads, "argon2-threads", 1, "argon2id lanes per hash")
+	fs.IntVar(&c.Identity.HashConcurrency, "hash-concurrency", 0, "password hashes computed at once; more wait in a bounded queue (0: 64 MiB divided by --argon2-memory)")
+	fs.StringVar(&c.Identity.WebAuthnRPID, "webauthn-rp-id", "", "passkey relying party ID, the domain people reach Custodia on (e.g. vault.example.com); empty turns passkeys off")
+	fs.StringSliceVar(&c.Identity.WebAuthnOrigins, "webauthn-origin", nil, "origin browsers use for passkeys, e.g. https://vault.example.com (repeatable; default https://<rp-id>)")
+	fs.IntVar(&c.Identity.SigninPerSource, "signin-per-source", 20, "sign-in attempts one source address may make per minute")
+	fs.IntVar(&c.Identity.SigninLockAfter, "signin-lock-after", 10, "failed sign-ins in a row that lock an account")
+	fs.DurationVar(&c.Identity.SigninLockFor, "signin-lock-for", 15*time.Minute, "how long a locked account stays locked")
 	return c
 }
 
@@ -222,6 +247,36 @@ func (c *Config) Validate() error {
 	}
 	if w := c.Audit.CheckpointWebhook; w != "" && !strings.HasPrefix(w, "https://") {
 		bad("--audit-checkpoint-webhook must be an https:// URL")
+	}
+	id := c.Identity
+	if id.ArgonMemory < 19*1024 || id.ArgonMemory > 1<<20 {
+		bad("--argon2-memory must be between 19456 and 1048576 KiB")
+	}
+	if id.ArgonTime < 2 || id.ArgonTime > 16 {
+		bad("--argon2-time must be between 2 and 16")
+	}
+	if id.ArgonThreads < 1 || id.ArgonThreads > 16 {
+		bad("--argon2-threads must be between 1 and 16")
+	}
+	if id.HashConcurrency < 0 || id.HashConcurrency > 1024 {
+		bad("--hash-concurrency must be between 0 and 1024")
+	}
+	if len(id.WebAuthnOrigins) > 0 && id.WebAuthnRPID == "" {
+		bad("--webauthn-origin needs --webauthn-rp-id")
+	}
+	for _, o := range id.WebAuthnOrigins {
+		if !strings.HasPrefix(o, "https://") && !strings.HasPrefix(o, "http://localhost") {
+			bad("--webauthn-origin %q must be an https:// origin", o)
+		}
+	}
+	if id.SigninPerSource < 1 || id.SigninPerSource > 10000 {
+		bad("--signin-per-source must be between 1 and 10000")
+	}
+	if id.SigninLockAfter < 3 || id.SigninLockAfter > 1000 {
+		bad("--signin-lock-after must be between 3 and 1000")
+	}
+	if id.SigninLockFor < time.Minute || id.SigninLockFor > 24*time.Hour {
+		bad("--signin-lock-for must be between 1m and 24h")
 	}
 	sort.Slice(errs, func(i, j int) bool { return errs[i].Error() < errs[j].Error() })
 	if len(errs) > 0 {

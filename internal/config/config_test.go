@@ -62,6 +62,11 @@ func TestErrors(t *testing.T) {
 		"fail/bad log level":      {[]string{"--data", "d", "--log-level", "loud"}, nil, "--log-level"},
 		"fail/pg without tls":     {[]string{"--database-url", "postgres://x"}, nil, "self-signed"},
 		"fail/replica without pg": {[]string{"--data", "d", "--database-replica-url", "postgres://r"}, nil, "needs --database-url"},
+		"fail/weak argon2":        {[]string{"--data", "d", "--argon2-memory", "8192"}, nil, "--argon2-memory"},
+		"fail/one argon2 pass":    {[]string{"--data", "d", "--argon2-time", "1"}, nil, "--argon2-time"},
+		"fail/origin without rp":  {[]string{"--data", "d", "--webauthn-origin", "https://v.example"}, nil, "needs --webauthn-rp-id"},
+		"fail/http origin":        {[]string{"--data", "d", "--webauthn-rp-id", "v.example", "--webauthn-origin", "http://v.example"}, nil, "https://"},
+		"fail/lock after 1":       {[]string{"--data", "d", "--signin-lock-after", "1"}, nil, "--signin-lock-after"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := parse(t, tc.args, tc.env)
@@ -77,7 +82,8 @@ func TestDefaultsValid(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Listen != "127.0.0.1:8443" || c.HTTP.MaxBodyBytes != 1<<20 {
+	if c.Listen != "127.0.0.1:8443" || c.HTTP.MaxBodyBytes != 1<<20 || c.Identity.ArgonMemory != 19456 || c.Identity.ArgonTime != 2 ||
+		c.Identity.SigninLockAfter != 10 || c.Identity.WebAuthnRPID != "" {
 		t.Fatalf("defaults: %+v", c)
 	}
 }

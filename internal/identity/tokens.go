@@ -71,13 +71,25 @@ func (s *Service) issue(ctx context.Context, tx store.Tx, tenantID, subjectType,
 }
 
 // CreatePersonalToken issues an API token for the calling member. Its
-// scopes may only name permissions the member holds through their role.
+// scopes may only name permissions the member holds through their role or
+// a grant, and never more than the calling token or session carries: a
+// scoped caller's new token inherits its scopes when none are given.
 func (s *Service) CreatePersonalToken(ctx context.Context, in TokenInput) (keys.Secret, *store.APIToken, error) {
 	p := actorOf(ctx)
 	if p.Kind != authz.KindMember {
 		return nil, nil, fault.New(fault.Forbidden, "members_only", "only a member can create a personal token")
 	}
-	ttl, err := in.check(MaxPersonalTTL, func(perm authz.Permission) bool { return p.Base(perm) || authz.Allow(p, perm, p.TenantID, s.now()) })
+	if p.MFAPending {
+		return nil, nil, fault.New(fault.Forbidden, "mfa_enrollment_required", "this organization requires a second factor: enroll one before creating tokens")
+	}
+	if len(in.Scopes) == 0 && p.Scopes != nil {
+		for _, sc := range p.Scopes {
+			in.Scopes = append(in.Scopes, string(sc))
+		}
+	}
+	ttl, err := in.check(MaxPersonalTTL, func(perm authz.Permission) bool {
+		return (p.Scopes == nil || slices.Contains(p.Scopes, perm)) && (p.Base(perm) || authz.Allow(p, perm, p.TenantID, s.now()))
+	})
 	if err != nil {
 		return nil, nil, err
 	}

@@ -44,12 +44,12 @@ func FuzzFinishLoginResponse(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	f.Add(e.auth.login(f, opts))
+	f.Add(e.auth.Login(f, opts))
 	f.Add([]byte(`{}`))
 	f.Add([]byte(`{"id":"AA","rawId":"AA","type":"public-key","response":{"clientDataJSON":"e30","authenticatorData":"","signature":""}}`))
 	f.Fuzz(func(t *testing.T, resp []byte) {
 		cred, err := e.pk.FinishLogin(e.user, sess, resp)
-		if err == nil && !bytes.Equal(cred.ID, e.auth.credID) {
+		if err == nil && !bytes.Equal(cred.ID, e.auth.CredID) {
 			t.Fatalf("accepted an assertion for credential %x", cred.ID)
 		}
 	})
@@ -61,7 +61,7 @@ func FuzzFinishRegistrationResponse(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	resp, err := e.auth.register(f, opts)
+	resp, err := e.auth.Register(f, opts)
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -81,7 +81,7 @@ func FuzzSession(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	resp := e.auth.login(f, opts)
+	resp := e.auth.Login(f, opts)
 	_, regSess, _ := e.pk.BeginRegistration(e.user)
 	_, discSess, _ := e.pk.BeginDiscoverableLogin()
 	f.Add(sess)

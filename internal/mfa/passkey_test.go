@@ -2,6 +2,7 @@ package mfa_test
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"github.com/go-webauthn/webauthn/webauthn"
 
 	"github.com/custodia-project/custodia/internal/mfa"
+	"github.com/custodia-project/custodia/internal/mfa/mfatest"
 )
 
 const (
@@ -24,7 +26,7 @@ const (
 type env struct {
 	pk   *mfa.Passkeys
 	user *mfa.User
-	auth *softAuthn
+	auth *mfatest.Authenticator
 }
 
 func newBareEnv(t testing.TB) *env {
@@ -38,7 +40,7 @@ func newBareEnv(t testing.TB) *env {
 	return &env{
 		pk:   pk,
 		user: &mfa.User{ID: id, Name: "ada@example.com", DisplayName: "Ada"},
-		auth: newSoftAuthn(t, testRPID, testOrigin),
+		auth: mfatest.New(t, testRPID, testOrigin),
 	}
 }
 
@@ -53,13 +55,13 @@ func newEnv(t testing.TB) *env {
 	return e
 }
 
-func (e *env) register(t testing.TB, a *softAuthn) (*webauthn.Credential, error) {
+func (e *env) register(t testing.TB, a *mfatest.Authenticator) (*webauthn.Credential, error) {
 	t.Helper()
 	opts, sess, err := e.pk.BeginRegistration(e.user)
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp, err := a.register(t, opts)
+	resp, err := a.Register(t, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -67,13 +69,13 @@ func (e *env) register(t testing.TB, a *softAuthn) (*webauthn.Credential, error)
 }
 
 // login runs a ceremony with a and, on success, stores the updated credential.
-func (e *env) login(t testing.TB, a *softAuthn) (*webauthn.Credential, error) {
+func (e *env) login(t testing.TB, a *mfatest.Authenticator) (*webauthn.Credential, error) {
 	t.Helper()
 	opts, sess, err := e.pk.BeginLogin(e.user)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cred, err := e.pk.FinishLogin(e.user, sess, a.login(t, opts))
+	cred, err := e.pk.FinishLogin(e.user, sess, a.Login(t, opts))
 	if err == nil {
 		e.store(cred)
 	}
@@ -107,7 +109,7 @@ func TestPasskeys(t *testing.T) {
 	}{
 		{"ok/register then login", func(t *testing.T, e *env) error {
 			c := e.user.Credentials[0]
-			if !bytes.Equal(c.ID, e.auth.credID) || c.Authenticator.SignCount != 0 || !c.Flags.UserVerified || c.AttestationFormat != "none" {
+			if !bytes.Equal(c.ID, e.auth.CredID) || c.Authenticator.SignCount != 0 || !c.Flags.UserVerified || c.AttestationFormat != "none" {
 				t.Fatalf("registered credential = %+v", c)
 			}
 			for want := uint32(1); want <= 3; want++ {
@@ -142,7 +144,7 @@ func TestPasskeys(t *testing.T) {
 			return err
 		}, nil, ""},
 		{"ok/synced passkey keeps a zero counter", func(t *testing.T, e *env) error {
-			e.auth.noCounter = true
+			e.auth.NoCounter = true
 			for range 2 {
 				if _, err := e.login(t, e.auth); err != nil {
 					return err
@@ -151,7 +153,7 @@ func TestPasskeys(t *testing.T) {
 			return nil
 		}, nil, ""},
 		{"ok/user present but not verified (verification is preferred, not required)", func(t *testing.T, e *env) error {
-			e.auth.flags = protocol.FlagUserPresent
+			e.auth.Flags = protocol.FlagUserPresent
 			_, err := e.login(t, e.auth)
 			return err
 		}, nil, ""},
@@ -160,14 +162,14 @@ func TestPasskeys(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			u, cred, err := e.pk.FinishDiscoverableLogin(e.lookup, sess, e.auth.login(t, opts))
+			u, cred, err := e.pk.FinishDiscoverableLogin(e.lookup, sess, e.auth.Login(t, opts))
 			if err == nil && (u != e.user || cred.Authenticator.SignCount != 1) {
 				t.Fatalf("got user %v, sign count %d", u, cred.Authenticator.SignCount)
 			}
 			return err
 		}, nil, ""},
 		{"ok/second authenticator", func(t *testing.T, e *env) error {
-			other := newSoftAuthn(t, testRPID, testOrigin)
+			other := mfatest.New(t, testRPID, testOrigin)
 			c, err := e.register(t, other)
 			if err != nil {
 				return err
@@ -179,14 +181,14 @@ func TestPasskeys(t *testing.T) {
 		{"fail/registration of an excluded authenticator", func(t *testing.T, e *env) error {
 			_, err := e.register(t, e.auth)
 			return err
-		}, errExcluded, ""},
+		}, mfatest.ErrExcluded, ""},
 		{"fail/registration replayed for the same member", func(t *testing.T, e *env) error {
 			// A client that ignores excludeCredentials.
 			opts, sess, _ := e.pk.BeginRegistration(e.user)
 			var o map[string]map[string]any
 			_ = json.Unmarshal(opts, &o)
 			delete(o["publicKey"], "excludeCredentials")
-			resp, err := e.auth.register(t, jsonOf(t, o))
+			resp, err := e.auth.Register(t, jsonOf(t, o))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -194,57 +196,57 @@ func TestPasskeys(t *testing.T) {
 			return err
 		}, mfa.ErrRejected, "already registered"},
 		{"fail/registration from wrong origin", func(t *testing.T, e *env) error {
-			a := newSoftAuthn(t, testRPID, "https://vault.example.com.evil.test")
+			a := mfatest.New(t, testRPID, "https://vault.example.com.evil.test")
 			_, err := e.register(t, a)
 			return err
 		}, mfa.ErrRejected, "origin"},
 		{"fail/registration for another relying party", func(t *testing.T, e *env) error {
-			a := newSoftAuthn(t, "evil.test", testOrigin)
+			a := mfatest.New(t, "evil.test", testOrigin)
 			_, err := e.register(t, a)
 			return err
 		}, mfa.ErrRejected, "RP Hash mismatch"},
 		{"fail/registration with another ceremony's session", func(t *testing.T, e *env) error {
 			opts, _, _ := e.pk.BeginRegistration(e.user)
 			_, other, _ := e.pk.BeginRegistration(e.user)
-			a := newSoftAuthn(t, testRPID, testOrigin)
-			resp, _ := a.register(t, opts)
+			a := mfatest.New(t, testRPID, testOrigin)
+			resp, _ := a.Register(t, opts)
 			_, err := e.pk.FinishRegistration(e.user, other, resp)
 			return err
 		}, mfa.ErrRejected, "challenge"},
 		{"fail/registration with another member's session", func(t *testing.T, e *env) error {
 			mallory := &mfa.User{ID: []byte("mallory"), Name: "mallory@example.com"}
 			opts, sess, _ := e.pk.BeginRegistration(mallory)
-			resp, _ := newSoftAuthn(t, testRPID, testOrigin).register(t, opts)
+			resp, _ := mfatest.New(t, testRPID, testOrigin).Register(t, opts)
 			_, err := e.pk.FinishRegistration(e.user, sess, resp)
 			return err
 		}, mfa.ErrRejected, "ID mismatch"},
 		{"fail/login session used for registration", func(t *testing.T, e *env) error {
 			opts, _, _ := e.pk.BeginRegistration(e.user)
 			_, sess, _ := e.pk.BeginLogin(e.user)
-			resp, _ := newSoftAuthn(t, testRPID, testOrigin).register(t, opts)
+			resp, _ := mfatest.New(t, testRPID, testOrigin).Register(t, opts)
 			_, err := e.pk.FinishRegistration(e.user, sess, resp)
 			return err
 		}, mfa.ErrInvalidSession, ""},
 		{"fail/login from wrong origin", func(t *testing.T, e *env) error {
-			e.auth.origin = "https://evil.test"
+			e.auth.Origin = "https://evil.test"
 			_, err := e.login(t, e.auth)
 			return err
 		}, mfa.ErrRejected, "origin"},
 		{"fail/login for another relying party", func(t *testing.T, e *env) error {
-			e.auth.rpID = "example.com"
+			e.auth.RPID = "example.com"
 			_, err := e.login(t, e.auth)
 			return err
 		}, mfa.ErrRejected, "RP Hash mismatch"},
 		{"fail/login with another ceremony's session", func(t *testing.T, e *env) error {
 			opts, _, _ := e.pk.BeginLogin(e.user)
 			_, other, _ := e.pk.BeginLogin(e.user)
-			_, err := e.pk.FinishLogin(e.user, other, e.auth.login(t, opts))
+			_, err := e.pk.FinishLogin(e.user, other, e.auth.Login(t, opts))
 			return err
 		}, mfa.ErrRejected, "challenge"},
 		{"fail/login with a registration session", func(t *testing.T, e *env) error {
 			opts, _, _ := e.pk.BeginLogin(e.user)
 			_, sess, _ := e.pk.BeginRegistration(e.user)
-			_, err := e.pk.FinishLogin(e.user, sess, e.auth.login(t, opts))
+			_, err := e.pk.FinishLogin(e.user, sess, e.auth.Login(t, opts))
 			return err
 		}, mfa.ErrInvalidSession, ""},
 		{"fail/login with a session from another relying party", func(t *testing.T, e *env) error {
@@ -253,7 +255,7 @@ func TestPasskeys(t *testing.T) {
 				t.Fatal(err)
 			}
 			opts, sess, _ := other.BeginLogin(e.user)
-			_, err = e.pk.FinishLogin(e.user, sess, e.auth.login(t, opts))
+			_, err = e.pk.FinishLogin(e.user, sess, e.auth.Login(t, opts))
 			return err
 		}, mfa.ErrInvalidSession, ""},
 		{"fail/login with a tampered session", func(t *testing.T, e *env) error {
@@ -261,7 +263,7 @@ func TestPasskeys(t *testing.T) {
 			var s map[string]any
 			_ = json.Unmarshal(sess, &s)
 			s["data"].(map[string]any)["challenge"] = b64.EncodeToString(bytes.Repeat([]byte{7}, 32))
-			_, err := e.pk.FinishLogin(e.user, jsonOf(t, s), e.auth.login(t, opts))
+			_, err := e.pk.FinishLogin(e.user, jsonOf(t, s), e.auth.Login(t, opts))
 			return err
 		}, mfa.ErrRejected, "challenge"},
 		{"fail/login with a session carrying unknown fields", func(t *testing.T, e *env) error {
@@ -269,22 +271,22 @@ func TestPasskeys(t *testing.T) {
 			var s map[string]any
 			_ = json.Unmarshal(sess, &s)
 			s["extra"] = true
-			_, err := e.pk.FinishLogin(e.user, jsonOf(t, s), e.auth.login(t, opts))
+			_, err := e.pk.FinishLogin(e.user, jsonOf(t, s), e.auth.Login(t, opts))
 			return err
 		}, mfa.ErrInvalidSession, ""},
 		{"fail/bad signature", func(t *testing.T, e *env) error {
-			e.auth.badSig = true
+			e.auth.BadSig = true
 			_, err := e.login(t, e.auth)
 			return err
 		}, mfa.ErrRejected, "signature"},
 		{"fail/user not present", func(t *testing.T, e *env) error {
-			e.auth.flags = protocol.FlagUserVerified
+			e.auth.Flags = protocol.FlagUserVerified
 			_, err := e.login(t, e.auth)
 			return err
 		}, mfa.ErrRejected, "User presence"},
 		{"fail/assertion replayed with its session", func(t *testing.T, e *env) error {
 			opts, sess, _ := e.pk.BeginLogin(e.user)
-			resp := e.auth.login(t, opts)
+			resp := e.auth.Login(t, opts)
 			cred, err := e.pk.FinishLogin(e.user, sess, resp)
 			if err != nil {
 				t.Fatalf("first use: %v", err)
@@ -295,7 +297,7 @@ func TestPasskeys(t *testing.T) {
 		}, mfa.ErrClonedAuthenticator, ""},
 		{"fail/assertion replayed in a new ceremony", func(t *testing.T, e *env) error {
 			opts, sess, _ := e.pk.BeginLogin(e.user)
-			resp := e.auth.login(t, opts)
+			resp := e.auth.Login(t, opts)
 			if _, err := e.pk.FinishLogin(e.user, sess, resp); err != nil {
 				t.Fatalf("first use: %v", err)
 			}
@@ -307,12 +309,12 @@ func TestPasskeys(t *testing.T) {
 			if _, err := e.login(t, e.auth); err != nil {
 				t.Fatal(err)
 			}
-			clone := e.auth.clone() // copied at count 1
+			clone := e.auth.Clone() // copied at count 1
 			if _, err := e.login(t, e.auth); err != nil {
 				t.Fatal(err)
 			}
 			cred, err := e.login(t, clone) // signs with count 2 again
-			if cred == nil || !bytes.Equal(cred.ID, e.auth.credID) || !cred.Authenticator.CloneWarning || cred.Authenticator.SignCount != 2 {
+			if cred == nil || !bytes.Equal(cred.ID, e.auth.CredID) || !cred.Authenticator.CloneWarning || cred.Authenticator.SignCount != 2 {
 				t.Fatalf("cloned login returned credential %+v; want the flagged credential", cred)
 			}
 			// The warning is about this ceremony: the genuine device, still
@@ -326,37 +328,37 @@ func TestPasskeys(t *testing.T) {
 			if _, err := e.login(t, e.auth); err != nil {
 				t.Fatal(err)
 			}
-			e.auth.count, e.auth.noCounter = 0, true
+			e.auth.Count, e.auth.NoCounter = 0, true
 			_, err := e.login(t, e.auth)
 			return err
 		}, mfa.ErrClonedAuthenticator, ""},
 		{"fail/unknown credential", func(t *testing.T, e *env) error {
-			stranger := newSoftAuthn(t, testRPID, testOrigin)
-			stranger.userHandle = e.user.ID
+			stranger := mfatest.New(t, testRPID, testOrigin)
+			stranger.UserHandle = e.user.ID
 			_, err := e.login(t, stranger)
 			return err
 		}, mfa.ErrUnknownCredential, ""},
 		{"fail/discoverable login with unknown credential", func(t *testing.T, e *env) error {
-			stranger := newSoftAuthn(t, testRPID, testOrigin)
-			stranger.userHandle = e.user.ID
+			stranger := mfatest.New(t, testRPID, testOrigin)
+			stranger.UserHandle = e.user.ID
 			opts, sess, _ := e.pk.BeginDiscoverableLogin()
-			_, _, err := e.pk.FinishDiscoverableLogin(e.lookup, sess, stranger.login(t, opts))
+			_, _, err := e.pk.FinishDiscoverableLogin(e.lookup, sess, stranger.Login(t, opts))
 			return err
 		}, mfa.ErrUnknownCredential, ""},
 		{"fail/discoverable login for unknown member", func(t *testing.T, e *env) error {
-			e.auth.userHandle = []byte("nobody")
+			e.auth.UserHandle = []byte("nobody")
 			opts, sess, _ := e.pk.BeginDiscoverableLogin()
-			_, _, err := e.pk.FinishDiscoverableLogin(e.lookup, sess, e.auth.login(t, opts))
+			_, _, err := e.pk.FinishDiscoverableLogin(e.lookup, sess, e.auth.Login(t, opts))
 			return err
 		}, mfa.ErrUnknownCredential, ""},
 		{"fail/discoverable login passes lookup errors through", func(t *testing.T, e *env) error {
 			opts, sess, _ := e.pk.BeginDiscoverableLogin()
-			_, _, err := e.pk.FinishDiscoverableLogin(func(_, _ []byte) (*mfa.User, error) { return nil, errStoreDown }, sess, e.auth.login(t, opts))
+			_, _, err := e.pk.FinishDiscoverableLogin(func(_, _ []byte) (*mfa.User, error) { return nil, errStoreDown }, sess, e.auth.Login(t, opts))
 			return err
 		}, errStoreDown, ""},
 		{"fail/discoverable session used for a member's login", func(t *testing.T, e *env) error {
 			opts, sess, _ := e.pk.BeginDiscoverableLogin()
-			_, err := e.pk.FinishLogin(e.user, sess, e.auth.login(t, opts))
+			_, err := e.pk.FinishLogin(e.user, sess, e.auth.Login(t, opts))
 			return err
 		}, mfa.ErrInvalidSession, ""},
 		{"fail/garbage response", func(t *testing.T, e *env) error {
@@ -463,7 +465,7 @@ func TestBeginRegistrationOptions(t *testing.T) {
 		t.Errorf("authenticatorSelection = %+v", p.Selection)
 	case p.Attestation != "none":
 		t.Errorf("attestation = %q", p.Attestation)
-	case len(p.Exclude) != 1 || !bytes.Equal(p.Exclude[0].ID, e.auth.credID):
+	case len(p.Exclude) != 1 || !bytes.Equal(p.Exclude[0].ID, e.auth.CredID):
 		t.Errorf("excludeCredentials = %+v", p.Exclude)
 	}
 }
@@ -529,7 +531,7 @@ func TestUnmarshalCredential(t *testing.T) {
 			if (err == nil) != tc.ok {
 				t.Fatalf("err = %v, want ok=%v", err, tc.ok)
 			}
-			if tc.ok && (!bytes.Equal(c.ID, e.auth.credID) || !bytes.Equal(c.PublicKey, e.user.Credentials[0].PublicKey)) {
+			if tc.ok && (!bytes.Equal(c.ID, e.auth.CredID) || !bytes.Equal(c.PublicKey, e.user.Credentials[0].PublicKey)) {
 				t.Fatalf("round trip changed the credential: %+v", c)
 			}
 		})
@@ -563,4 +565,15 @@ func TestPasskeysConcurrent(t *testing.T) {
 	for err := range errs {
 		t.Error(err)
 	}
+}
+
+var b64 = base64.RawURLEncoding
+
+func jsonOf(t testing.TB, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

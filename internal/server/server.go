@@ -214,7 +214,8 @@ func (s *Server) wrap(rt api.Route) http.Handler {
 				return fault.ErrUnauthenticated
 			}
 			s.recordDenial(r, rt, p, tenantID)
-			return fault.ErrForbidden
+			code, msg := authz.Denial(p, perm, tenantID)
+			return fault.New(fault.Forbidden, code, "%s", msg)
 		}
 		return rt.Handler(w, r)
 	})

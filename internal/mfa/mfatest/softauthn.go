@@ -1,4 +1,6 @@
-package mfa_test
+// Package mfatest holds a software WebAuthn authenticator for tests that
+// register and use passkeys without a browser.
+package mfatest
 
 import (
 	"bytes"
@@ -16,59 +18,62 @@ import (
 	"github.com/go-webauthn/webauthn/protocol/webauthncbor"
 )
 
-// softAuthn is a software WebAuthn authenticator and client in one: it
+// Authenticator is a software WebAuthn authenticator and client in one: it
 // holds one ES256 credential, answers creation options with a "none"
 // attestation and request options with a signed assertion, building
 // clientDataJSON and authenticatorData byte for byte as a browser and a
 // platform authenticator would. Its fields are knobs for the failure tests.
-type softAuthn struct {
+type Authenticator struct {
 	key        *ecdsa.PrivateKey
-	credID     []byte
+	CredID     []byte
 	aaguid     []byte
-	userHandle []byte
+	UserHandle []byte
 
-	rpID   string // what the authenticator hashes into rpIdHash
-	origin string // what the "browser" writes into clientDataJSON
-	count  uint32 // signature counter; incremented before each assertion
-	// flags for assertions; registration always sets UP|UV|AT.
-	flags  protocol.AuthenticatorFlags
-	badSig bool // corrupt the assertion signature
-	// noCounter makes the counter stay 0, as synced passkeys do.
-	noCounter bool
+	RPID   string // what the authenticator hashes into rpIdHash
+	Origin string // what the "browser" writes into clientDataJSON
+	Count  uint32 // signature counter; incremented before each assertion
+	// Flags for assertions; registration always sets UP|UV|AT.
+	Flags  protocol.AuthenticatorFlags
+	BadSig bool // corrupt the assertion signature
+	// NoCounter makes the counter stay 0, as synced passkeys do.
+	NoCounter bool
 }
 
 var b64 = base64.RawURLEncoding
 
-func newSoftAuthn(t testing.TB, rpID, origin string) *softAuthn {
+// New returns an authenticator with a fresh ES256 key for rpID, whose
+// client writes origin into clientDataJSON.
+func New(t testing.TB, rpID, origin string) *Authenticator {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := &softAuthn{
+	a := &Authenticator{
 		key:    key,
-		credID: make([]byte, 32),
+		CredID: make([]byte, 32),
 		aaguid: make([]byte, 16),
-		rpID:   rpID,
-		origin: origin,
-		flags:  protocol.FlagUserPresent | protocol.FlagUserVerified,
+		RPID:   rpID,
+		Origin: origin,
+		Flags:  protocol.FlagUserPresent | protocol.FlagUserVerified,
 	}
-	rand.Read(a.credID)
+	rand.Read(a.CredID)
 	rand.Read(a.aaguid)
 	return a
 }
 
-// clone is a second device holding the same private key and credential:
+// Clone is a second device holding the same private key and credential:
 // what the signature counter is there to detect.
-func (a *softAuthn) clone() *softAuthn {
+func (a *Authenticator) Clone() *Authenticator {
 	c := *a
 	return &c
 }
 
-var errExcluded = errors.New("softauthn: InvalidStateError: credential excluded")
+// ErrExcluded is what Register returns for an excluded credential.
+var ErrExcluded = errors.New("softauthn: InvalidStateError: credential excluded")
 
-// register answers BeginRegistration's options like navigator.credentials.create.
-func (a *softAuthn) register(t testing.TB, options []byte) ([]byte, error) {
+// Register answers BeginRegistration's options like navigator.credentials.create.
+func (a *Authenticator) Register(t testing.TB, options []byte) ([]byte, error) {
 	t.Helper()
 	var o struct {
 		PublicKey struct {
@@ -95,11 +100,11 @@ func (a *softAuthn) register(t testing.TB, options []byte) ([]byte, error) {
 		t.Fatal("softauthn: relying party does not accept ES256")
 	}
 	for _, c := range o.PublicKey.ExcludeCredentials {
-		if bytes.Equal(c.ID, a.credID) {
-			return nil, errExcluded
+		if bytes.Equal(c.ID, a.CredID) {
+			return nil, ErrExcluded
 		}
 	}
-	a.userHandle = o.PublicKey.User.ID
+	a.UserHandle = o.PublicKey.User.ID
 
 	cdj := a.clientData(t, "webauthn.create", o.PublicKey.Challenge)
 	pub, err := a.key.PublicKey.Bytes() // 0x04 || X || Y
@@ -118,16 +123,16 @@ func (a *softAuthn) register(t testing.TB, options []byte) ([]byte, error) {
 	}
 	ad := a.authData(protocol.FlagUserPresent | protocol.FlagUserVerified | protocol.FlagAttestedCredentialData)
 	ad = append(ad, a.aaguid...)
-	ad = binary.BigEndian.AppendUint16(ad, uint16(len(a.credID)))
-	ad = append(ad, a.credID...)
+	ad = binary.BigEndian.AppendUint16(ad, uint16(len(a.CredID)))
+	ad = append(ad, a.CredID...)
 	ad = append(ad, cose...)
 	att, err := webauthncbor.Marshal(map[string]any{"fmt": "none", "attStmt": map[string]any{}, "authData": ad})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return jsonOf(t, map[string]any{
-		"id":                      b64.EncodeToString(a.credID),
-		"rawId":                   b64.EncodeToString(a.credID),
+		"id":                      b64.EncodeToString(a.CredID),
+		"rawId":                   b64.EncodeToString(a.CredID),
 		"type":                    "public-key",
 		"authenticatorAttachment": "platform",
 		"clientExtensionResults":  map[string]any{},
@@ -139,9 +144,9 @@ func (a *softAuthn) register(t testing.TB, options []byte) ([]byte, error) {
 	}), nil
 }
 
-// login answers BeginLogin or BeginDiscoverableLogin's options like
+// Login answers BeginLogin or BeginDiscoverableLogin's options like
 // navigator.credentials.get.
-func (a *softAuthn) login(t testing.TB, options []byte) []byte {
+func (a *Authenticator) Login(t testing.TB, options []byte) []byte {
 	t.Helper()
 	var o struct {
 		PublicKey struct {
@@ -152,23 +157,23 @@ func (a *softAuthn) login(t testing.TB, options []byte) []byte {
 	if err := json.Unmarshal(options, &o); err != nil {
 		t.Fatalf("softauthn: request options: %v", err)
 	}
-	if !a.noCounter {
-		a.count++
+	if !a.NoCounter {
+		a.Count++
 	}
 	cdj := a.clientData(t, "webauthn.get", o.PublicKey.Challenge)
-	ad := a.authData(a.flags)
+	ad := a.authData(a.Flags)
 	cdh := sha256.Sum256(cdj)
 	digest := sha256.Sum256(append(bytes.Clone(ad), cdh[:]...))
 	sig, err := ecdsa.SignASN1(rand.Reader, a.key, digest[:])
 	if err != nil {
 		t.Fatal(err)
 	}
-	if a.badSig {
+	if a.BadSig {
 		sig[len(sig)-1] ^= 1 // still well-formed DER, no longer a valid signature
 	}
 	return jsonOf(t, map[string]any{
-		"id":                      b64.EncodeToString(a.credID),
-		"rawId":                   b64.EncodeToString(a.credID),
+		"id":                      b64.EncodeToString(a.CredID),
+		"rawId":                   b64.EncodeToString(a.CredID),
 		"type":                    "public-key",
 		"authenticatorAttachment": "platform",
 		"clientExtensionResults":  map[string]any{},
@@ -176,25 +181,25 @@ func (a *softAuthn) login(t testing.TB, options []byte) []byte {
 			"clientDataJSON":    b64.EncodeToString(cdj),
 			"authenticatorData": b64.EncodeToString(ad),
 			"signature":         b64.EncodeToString(sig),
-			"userHandle":        b64.EncodeToString(a.userHandle),
+			"userHandle":        b64.EncodeToString(a.UserHandle),
 		},
 	})
 }
 
-func (a *softAuthn) clientData(t testing.TB, typ string, challenge []byte) []byte {
+func (a *Authenticator) clientData(t testing.TB, typ string, challenge []byte) []byte {
 	return jsonOf(t, map[string]any{
 		"type":        typ,
 		"challenge":   b64.EncodeToString(challenge),
-		"origin":      a.origin,
+		"origin":      a.Origin,
 		"crossOrigin": false,
 	})
 }
 
 // authData is rpIdHash || flags || signCount, without attested data.
-func (a *softAuthn) authData(flags protocol.AuthenticatorFlags) []byte {
-	h := sha256.Sum256([]byte(a.rpID))
+func (a *Authenticator) authData(flags protocol.AuthenticatorFlags) []byte {
+	h := sha256.Sum256([]byte(a.RPID))
 	ad := append(h[:], byte(flags))
-	return binary.BigEndian.AppendUint32(ad, a.count)
+	return binary.BigEndian.AppendUint32(ad, a.Count)
 }
 
 func jsonOf(t testing.TB, v any) []byte {
