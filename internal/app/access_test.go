@@ -499,6 +499,17 @@ func TestJustInTimeTwoApprovals(t *testing.T) {
 		if r := n.do("GET", "/api/v1/tenants/acme/audit/events", mel, nil); r.status != 200 {
 			t.Errorf("access after approval: %d %s", r.status, r.body)
 		}
+		// The grant's use is recorded (reviews show it as "last used").
+		var gl struct {
+			Grants []struct {
+				ID         string
+				LastUsedAt time.Time `json:"last_used_at"`
+			}
+		}
+		n.do("GET", "/api/v1/tenants/acme/grants?live=true", ada, nil).json(t, &gl)
+		if len(gl.Grants) != 1 || gl.Grants[0].ID != ar.GrantID || !gl.Grants[0].LastUsedAt.Equal(n.clock.Now()) {
+			t.Errorf("grant after use = %+v, want last use %v", gl.Grants, n.clock.Now())
+		}
 		n.clock.Add(2 * time.Hour)
 		if r := n.do("GET", "/api/v1/tenants/acme/audit/events", mel, nil); r.status != 403 {
 			t.Errorf("access when the grant ended: %d", r.status)

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/custodia-project/custodia/internal/audit"
@@ -38,6 +39,9 @@ type Service struct {
 	store  store.Store
 	now    func() time.Time
 	grants *authz.Index
+	// grantUse is when each grant's last use was written (grant ID to
+	// time.Time), so a busy grant is written at most once a minute.
+	grantUse sync.Map
 }
 
 func New(s store.Store, now func() time.Time) *Service {

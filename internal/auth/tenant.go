@@ -184,3 +184,15 @@ func (s *Service) authenticateSession(ctx context.Context, token string) (*authz
 
 // Grants exposes the grant index (for benchmarks and the vault).
 func (s *Service) Grants() *authz.Index { return s.grants }
+
+// GrantUsed records that a grant authorized a request, for access reviews
+// ("last used") and offboarding reports. Writes are throttled to one a
+// minute per grant per node; a failed write is only a stale "last used".
+func (s *Service) GrantUsed(ctx context.Context, grantID string) {
+	now := s.now()
+	if last, ok := s.grantUse.Load(grantID); ok && now.Sub(last.(time.Time)) < touchEvery {
+		return
+	}
+	s.grantUse.Store(grantID, now)
+	_ = s.store.Update(ctx, func(tx store.Tx) error { return tx.TouchGrant(ctx, grantID, now.UTC()) })
+}

@@ -34,6 +34,8 @@ import (
 // Authenticator resolves bearer tokens.
 type Authenticator interface {
 	Authenticate(ctx context.Context, token string) (*authz.Principal, error)
+	// GrantUsed records that a grant authorized a request.
+	GrantUsed(ctx context.Context, grantID string)
 }
 
 // Options are the edge's limits.
@@ -216,6 +218,11 @@ func (s *Server) wrap(rt api.Route) http.Handler {
 			s.recordDenial(r, rt, p, tenantID)
 			code, msg := authz.Denial(p, perm, tenantID)
 			return fault.New(fault.Forbidden, code, "%s", msg)
+		}
+		if tenantID != "" && p.Tenant() && !p.Base(perm) {
+			if id, _ := authz.Check(p, perm, tenantID, authz.Resource{Type: authz.ResourceTenant, ID: tenantID}, s.d.Now()); id != "" {
+				s.d.Auth.GrantUsed(r.Context(), id)
+			}
 		}
 		return rt.Handler(w, r)
 	})
