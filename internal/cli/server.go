@@ -155,6 +155,17 @@ func identityOptions(c config.Identity, log *slog.Logger) (identity.Options, err
 	o := identity.Options{Hasher: h, Policy: password.DefaultPolicy(), Limits: identity.SigninLimits{
 		PerSource: c.SigninPerSource, LockAfter: c.SigninLockAfter, LockFor: c.SigninLockFor,
 	}}
+	roots, err := c.SSORoots()
+	if err != nil {
+		return identity.Options{}, err
+	}
+	if roots != nil {
+		// A private provider's CA, added to the system roots: the default
+		// transport's proxy and dial settings stay.
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: roots}
+		o.HTTPClient = &http.Client{Transport: tr, Timeout: 20 * time.Second}
+	}
 	if c.WebAuthnRPID == "" {
 		log.Info("passkeys are off; give --webauthn-rp-id (and --webauthn-origin) to turn them on")
 		return o, nil

@@ -5,6 +5,7 @@
 package config
 
 import (
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -50,6 +51,31 @@ type Identity struct {
 	SigninPerSource int
 	SigninLockAfter int
 	SigninLockFor   time.Duration
+	// SSOCAFile is a PEM bundle trusted, besides the system roots, when
+	// reaching OpenID providers (a private provider's CA).
+	SSOCAFile string
+}
+
+// SSORoots returns the certificate pool for reaching OpenID providers: the
+// system roots plus the certificates of SSOCAFile. Nil without a file, which
+// means the system roots alone.
+func (id Identity) SSORoots() (*x509.CertPool, error) {
+	if id.SSOCAFile == "" {
+		return nil, nil
+	}
+	b, err := os.ReadFile(id.SSOCAFile)
+	if err != nil {
+		return nil, fmt.Errorf("--sso-ca-file: %w", err)
+	}
+	pool, err := x509.SystemCertPool()
+	if err != nil {
+		// No system pool (some platforms): the file alone is still useful.
+		pool = x509.NewCertPool()
+	}
+	if !pool.AppendCertsFromPEM(b) {
+		return nil, fmt.Errorf("--sso-ca-file %s holds no PEM certificate", id.SSOCAFile)
+	}
+	return pool, nil
 }
 
 // Audit configures the tamper-evident log's checkpoints.
@@ -107,6 +133,7 @@ func Register(fs *pflag.FlagSet) *Config {
 	fs.IntVar(&c.Identity.SigninPerSource, "signin-per-source", 20, "sign-in attempts one source address may make per minute")
 	fs.IntVar(&c.Identity.SigninLockAfter, "signin-lock-after", 10, "failed sign-ins in a row that lock an account")
 	fs.DurationVar(&c.Identity.SigninLockFor, "signin-lock-for", 15*time.Minute, "how long a locked account stays locked")
+	fs.StringVar(&c.Identity.SSOCAFile, "sso-ca-file", "", "PEM bundle of CA certificates trusted, besides the system roots, for reaching OpenID providers")
 	return c
 }
 
@@ -277,6 +304,9 @@ func (c *Config) Validate() error {
 	}
 	if id.SigninLockFor < time.Minute || id.SigninLockFor > 24*time.Hour {
 		bad("--signin-lock-for must be between 1m and 24h")
+	}
+	if _, err := id.SSORoots(); err != nil {
+		bad("%v", err)
 	}
 	sort.Slice(errs, func(i, j int) bool { return errs[i].Error() < errs[j].Error() })
 	if len(errs) > 0 {

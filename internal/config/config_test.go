@@ -1,6 +1,13 @@
 package config_test
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
@@ -44,6 +51,8 @@ func TestErrors(t *testing.T) {
 	os.WriteFile(unknown, []byte("data = \"x\"\nlisen = \"typo\"\n"), 0o600)
 	broken := filepath.Join(dir, "b.toml")
 	os.WriteFile(broken, []byte("data = \n"), 0o600)
+	notPEM := filepath.Join(dir, "ca.txt")
+	os.WriteFile(notPEM, []byte("not a certificate\n"), 0o600)
 	for name, tc := range map[string]struct {
 		args []string
 		env  map[string]string
@@ -67,6 +76,8 @@ func TestErrors(t *testing.T) {
 		"fail/origin without rp":  {[]string{"--data", "d", "--webauthn-origin", "https://v.example"}, nil, "needs --webauthn-rp-id"},
 		"fail/http origin":        {[]string{"--data", "d", "--webauthn-rp-id", "v.example", "--webauthn-origin", "http://v.example"}, nil, "https://"},
 		"fail/lock after 1":       {[]string{"--data", "d", "--signin-lock-after", "1"}, nil, "--signin-lock-after"},
+		"fail/missing sso ca":     {[]string{"--data", "d", "--sso-ca-file", filepath.Join(dir, "none.pem")}, nil, "--sso-ca-file"},
+		"fail/sso ca not pem":     {[]string{"--data", "d"}, map[string]string{"CUSTODIA_SSO_CA_FILE": notPEM}, "holds no PEM certificate"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := parse(t, tc.args, tc.env)
@@ -85,5 +96,37 @@ func TestDefaultsValid(t *testing.T) {
 	if c.Listen != "127.0.0.1:8443" || c.HTTP.MaxBodyBytes != 1<<20 || c.Identity.ArgonMemory != 19456 || c.Identity.ArgonTime != 2 ||
 		c.Identity.SigninLockAfter != 10 || c.Identity.WebAuthnRPID != "" {
 		t.Fatalf("defaults: %+v", c)
+	}
+}
+
+func TestSSORoots(t *testing.T) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "Private IdP CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "idp-ca.pem")
+	if err := os.WriteFile(file, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := parse(t, []string{"--data", t.TempDir(), "--sso-ca-file", file}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool, err := c.Identity.SSORoots()
+	if err != nil || pool == nil {
+		t.Fatalf("SSORoots = %v, %v", pool, err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	if _, err := cert.Verify(x509.VerifyOptions{Roots: pool}); err != nil {
+		t.Errorf("the pool does not trust the file's CA: %v", err)
+	}
+	if pool, err := (config.Identity{}).SSORoots(); pool != nil || err != nil {
+		t.Errorf("without a file: %v, %v; want nil, nil (system roots)", pool, err)
 	}
 }
