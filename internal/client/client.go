@@ -35,6 +35,9 @@ type Options struct {
 	// InsecureSkipVerify turns TLS verification off (testing only).
 	InsecureSkipVerify bool
 	Timeout            time.Duration
+	// Jar keeps cookies between calls (single sign-on binds its state to
+	// the client that started it with a cookie). Nil: no cookies.
+	Jar http.CookieJar
 }
 
 // New returns a client.
@@ -62,7 +65,7 @@ func New(o Options) (*Client, error) {
 		o.Timeout = 60 * time.Second
 	}
 	tr := &http.Transport{TLSClientConfig: tc, ForceAttemptHTTP2: true, MaxIdleConnsPerHost: 64}
-	return &Client{base: u, token: o.Token, http: &http.Client{Transport: tr, Timeout: o.Timeout}}, nil
+	return &Client{base: u, token: o.Token, http: &http.Client{Transport: tr, Timeout: o.Timeout, Jar: o.Jar}}, nil
 }
 
 // Error is an API error response.
