@@ -1136,7 +1136,7 @@ func (h *handlers) ssoCallback(w http.ResponseWriter, r *http.Request) error {
 	state := r.URL.Query().Get("state")
 	if err != nil || state == "" || subtle.ConstantTimeCompare([]byte(c.Value), []byte(state)) != 1 {
 		return fault.New(fault.Unauthenticated, "sso_failed",
-			"single sign-on must finish in the browser or command line that started it; start again")
+			"single sign-on must finish where it started: if that was `custodia login --sso`, paste this page's address there; otherwise start again")
 	}
 	http.SetCookie(w, &http.Cookie{Name: SSOStateCookie, Value: "", Path: "/", MaxAge: -1, Secure: true, HttpOnly: true, SameSite: http.SameSiteLaxMode})
 	r = withPrevious(r)

@@ -416,8 +416,12 @@ func printPolicy(e *env, raw json.RawMessage) error {
 	fields(e, "Require MFA", yesNo(p.RequireMFA), "Approvals", num(p.Approvals), "Request TTL hours", num(p.RequestTTLHours),
 		"Max grant hours", num(p.MaxGrantHours), "Review every days", num(p.ReviewEveryDays), "Review window days", num(p.ReviewWindowDays),
 		"Review unanswered", dash(p.ReviewUnanswered), "Session idle minutes", num(p.SessionIdleMinutes), "Session max hours", num(p.SessionMaxHours))
-	if p.SSO != nil {
-		fields(e, "SSO issuer", p.SSO.Issuer, "SSO client ID", p.SSO.ClientID, "SSO only", yesNo(p.SSO.Only))
+	// The client secret is kept sealed apart from the policy: never shown.
+	if s := p.SSO; s != nil {
+		fields(e, "SSO issuer", s.Issuer, "SSO client ID", s.ClientID, "SSO redirect URL", s.RedirectURL,
+			"SSO JIT members", yesNo(s.JIT), "SSO default role", dash(s.DefaultRole), "SSO only", yesNo(s.Only))
+	} else {
+		fields(e, "SSO", "off")
 	}
 	return nil
 }
@@ -430,7 +434,23 @@ func policyCmd(e *env) *cobra.Command {
 		return request{method: http.MethodGet, path: b + "/policy"}, nil
 	}, func(raw json.RawMessage) error { return printPolicy(e, raw) }, nil)
 
-	set := &cobra.Command{Use: "set", Short: "Change the given fields of the policy (the others stay)", Args: exactArgs(0, "no arguments")}
+	set := &cobra.Command{
+		Use:   "set",
+		Short: "Change the given fields of the policy (the others stay)",
+		Long: `Change the given fields of the policy; the others stay as they are.
+
+Single sign-on (OpenID Connect) is turned on with the provider's issuer, this
+server's client ID there and this server's callback; the client secret is read
+from the first line of stdin, never from an argument, and is never shown:
+
+    custodia policy set --tenant acme --sso-issuer https://idp.example.com \
+      --sso-client-id custodia --sso-redirect-url https://vault.example.com/api/v1/auth/sso/callback \
+      --sso-jit --sso-client-secret-stdin < client-secret
+
+Later --sso-* flags change only what they name; --sso-off turns it off.
+Members then sign in with "custodia login --sso".`,
+		Args: exactArgs(0, "no arguments"),
+	}
 	mk := clientFlags(set, e)
 	base := tenantFlag(set)
 	var p tenant.Policy
@@ -444,6 +464,24 @@ func policyCmd(e *env) *cobra.Command {
 	fs.StringVar(&p.ReviewUnanswered, "review-unanswered", "", "unanswered lines at the deadline: revoke or escalate")
 	fs.IntVar(&p.SessionIdleMinutes, "session-idle-minutes", 0, "end idle sessions after this long")
 	fs.IntVar(&p.SessionMaxHours, "session-max-hours", 0, "end sessions after this long")
+	var ssoIn tenant.SSO
+	var ssoOff, secretStdin bool
+	fs.StringVar(&ssoIn.Issuer, "sso-issuer", "", "single sign-on: the OpenID provider's issuer URL")
+	fs.StringVar(&ssoIn.ClientID, "sso-client-id", "", "single sign-on: this server's client ID at the provider")
+	fs.StringVar(&ssoIn.RedirectURL, "sso-redirect-url", "", "single sign-on: this server's callback, https://HOST/api/v1/auth/sso/callback")
+	fs.BoolVar(&ssoIn.JIT, "sso-jit", false, "single sign-on: create a member at first sign-in of a verified email")
+	fs.StringVar(&ssoIn.DefaultRole, "sso-default-role", "", "single sign-on: role of members created at sign-in: member or auditor")
+	fs.BoolVar(&ssoIn.Only, "sso-only", false, "single sign-on: refuse password sign-in for every member")
+	fs.BoolVar(&ssoOff, "sso-off", false, "turn single sign-on off")
+	fs.BoolVar(&secretStdin, "sso-client-secret-stdin", false, "single sign-on: read the client secret from the first line of stdin")
+	ssoFlags := map[string]func(*tenant.SSO){
+		"sso-issuer":       func(s *tenant.SSO) { s.Issuer = ssoIn.Issuer },
+		"sso-client-id":    func(s *tenant.SSO) { s.ClientID = ssoIn.ClientID },
+		"sso-redirect-url": func(s *tenant.SSO) { s.RedirectURL = ssoIn.RedirectURL },
+		"sso-jit":          func(s *tenant.SSO) { s.JIT = ssoIn.JIT },
+		"sso-default-role": func(s *tenant.SSO) { s.DefaultRole = ssoIn.DefaultRole },
+		"sso-only":         func(s *tenant.SSO) { s.Only = ssoIn.Only },
+	}
 	set.RunE = func(c *cobra.Command, args []string) error {
 		cl, cc, err := mk()
 		if err != nil {
@@ -452,6 +490,13 @@ func policyCmd(e *env) *cobra.Command {
 		b, err := base()
 		if err != nil {
 			return err
+		}
+		ssoChanged := secretStdin
+		for name := range ssoFlags {
+			ssoChanged = ssoChanged || fs.Changed(name)
+		}
+		if ssoOff && ssoChanged {
+			return usageErr("--sso-off excludes the other --sso-* flags")
 		}
 		var cur tenant.Policy
 		if err := cl.Do(c.Context(), http.MethodGet, b+"/policy", nil, nil, &cur); err != nil {
@@ -474,11 +519,41 @@ func policyCmd(e *env) *cobra.Command {
 				changed++
 			}
 		}
+		switch {
+		case ssoOff:
+			cur.SSO = nil
+			changed++
+		case ssoChanged:
+			if cur.SSO == nil && !(fs.Changed("sso-issuer") && fs.Changed("sso-client-id") && fs.Changed("sso-redirect-url")) {
+				return usageErr("single sign-on is off: turning it on needs --sso-issuer, --sso-client-id and --sso-redirect-url")
+			}
+			next := tenant.SSO{}
+			if cur.SSO != nil {
+				next = *cur.SSO
+			}
+			for name, apply := range ssoFlags {
+				if fs.Changed(name) {
+					apply(&next)
+				}
+			}
+			cur.SSO = &next
+			changed++
+		}
 		if changed == 0 {
 			return usageErr("give at least one field to change (see --help)")
 		}
+		update := api.PolicyUpdate{Policy: cur}
+		if secretStdin {
+			// From stdin only: arguments are visible to other users.
+			if update.SSOClientSecret, err = readSecretLine(e, "SSO client secret: "); err != nil {
+				return err
+			}
+			if update.SSOClientSecret == "" {
+				return usageErr("no client secret on stdin")
+			}
+		}
 		var raw json.RawMessage
-		if err := cl.Do(c.Context(), http.MethodPut, b+"/policy", nil, api.PolicyUpdate{Policy: cur}, &raw); err != nil {
+		if err := cl.Do(c.Context(), http.MethodPut, b+"/policy", nil, update, &raw); err != nil {
 			return err
 		}
 		return output(e.stdout, cc, raw, func() error { return printPolicy(e, raw) })

@@ -1,12 +1,19 @@
 package cli
 
 import (
+	"bufio"
+	"context"
+	"crypto/subtle"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"net/http"
+	"net/http/cookiejar"
 	"net/url"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
@@ -16,6 +23,7 @@ import (
 	"github.com/custodia-project/custodia/internal/client"
 	"github.com/custodia-project/custodia/internal/config"
 	"github.com/custodia-project/custodia/internal/identity"
+	"github.com/custodia-project/custodia/internal/sso"
 )
 
 // publicClient is a client without a token, for the sign-in routes: a
@@ -53,21 +61,33 @@ func loginCmd(e *env) *cobra.Command {
 		Use:   "login",
 		Short: "Sign in as a tenant member and print the session token",
 		Long: `Sign in with an email and password (read from stdin with --password-stdin, or
-from the terminal without echo). When the member has a second factor, give
---code (authenticator app) or --recovery-code. The session token is printed
-alone on standard output, so that
+from the terminal without echo), or with the tenant's single sign-on (--sso).
+When the member has a second factor, give --code (authenticator app) or
+--recovery-code. The session token is printed alone on standard output, so that
 
     export CUSTODIA_TOKEN=$(custodia login --tenant acme --email me@example.com --password-stdin < pw)
 
-works; details go to standard error.`,
+works; details go to standard error.
+
+With --sso the command prints the OpenID provider's address: open it in a
+browser and sign in there. The provider then sends the browser to this
+server's single sign-on page, which refuses it, because the sign-in belongs to
+this command (it holds the cookie that binds the sign-in to whoever started
+it). Copy that page's full address from the browser's address bar and paste it
+as one line on standard input:
+
+    export CUSTODIA_TOKEN=$(custodia login --sso --tenant acme)
+
+The pasted address is good once, for ten minutes.`,
 		Args: exactArgs(0, "no arguments"),
 	}
 	mk := clientFlags(c, e)
 	var tenant, email, code, recovery string
-	var pwStdin bool
+	var pwStdin, useSSO bool
 	c.Flags().StringVar(&tenant, "tenant", "", "tenant ID or slug (or CUSTODIA_TENANT)")
 	c.Flags().StringVar(&email, "email", "", "the member's email")
 	c.Flags().BoolVar(&pwStdin, "password-stdin", false, "read the password from the first line of stdin")
+	c.Flags().BoolVar(&useSSO, "sso", false, "sign in with the tenant's single sign-on (OpenID Connect) provider")
 	c.Flags().StringVar(&code, "code", "", "a current code from the authenticator app")
 	c.Flags().StringVar(&recovery, "recovery-code", "", "a recovery code (each works once)")
 	c.RunE = func(c *cobra.Command, args []string) error {
@@ -75,24 +95,36 @@ works; details go to standard error.`,
 		if err != nil {
 			return err
 		}
-		if tenant == "" || email == "" {
-			return usageErr("--tenant and --email are required")
-		}
-		if code != "" && recovery != "" {
+		switch {
+		case useSSO && (email != "" || pwStdin):
+			return usageErr("--sso excludes --email and --password-stdin")
+		case useSSO && tenant == "":
+			return usageErr("--tenant is required")
+		case !useSSO && (tenant == "" || email == ""):
+			return usageErr("--tenant and --email are required (or --tenant and --sso)")
+		case code != "" && recovery != "":
 			return usageErr("give --code or --recovery-code, not both")
 		}
-		pw, err := readPassword(e, pwStdin, "Password: ")
-		if err != nil {
-			return err
-		}
-		cl, err := publicClient(cc)
-		if err != nil {
-			return err
-		}
-		var raw json.RawMessage
-		in := api.SigninRequest{SigninInput: identity.SigninInput{Tenant: tenant, Email: email, Password: pw}, WantToken: true}
-		if err := cl.Do(c.Context(), http.MethodPost, "/api/v1/auth/signin", nil, in, &raw); err != nil {
-			return err
+		var (
+			cl  *client.Client
+			raw json.RawMessage
+		)
+		if useSSO {
+			if cl, raw, err = ssoSignin(c.Context(), e, cc, tenant); err != nil {
+				return err
+			}
+		} else {
+			pw, err := readPassword(e, pwStdin, "Password: ")
+			if err != nil {
+				return err
+			}
+			if cl, err = publicClient(cc); err != nil {
+				return err
+			}
+			in := api.SigninRequest{SigninInput: identity.SigninInput{Tenant: tenant, Email: email, Password: pw}, WantToken: true}
+			if err := cl.Do(c.Context(), http.MethodPost, "/api/v1/auth/signin", nil, in, &raw); err != nil {
+				return err
+			}
 		}
 		r, err := decodeInto[api.SigninResponse](raw)
 		if err != nil {
@@ -124,6 +156,116 @@ works; details go to standard error.`,
 		})
 	}
 	return c
+}
+
+// ssoSignin runs single sign-on from the command line: it starts the
+// sign-in, has the person sign in at the provider in a browser, reads the
+// address the browser landed on from stdin and finishes the sign-in with it.
+// It returns the client, whose cookie jar holds the sign-in's state cookie,
+// and the callback's answer (a session, or a second factor to give).
+//
+// The browser does not bring the code to the server itself: the server only
+// finishes a sign-in for the client holding the state cookie set at start,
+// so a callback address sent to someone else cannot sign them in as its
+// sender. The browser never had that cookie; this command does.
+func ssoSignin(ctx context.Context, e *env, cc *config.Client, tenant string) (*client.Client, json.RawMessage, error) {
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	cl, err := client.New(client.Options{Addr: cc.Addr, CACert: cc.CACert, InsecureSkipVerify: cc.InsecureSkipVerify, Jar: jar})
+	if err != nil {
+		return nil, nil, &exitError{code: ExitUsage, err: err}
+	}
+	var start api.SSOStart
+	if err := cl.Do(ctx, http.MethodGet, "/api/v1/auth/sso/"+pathEscape(tenant)+"/start", url.Values{"redirect": {"false"}}, nil, &start); err != nil {
+		return nil, nil, err
+	}
+	au, err := url.Parse(start.AuthURL)
+	if err != nil || au.Host == "" {
+		return nil, nil, fmt.Errorf("the server answered an unusable provider address %q", start.AuthURL)
+	}
+	fmt.Fprintf(e.stderr, `Single sign-on for %s:
+
+  1. Open this address in a browser and sign in at your provider:
+
+     %s
+
+  2. The browser then lands on this server's single sign-on page, which refuses
+     it: the sign-in belongs to this command. Copy that page's full address from
+     the browser's address bar and paste it here (within %d minutes).
+
+`, tenant, start.AuthURL, int(sso.PendingTTL/time.Minute))
+	line, err := readLine(ctx, e, "Address: ")
+	if err != nil {
+		return nil, nil, err
+	}
+	q, err := callbackQuery(line, au.Query().Get("state"))
+	if err != nil {
+		return nil, nil, err
+	}
+	q.Set("want_token", "true")
+	var raw json.RawMessage
+	if err := cl.Do(ctx, http.MethodGet, "/api/v1/auth/sso/callback", q, nil, &raw); err != nil {
+		return nil, nil, err
+	}
+	return cl, raw, nil
+}
+
+// callbackQuery takes the code and state out of the address the browser
+// landed on. An error from the provider, an address without a code or one
+// of another sign-in (its state is not wantState) is refused here, with a
+// clearer message than the server's.
+func callbackQuery(pasted, wantState string) (url.Values, error) {
+	pasted = strings.TrimSpace(pasted)
+	if pasted == "" {
+		return nil, usageErr("no address given: paste the full address of the page the browser landed on")
+	}
+	u, err := url.Parse(pasted)
+	if err != nil {
+		return nil, usageErr("the pasted text is not an address: %v", err)
+	}
+	q := u.Query()
+	if pe := q.Get("error"); pe != "" {
+		msg := pe
+		if d := q.Get("error_description"); d != "" {
+			msg += ": " + d
+		}
+		return nil, &exitError{code: ExitAuth, err: fmt.Errorf("the provider refused the sign-in (%s)", msg)}
+	}
+	if q.Get("code") == "" || q.Get("state") == "" {
+		return nil, usageErr("the address has no code and state: paste the full address of the page the browser landed on after signing in")
+	}
+	if wantState != "" && subtle.ConstantTimeCompare([]byte(q.Get("state")), []byte(wantState)) != 1 {
+		return nil, &exitError{code: ExitAuth, err: errors.New("the address belongs to another sign-in (its state differs); run the command again and paste the address its own link leads to")}
+	}
+	return url.Values{"code": {q.Get("code")}, "state": {q.Get("state")}}, nil
+}
+
+// readLine reads one line of stdin, prompting on a terminal. It gives up
+// when ctx ends (Ctrl-C while waiting for a paste), leaving the read behind.
+func readLine(ctx context.Context, e *env, prompt string) (string, error) {
+	if f, ok := e.stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		fmt.Fprint(e.stderr, prompt)
+	}
+	type result struct {
+		line string
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		line, err := bufio.NewReader(e.stdin).ReadString('\n')
+		if err == io.EOF {
+			err = nil
+		}
+		done <- result{line, err}
+	}()
+	select {
+	case r := <-done:
+		return strings.TrimSpace(r.line), r.err
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
 }
 
 func logoutCmd(e *env) *cobra.Command {
