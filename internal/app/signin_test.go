@@ -3,6 +3,7 @@ package app_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/url"
@@ -19,6 +20,7 @@ import (
 	"github.com/custodia-project/custodia/internal/mfa"
 	"github.com/custodia-project/custodia/internal/mfa/mfatest"
 	"github.com/custodia-project/custodia/internal/sso/ssotest"
+	"github.com/custodia-project/custodia/internal/store"
 )
 
 // These tests drive sign-in and access flows end to end over HTTPS, the way
@@ -446,6 +448,17 @@ func TestSingleSignOnOverHTTP(t *testing.T) {
 		n.do("GET", "/api/v1/tenants/acme/members", owner, nil).json(t, &ml)
 		if len(ml.Members) != 2 {
 			t.Errorf("members after two sso sign-ins = %+v", ml.Members)
+		}
+		// Turning SSO off forgets the sealed client secret.
+		if r := n.do("PUT", "/api/v1/tenants/acme/policy", owner, map[string]any{}); r.status != 200 {
+			t.Fatalf("policy without sso: %d %s", r.status, r.body)
+		}
+		err := n.app.Store.View(t.Context(), func(tx store.Tx) error {
+			_, err := tx.GetRecord(t.Context(), n.tenantID("acme"), "sso", "client_secret")
+			return err
+		})
+		if !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("client secret after turning SSO off: %v", err)
 		}
 	})
 }

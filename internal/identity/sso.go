@@ -37,6 +37,14 @@ func (s *Service) SetPolicy(ctx context.Context, tenantID string, p tenant.Polic
 		if err := tenant.WritePolicy(ctx, tx, tenantID, p); err != nil {
 			return err
 		}
+		if p.SSO == nil {
+			// Turning SSO off forgets the client secret: turning it on
+			// again must give one, never silently reuse the old.
+			if err := tx.DeleteRecord(ctx, tenantID, ssoSecretKind, "client_secret"); err != nil && !errors.Is(err, store.ErrNotFound) {
+				return err
+			}
+			clientSecret = ""
+		}
 		if clientSecret != "" {
 			v, ct, err := s.keyring.Seal(ctx, tx, tenantID, ssoSecretKind, "client_secret", []byte(clientSecret))
 			if err != nil {
