@@ -51,6 +51,7 @@ type Tx interface {
 	JobTx
 	IdentityTx
 	AccessTx
+	VaultTx
 }
 
 // MetaTx holds small installation-wide values (seal configuration, key

@@ -43,6 +43,8 @@ func Run(t *testing.T, open Opener) {
 		{"AccessRequests", testAccessRequests},
 		{"Reviews", testReviews},
 		{"NotificationsEvidenceFlags", testNotificationsEvidenceFlags},
+		{"Credentials", testCredentials},
+		{"Leases", testLeases},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,0 +1,222 @@
+package sqldb
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/custodia-project/custodia/internal/store"
+)
+
+// ---- credentials ----
+
+const credentialCols = `tenant_id, id, name, grp, kind, institution, login_id, notes, owner_id, labels, rotate_by, revealable,
+	current_version, max_versions, cas_required, created_by, created_at, updated_at`
+
+func jsonMap(m map[string]string) string {
+	if len(m) == 0 {
+		return "{}"
+	}
+	b, _ := json.Marshal(m)
+	return string(b)
+}
+
+func scanCredential(s scanner) (store.Credential, error) {
+	var c store.Credential
+	var labels, revealable string
+	var rotate, created, updated int64
+	var cas int
+	err := s.Scan(&c.TenantID, &c.ID, &c.Name, &c.Group, &c.Kind, &c.Institution, &c.LoginID, &c.Notes, &c.OwnerID, &labels,
+		&rotate, &revealable, &c.CurrentVersion, &c.MaxVersions, &cas, &c.CreatedBy, &created, &updated)
+	if err != nil {
+		return c, err
+	}
+	_ = json.Unmarshal([]byte(labels), &c.Labels)
+	c.Revealable = parseList(revealable)
+	c.CASRequired = cas != 0
+	c.RotateBy, c.CreatedAt, c.UpdatedAt = fromMicros(rotate), fromMicros(created), fromMicros(updated)
+	return c, nil
+}
+
+func (t *tx) InsertCredential(ctx context.Context, c *store.Credential) error {
+	_, err := t.exec(ctx, "insert credential",
+		`INSERT INTO credentials (`+credentialCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`,
+		c.TenantID, c.ID, c.Name, c.Group, c.Kind, c.Institution, c.LoginID, c.Notes, c.OwnerID, jsonMap(c.Labels),
+		toMicros(c.RotateBy), jsonList(c.Revealable), c.CurrentVersion, c.MaxVersions, b2i(c.CASRequired), c.CreatedBy,
+		toMicros(c.CreatedAt), toMicros(c.UpdatedAt))
+	return err
+}
+
+func (t *tx) UpdateCredential(ctx context.Context, c *store.Credential) error {
+	res, err := t.exec(ctx, "update credential",
+		`UPDATE credentials SET name = $3, grp = $4, kind = $5, institution = $6, login_id = $7, notes = $8, owner_id = $9,
+		   labels = $10, rotate_by = $11, revealable = $12, current_version = $13, max_versions = $14, cas_required = $15,
+		   updated_at = $16
+		 WHERE tenant_id = $1 AND id = $2`,
+		c.TenantID, c.ID, c.Name, c.Group, c.Kind, c.Institution, c.LoginID, c.Notes, c.OwnerID, jsonMap(c.Labels),
+		toMicros(c.RotateBy), jsonList(c.Revealable), c.CurrentVersion, c.MaxVersions, b2i(c.CASRequired), toMicros(c.UpdatedAt))
+	if err != nil {
+		return err
+	}
+	return t.mustAffect("update credential", res)
+}
+
+func (t *tx) GetCredential(ctx context.Context, tenantID, id string) (*store.Credential, error) {
+	c, err := scanCredential(t.queryRow(ctx, `SELECT `+credentialCols+` FROM credentials WHERE tenant_id = $1 AND id = $2`, tenantID, id))
+	if err != nil {
+		return nil, t.wrap("get credential", err)
+	}
+	return &c, nil
+}
+
+func (t *tx) GetCredentialByName(ctx context.Context, tenantID, name string) (*store.Credential, error) {
+	c, err := scanCredential(t.queryRow(ctx, `SELECT `+credentialCols+` FROM credentials WHERE tenant_id = $1 AND name = $2`, tenantID, name))
+	if err != nil {
+		return nil, t.wrap("get credential", err)
+	}
+	return &c, nil
+}
+
+func (t *tx) ListCredentials(ctx context.Context, f store.CredentialFilter) ([]store.Credential, error) {
+	limit := f.Limit
+	if limit <= 0 || limit > 10000 {
+		limit = 10000
+	}
+	// substr, not LIKE (no escaping rules) nor a range (PostgreSQL's
+	// collations need not order bytes).
+	rows, err := t.query(ctx, `SELECT `+credentialCols+` FROM credentials
+		WHERE tenant_id = $1 AND substr(name, 1, length($2)) = $2 AND name > $3 AND ($4 = '' OR owner_id = $4)
+		ORDER BY name LIMIT $5`, f.TenantID, f.Prefix, f.After, f.OwnerID, limit)
+	if err != nil {
+		return nil, t.wrap("list credentials", err)
+	}
+	return collect(t, "list credentials", rows, scanCredential)
+}
+
+func (t *tx) DeleteCredential(ctx context.Context, tenantID, id string) error {
+	for _, q := range []string{
+		`DELETE FROM leases WHERE tenant_id = $1 AND credential_id = $2`,
+		`DELETE FROM credential_versions WHERE tenant_id = $1 AND credential_id = $2`,
+	} {
+		if _, err := t.exec(ctx, "delete credential", q, tenantID, id); err != nil {
+			return err
+		}
+	}
+	res, err := t.exec(ctx, "delete credential", `DELETE FROM credentials WHERE tenant_id = $1 AND id = $2`, tenantID, id)
+	if err != nil {
+		return err
+	}
+	return t.mustAffect("delete credential", res)
+}
+
+// ---- versions ----
+
+const versionCols = `tenant_id, credential_id, version, fields, fingerprint, strength, created_by, created_at, deleted_at, destroyed_at`
+
+func scanVersion(s scanner) (store.CredentialVersion, error) {
+	var v store.CredentialVersion
+	var fields string
+	var c, d, x int64
+	err := s.Scan(&v.TenantID, &v.CredentialID, &v.Version, &fields, &v.Fingerprint, &v.Strength, &v.CreatedBy, &c, &d, &x)
+	v.Fields = parseList(fields)
+	v.CreatedAt, v.DeletedAt, v.DestroyedAt = fromMicros(c), fromMicros(d), fromMicros(x)
+	return v, err
+}
+
+func (t *tx) InsertCredentialVersion(ctx context.Context, v *store.CredentialVersion) error {
+	_, err := t.exec(ctx, "insert credential version",
+		`INSERT INTO credential_versions (`+versionCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+		v.TenantID, v.CredentialID, v.Version, jsonList(v.Fields), v.Fingerprint, v.Strength, v.CreatedBy,
+		toMicros(v.CreatedAt), toMicros(v.DeletedAt), toMicros(v.DestroyedAt))
+	return err
+}
+
+func (t *tx) UpdateCredentialVersion(ctx context.Context, v *store.CredentialVersion) error {
+	res, err := t.exec(ctx, "update credential version",
+		`UPDATE credential_versions SET fields = $4, fingerprint = $5, strength = $6, deleted_at = $7, destroyed_at = $8
+		 WHERE tenant_id = $1 AND credential_id = $2 AND version = $3`,
+		v.TenantID, v.CredentialID, v.Version, jsonList(v.Fields), v.Fingerprint, v.Strength, toMicros(v.DeletedAt), toMicros(v.DestroyedAt))
+	if err != nil {
+		return err
+	}
+	return t.mustAffect("update credential version", res)
+}
+
+func (t *tx) GetCredentialVersion(ctx context.Context, tenantID, credentialID string, version int) (*store.CredentialVersion, error) {
+	v, err := scanVersion(t.queryRow(ctx, `SELECT `+versionCols+` FROM credential_versions
+		WHERE tenant_id = $1 AND credential_id = $2 AND version = $3`, tenantID, credentialID, version))
+	if err != nil {
+		return nil, t.wrap("get credential version", err)
+	}
+	return &v, nil
+}
+
+func (t *tx) ListCredentialVersions(ctx context.Context, tenantID, credentialID string) ([]store.CredentialVersion, error) {
+	rows, err := t.query(ctx, `SELECT `+versionCols+` FROM credential_versions
+		WHERE tenant_id = $1 AND credential_id = $2 ORDER BY version`, tenantID, credentialID)
+	if err != nil {
+		return nil, t.wrap("list credential versions", err)
+	}
+	return collect(t, "list credential versions", rows, scanVersion)
+}
+
+func (t *tx) DeleteCredentialVersion(ctx context.Context, tenantID, credentialID string, version int) error {
+	res, err := t.exec(ctx, "delete credential version",
+		`DELETE FROM credential_versions WHERE tenant_id = $1 AND credential_id = $2 AND version = $3`, tenantID, credentialID, version)
+	if err != nil {
+		return err
+	}
+	return t.mustAffect("delete credential version", res)
+}
+
+// ---- leases ----
+
+const leaseCols = `id, tenant_id, credential_id, version, subject_type, subject_id, purpose, created_at, expires_at, revoked_at`
+
+func scanLease(s scanner) (store.Lease, error) {
+	var l store.Lease
+	var c, e, r int64
+	err := s.Scan(&l.ID, &l.TenantID, &l.CredentialID, &l.Version, &l.SubjectType, &l.SubjectID, &l.Purpose, &c, &e, &r)
+	l.CreatedAt, l.ExpiresAt, l.RevokedAt = fromMicros(c), fromMicros(e), fromMicros(r)
+	return l, err
+}
+
+func (t *tx) InsertLease(ctx context.Context, l *store.Lease) error {
+	_, err := t.exec(ctx, "insert lease",
+		`INSERT INTO leases (`+leaseCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+		l.ID, l.TenantID, l.CredentialID, l.Version, l.SubjectType, l.SubjectID, l.Purpose,
+		toMicros(l.CreatedAt), toMicros(l.ExpiresAt), toMicros(l.RevokedAt))
+	return err
+}
+
+func (t *tx) GetLease(ctx context.Context, tenantID, id string) (*store.Lease, error) {
+	l, err := scanLease(t.queryRow(ctx, `SELECT `+leaseCols+` FROM leases WHERE tenant_id = $1 AND id = $2`, tenantID, id))
+	if err != nil {
+		return nil, t.wrap("get lease", err)
+	}
+	return &l, nil
+}
+
+func (t *tx) UpdateLease(ctx context.Context, l *store.Lease) error {
+	res, err := t.exec(ctx, "update lease", `UPDATE leases SET expires_at = $3, revoked_at = $4 WHERE tenant_id = $1 AND id = $2`,
+		l.TenantID, l.ID, toMicros(l.ExpiresAt), toMicros(l.RevokedAt))
+	if err != nil {
+		return err
+	}
+	return t.mustAffect("update lease", res)
+}
+
+func (t *tx) ListLeases(ctx context.Context, tenantID, credentialID, subjectID string, liveAt time.Time) ([]store.Lease, error) {
+	live := int64(-1)
+	if !liveAt.IsZero() {
+		live = toMicros(liveAt)
+	}
+	rows, err := t.query(ctx, `SELECT `+leaseCols+` FROM leases
+		WHERE tenant_id = $1 AND ($2 = '' OR credential_id = $2) AND ($3 = '' OR subject_id = $3)
+		  AND (CAST($4 AS BIGINT) < 0 OR (revoked_at = 0 AND expires_at > $4))
+		ORDER BY created_at DESC, id`, tenantID, credentialID, subjectID, live)
+	if err != nil {
+		return nil, t.wrap("list leases", err)
+	}
+	return collect(t, "list leases", rows, scanLease)
+}

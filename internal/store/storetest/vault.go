@@ -1,0 +1,140 @@
+package storetest
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/custodia-project/custodia/internal/store"
+)
+
+func testCredentials(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	mkTenant(t, s, "t1")
+	mkTenant(t, s, "t2")
+	mk := func(tenant, id, name string) *store.Credential {
+		return &store.Credential{TenantID: tenant, ID: id, Name: name, Group: "bank", Kind: store.KindBank, Institution: "Santander",
+			LoginID: "B12345678", OwnerID: "m1", Labels: map[string]string{"office": "madrid"}, RotateBy: t0.Add(90 * 24 * time.Hour),
+			Revealable: []string{"m2"}, MaxVersions: 10, CreatedBy: "m1", CreatedAt: t0, UpdatedAt: t0}
+	}
+	c := mk("t1", "crd_1", "bank/santander/main")
+	update(t, s, func(tx store.Tx) error { return tx.InsertCredential(ctx, c) })
+	update(t, s, func(tx store.Tx) error { return tx.InsertCredential(ctx, mk("t1", "crd_2", "bank/bbva")) })
+	update(t, s, func(tx store.Tx) error { return tx.InsertCredential(ctx, mk("t1", "crd_3", "tax/aeat")) })
+	// The same name in another tenant is another credential.
+	update(t, s, func(tx store.Tx) error { return tx.InsertCredential(ctx, mk("t2", "crd_4", "bank/santander/main")) })
+	if err := s.Update(ctx, func(tx store.Tx) error { return tx.InsertCredential(ctx, mk("t1", "crd_5", c.Name)) }); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("duplicate name = %v, want ErrConflict", err)
+	}
+	c.CurrentVersion, c.CASRequired, c.Notes, c.UpdatedAt = 2, true, "main account", t0.Add(time.Minute)
+	update(t, s, func(tx store.Tx) error { return tx.UpdateCredential(ctx, c) })
+	view(t, s, func(tx store.Tx) error {
+		got, err := tx.GetCredentialByName(ctx, "t1", c.Name)
+		if err != nil || got.ID != c.ID || got.CurrentVersion != 2 || !got.CASRequired || got.Labels["office"] != "madrid" ||
+			!slices.Equal(got.Revealable, []string{"m2"}) || !got.RotateBy.Equal(c.RotateBy) || got.Notes != "main account" {
+			t.Errorf("GetCredentialByName = %+v, %v", got, err)
+		}
+		if _, err := tx.GetCredential(ctx, "t2", "crd_1"); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("credential of another tenant = %v", err)
+		}
+		names := func(f store.CredentialFilter) []string {
+			cs, err := tx.ListCredentials(ctx, f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out []string
+			for _, c := range cs {
+				out = append(out, c.Name)
+			}
+			return out
+		}
+		if got := names(store.CredentialFilter{TenantID: "t1"}); !slices.Equal(got, []string{"bank/bbva", "bank/santander/main", "tax/aeat"}) {
+			t.Errorf("list all = %v", got)
+		}
+		if got := names(store.CredentialFilter{TenantID: "t1", Prefix: "bank/"}); !slices.Equal(got, []string{"bank/bbva", "bank/santander/main"}) {
+			t.Errorf("list prefix = %v", got)
+		}
+		if got := names(store.CredentialFilter{TenantID: "t1", After: "bank/bbva", Limit: 1}); !slices.Equal(got, []string{"bank/santander/main"}) {
+			t.Errorf("list page = %v", got)
+		}
+		if got := names(store.CredentialFilter{TenantID: "t1", Prefix: "bank/%"}); len(got) != 0 {
+			t.Errorf("a prefix is not a pattern: %v", got)
+		}
+		return nil
+	})
+	for v := 1; v <= 3; v++ {
+		update(t, s, func(tx store.Tx) error {
+			return tx.InsertCredentialVersion(ctx, &store.CredentialVersion{TenantID: "t1", CredentialID: "crd_1", Version: v,
+				Fields: []string{"password"}, Fingerprint: []byte{byte(v)}, Strength: 3, CreatedBy: "m1", CreatedAt: t0.Add(time.Duration(v) * time.Minute)})
+		})
+	}
+	update(t, s, func(tx store.Tx) error {
+		v, err := tx.GetCredentialVersion(ctx, "t1", "crd_1", 2)
+		if err != nil {
+			return err
+		}
+		v.DeletedAt = t0.Add(time.Hour)
+		if err := tx.UpdateCredentialVersion(ctx, v); err != nil {
+			return err
+		}
+		return tx.DeleteCredentialVersion(ctx, "t1", "crd_1", 1)
+	})
+	view(t, s, func(tx store.Tx) error {
+		vs, err := tx.ListCredentialVersions(ctx, "t1", "crd_1")
+		if err != nil || len(vs) != 2 || vs[0].Version != 2 || !vs[0].DeletedAt.Equal(t0.Add(time.Hour)) || vs[1].Version != 3 ||
+			!slices.Equal(vs[1].Fields, []string{"password"}) || vs[1].Strength != 3 || len(vs[1].Fingerprint) != 1 {
+			t.Errorf("versions = %+v, %v", vs, err)
+		}
+		return nil
+	})
+	update(t, s, func(tx store.Tx) error { return tx.DeleteCredential(ctx, "t1", "crd_1") })
+	view(t, s, func(tx store.Tx) error {
+		if _, err := tx.GetCredential(ctx, "t1", "crd_1"); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("deleted credential = %v", err)
+		}
+		if vs, _ := tx.ListCredentialVersions(ctx, "t1", "crd_1"); len(vs) != 0 {
+			t.Errorf("versions of a deleted credential = %+v", vs)
+		}
+		return nil
+	})
+}
+
+func testLeases(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	mkTenant(t, s, "t1")
+	for i, id := range []string{"l1", "l2", "l3"} {
+		update(t, s, func(tx store.Tx) error {
+			return tx.InsertLease(ctx, &store.Lease{ID: id, TenantID: "t1", CredentialID: "crd_1", Version: 1, SubjectType: store.SubjectRobot,
+				SubjectID: "rbt_" + id, Purpose: "payroll run", CreatedAt: t0.Add(time.Duration(i) * time.Second), ExpiresAt: t0.Add(5 * time.Minute)})
+		})
+	}
+	update(t, s, func(tx store.Tx) error {
+		l, err := tx.GetLease(ctx, "t1", "l2")
+		if err != nil {
+			return err
+		}
+		l.RevokedAt = t0.Add(time.Minute)
+		return tx.UpdateLease(ctx, l)
+	})
+	view(t, s, func(tx store.Tx) error {
+		live, err := tx.ListLeases(ctx, "t1", "crd_1", "", t0.Add(2*time.Minute))
+		if err != nil || len(live) != 2 || live[0].ID != "l3" || live[1].ID != "l1" {
+			t.Errorf("live leases = %+v, %v", live, err)
+		}
+		if all, _ := tx.ListLeases(ctx, "t1", "", "", time.Time{}); len(all) != 3 {
+			t.Errorf("all leases = %d", len(all))
+		}
+		if mine, _ := tx.ListLeases(ctx, "t1", "", "rbt_l1", t0); len(mine) != 1 || mine[0].Purpose != "payroll run" {
+			t.Errorf("a subject's leases = %+v", mine)
+		}
+		if gone, _ := tx.ListLeases(ctx, "t1", "crd_1", "", t0.Add(5*time.Minute)); len(gone) != 0 {
+			t.Errorf("leases at their expiry = %+v", gone)
+		}
+		if _, err := tx.GetLease(ctx, "t2", "l1"); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("lease of another tenant = %v", err)
+		}
+		return nil
+	})
+}

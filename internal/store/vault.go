@@ -1,0 +1,132 @@
+package store
+
+import (
+	"context"
+	"strconv"
+	"time"
+)
+
+// Credential kinds.
+const (
+	KindBank        = "bank"
+	KindTaxPortal   = "tax_portal"
+	KindPayroll     = "payroll"
+	KindInvoicing   = "invoicing"
+	KindCertificate = "certificate"
+	KindOther       = "other"
+)
+
+// CredentialKinds are the kinds a credential may have.
+var CredentialKinds = []string{KindBank, KindTaxPortal, KindPayroll, KindInvoicing, KindCertificate, KindOther}
+
+// Credential is a tenant's stored login or secret: metadata here, each
+// version's secret fields in a sealed record (kind RecordCredential, ID
+// CredentialRecordID(ID, version)).
+type Credential struct {
+	TenantID string
+	ID       string
+	// Name is path-like ("bank/santander/main"), unique in the tenant.
+	Name string
+	// Group is what a "group:ID" grant covers: the first segment of Name
+	// unless set.
+	Group       string
+	Kind        string
+	Institution string
+	LoginID     string
+	Notes       string
+	OwnerID     string
+	Labels      map[string]string
+	RotateBy    time.Time
+	// Revealable lists the members who may reveal the secret to a person
+	// (with the reveal permission, a reason, rate-limited, audited).
+	// Empty: write-only for every person.
+	Revealable     []string
+	CurrentVersion int
+	// MaxVersions is how many versions are kept (oldest pruned first).
+	MaxVersions int
+	// CASRequired makes every write give the version it replaces.
+	CASRequired bool
+	CreatedBy   string
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+}
+
+// RecordCredential is the record kind of credential secrets.
+const RecordCredential = "credential"
+
+// CredentialVersion is one version's metadata; the secret fields are the
+// sealed record.
+type CredentialVersion struct {
+	TenantID     string
+	CredentialID string
+	Version      int
+	// Fields are the names of the secret fields (never their values).
+	Fields []string
+	// Fingerprint is a keyed fingerprint of the password field, for reuse
+	// detection without plaintext; nil when there is none.
+	Fingerprint []byte
+	// Strength is the password's zxcvbn score 0-4, -1 when unknown.
+	Strength    int
+	CreatedBy   string
+	CreatedAt   time.Time
+	DeletedAt   time.Time
+	DestroyedAt time.Time
+}
+
+// Lease is a robot's hold on a fetched secret: it may read that version
+// again while the lease lives; revocation ends it at once.
+type Lease struct {
+	ID           string
+	TenantID     string
+	CredentialID string
+	Version      int
+	SubjectType  string
+	SubjectID    string
+	Purpose      string
+	CreatedAt    time.Time
+	ExpiresAt    time.Time
+	RevokedAt    time.Time
+}
+
+// CredentialFilter selects credentials of a tenant, by name order.
+type CredentialFilter struct {
+	TenantID string
+	// Prefix keeps names that start with it ("bank/").
+	Prefix  string
+	OwnerID string
+	// After is the last name of the previous page.
+	After string
+	Limit int
+}
+
+// VaultTx stores credentials, their versions and leases.
+type VaultTx interface {
+	// InsertCredential fails with ErrConflict when the name is taken.
+	InsertCredential(ctx context.Context, c *Credential) error
+	UpdateCredential(ctx context.Context, c *Credential) error
+	GetCredential(ctx context.Context, tenantID, id string) (*Credential, error)
+	GetCredentialByName(ctx context.Context, tenantID, name string) (*Credential, error)
+	ListCredentials(ctx context.Context, f CredentialFilter) ([]Credential, error)
+	// DeleteCredential removes a credential with its versions and leases
+	// (the caller deletes the sealed records).
+	DeleteCredential(ctx context.Context, tenantID, id string) error
+
+	InsertCredentialVersion(ctx context.Context, v *CredentialVersion) error
+	UpdateCredentialVersion(ctx context.Context, v *CredentialVersion) error
+	GetCredentialVersion(ctx context.Context, tenantID, credentialID string, version int) (*CredentialVersion, error)
+	// ListCredentialVersions returns a credential's versions, oldest first.
+	ListCredentialVersions(ctx context.Context, tenantID, credentialID string) ([]CredentialVersion, error)
+	DeleteCredentialVersion(ctx context.Context, tenantID, credentialID string, version int) error
+
+	InsertLease(ctx context.Context, l *Lease) error
+	GetLease(ctx context.Context, tenantID, id string) (*Lease, error)
+	UpdateLease(ctx context.Context, l *Lease) error
+	// ListLeases returns leases of a credential or of a subject (either
+	// may be empty), live at liveAt unless it is zero, newest first.
+	ListLeases(ctx context.Context, tenantID, credentialID, subjectID string, liveAt time.Time) ([]Lease, error)
+}
+
+// CredentialRecordID is the sealed record ID of a credential version.
+func CredentialRecordID(credentialID string, version int) string {
+	return credentialID + "/" + strconv.Itoa(version)
+}
