@@ -7,11 +7,14 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/custodia-project/custodia/internal/access"
 	"github.com/custodia-project/custodia/internal/api"
@@ -318,31 +321,53 @@ func reviewCmd(e *env) *cobra.Command {
 		return request{method: http.MethodGet, path: b + "/reviews/" + pathEscape(args[0])}, nil
 	}, func(raw json.RawMessage) error { return printReview(e, raw) }, nil)
 
-	decide := &cobra.Command{Use: "decide ID", Short: "Keep or revoke one line of a review", Args: exactArgs(1, "a review ID")}
-	var line int
-	var keep, revoke bool
-	var note string
-	decide.Flags().IntVar(&line, "line", -1, "the line number (from review show)")
-	decide.Flags().BoolVar(&keep, "keep", false, "keep the access")
-	decide.Flags().BoolVar(&revoke, "revoke", false, "revoke the access at sign-off")
-	decide.Flags().StringVar(&note, "note", "", "why")
+	decide := &cobra.Command{
+		Use:   "decide ID",
+		Short: "Keep or revoke lines of a review, several in one call",
+		Long: `Keep or revoke lines of a review: a kept line stays, a revoked one is revoked
+at sign-off. Line numbers are those "review show" prints. All the lines are
+decided in one call: either every decision is recorded or none is.
+
+    custodia review decide rev_... --keep 1,2,5 --revoke 3 --note "quarterly"
+    custodia review decide rev_... --line 1=keep --line 3=revoke
+    custodia review decide rev_... --line 4 --keep             # one line
+
+A bare --keep or --revoke decides the --line lines given without "=keep" or
+"=revoke". --note is recorded with every line decided.`,
+		// The flags are parsed in RunE, after attachLines: see there.
+		DisableFlagParsing: true,
+	}
+	var df decideFlags
+	df.register(decide.Flags())
+	var decided []access.LineDecision
 	tenantSub(e, decide, func(b string, args []string) (request, error) {
-		if line < 0 || keep == revoke {
-			return request{}, usageErr("give --line and exactly one of --keep or --revoke")
+		ds, err := df.decisions()
+		if err != nil {
+			return request{}, err
 		}
-		d := access.LineDecision{Seq: line, Decision: access.Keep, Note: note}
-		if revoke {
-			d.Decision = access.Revoke
-		}
+		decided = ds
 		return request{method: http.MethodPost, path: b + "/reviews/" + pathEscape(args[0]) + "/decisions",
-			body: api.DecisionsRequest{Decisions: []access.LineDecision{d}}}, nil
+			body: api.DecisionsRequest{Decisions: ds}}, nil
 	}, nil, func(args []string) string {
-		verb := "keep"
-		if revoke {
-			verb = "revoke"
+		out := make([]string, len(decided))
+		for i, d := range decided {
+			out[i] = fmt.Sprintf("Line %d of %s: %s", d.Seq, args[0], d.Decision)
 		}
-		return fmt.Sprintf("Line %d of %s: %s", line, args[0], verb)
+		return strings.Join(out, "\n")
 	})
+	run := decide.RunE
+	decide.RunE = func(c *cobra.Command, raw []string) error {
+		if err := c.Flags().Parse(attachLines(c.Flags(), raw)); err != nil {
+			return usageErr("%v (see %s --help)", err, c.CommandPath())
+		}
+		if help, _ := c.Flags().GetBool("help"); help {
+			return c.Help()
+		}
+		if err := exactArgs(1, "a review ID")(c, c.Flags().Args()); err != nil {
+			return err
+		}
+		return run(c, c.Flags().Args())
+	}
 
 	signoff := &cobra.Command{Use: "signoff ID", Short: "Sign a review off: apply revocations and keep the evidence", Args: exactArgs(1, "a review ID")}
 	tenantSub(e, signoff, func(b string, args []string) (request, error) {
@@ -561,4 +586,174 @@ Members then sign in with "custodia login --sso".`,
 
 	c.AddCommand(show, set)
 	return c
+}
+
+// decideFlags are review decide's flags.
+type decideFlags struct {
+	lines        []string
+	keep, revoke decisionFlag
+	note         string
+}
+
+func (d *decideFlags) register(fs *pflag.FlagSet) {
+	fs.StringSliceVar(&d.lines, "line", nil, "decide line `SEQ[=keep|revoke]` (repeatable)")
+	fs.Var(&d.keep, "keep", "keep `[LINES]`, such as 1,2,5; bare, the --line lines")
+	fs.Var(&d.revoke, "revoke", "revoke `[LINES]` at sign-off; bare, the --line lines")
+	fs.Lookup("keep").NoOptDefVal = "true"
+	fs.Lookup("revoke").NoOptDefVal = "true"
+	fs.StringVar(&d.note, "note", "", "why (recorded with every line decided)")
+}
+
+func (d *decideFlags) decisions() ([]access.LineDecision, error) {
+	return lineDecisions(d.lines, &d.keep, &d.revoke, d.note)
+}
+
+// decisionFlag is review decide's --keep or --revoke: bare, it decides the
+// lines given with --line (the one-line form, "--line 4 --keep"); with a
+// list, it decides those lines ("--keep 1,2,5").
+type decisionFlag struct {
+	bare  bool
+	lines []int
+}
+
+func (d *decisionFlag) Set(s string) error {
+	switch s {
+	case "true":
+		d.bare = true
+		return nil
+	case "false":
+		d.bare = false
+		return nil
+	}
+	for _, f := range strings.Split(s, ",") {
+		seq, err := parseSeq(f)
+		if err != nil {
+			return err
+		}
+		d.lines = append(d.lines, seq)
+	}
+	return nil
+}
+
+func (d *decisionFlag) String() string {
+	out := make([]string, len(d.lines))
+	for i, l := range d.lines {
+		out[i] = strconv.Itoa(l)
+	}
+	return strings.Join(out, ",")
+}
+
+// Type is "bool" so that help shows the flag as a switch that may take a
+// value (its usage names the value), as it is.
+func (d *decisionFlag) Type() string { return "bool" }
+
+func parseSeq(s string) (int, error) {
+	n, err := strconv.Atoi(strings.TrimSpace(s))
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("%q is not a line number (see review show)", s)
+	}
+	return n, nil
+}
+
+var seqList = regexp.MustCompile(`^\d+(,\d+)*$`)
+
+// attachLines joins a list of line numbers that follows --keep or --revoke
+// to the flag ("--keep 1,2" becomes "--keep=1,2"). pflag cannot give a
+// flag an optional value in the next argument, and a bare --keep must go on
+// working for the one-line form. Values of other flags are passed over, so
+// "--note --keep" stays a note.
+func attachLines(fs *pflag.FlagSet, args []string) []string {
+	out := make([]string, 0, len(args))
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			return append(out, args[i:]...)
+		}
+		if (a == "--keep" || a == "--revoke") && i+1 < len(args) && seqList.MatchString(args[i+1]) {
+			out = append(out, a+"="+args[i+1])
+			i++
+			continue
+		}
+		out = append(out, a)
+		var f *pflag.Flag
+		switch {
+		case strings.HasPrefix(a, "--") && !strings.Contains(a, "="):
+			f = fs.Lookup(a[2:])
+		case len(a) == 2 && a[0] == '-' && a[1] != '-':
+			f = fs.ShorthandLookup(a[1:])
+		}
+		if f != nil && f.NoOptDefVal == "" && i+1 < len(args) {
+			out = append(out, args[i+1])
+			i++
+		}
+	}
+	return out
+}
+
+// lineDecisions turns review decide's flags into one decision per line, in
+// line order. A line given twice the same way counts once; kept and revoked
+// at once is refused.
+func lineDecisions(lines []string, keep, revoke *decisionFlag, note string) ([]access.LineDecision, error) {
+	got := map[int]string{}
+	add := func(seq int, d string) error {
+		if prev, ok := got[seq]; ok && prev != d {
+			return usageErr("line %d is both kept and revoked", seq)
+		}
+		got[seq] = d
+		return nil
+	}
+	var bare []int
+	for _, l := range lines {
+		s, d, decided := strings.Cut(l, "=")
+		seq, err := parseSeq(s)
+		if err != nil {
+			return nil, usageErr("--line %s: %v", l, err)
+		}
+		if !decided {
+			bare = append(bare, seq)
+			continue
+		}
+		if d != access.Keep && d != access.Revoke {
+			return nil, usageErr("--line %s: the decision is keep or revoke", l)
+		}
+		if err := add(seq, d); err != nil {
+			return nil, err
+		}
+	}
+	switch {
+	case keep.bare && revoke.bare:
+		return nil, usageErr("give one bare --keep or --revoke, not both")
+	case len(bare) > 0 && !keep.bare && !revoke.bare:
+		return nil, usageErr("--line %d has no decision: write --line %d=keep or =revoke, or add exactly one bare --keep or --revoke", bare[0], bare[0])
+	case len(bare) == 0 && (keep.bare || revoke.bare):
+		return nil, usageErr("a bare --keep or --revoke decides the --line lines: give --line SEQ, or the lines, such as --keep 1,2")
+	}
+	for _, seq := range bare {
+		d := access.Keep
+		if revoke.bare {
+			d = access.Revoke
+		}
+		if err := add(seq, d); err != nil {
+			return nil, err
+		}
+	}
+	for _, set := range []struct {
+		lines    []int
+		decision string
+	}{{keep.lines, access.Keep}, {revoke.lines, access.Revoke}} {
+		for _, seq := range set.lines {
+			if err := add(seq, set.decision); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if len(got) == 0 {
+		return nil, usageErr("give the lines to decide: --keep LINES, --revoke LINES or --line SEQ=keep|revoke (see --help)")
+	}
+	out := make([]access.LineDecision, 0, len(got))
+	for seq, d := range got {
+		out = append(out, access.LineDecision{Seq: seq, Decision: d, Note: note})
+	}
+	slices.SortFunc(out, func(a, b access.LineDecision) int { return a.Seq - b.Seq })
+	return out, nil
 }

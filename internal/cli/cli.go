@@ -138,6 +138,8 @@ with "custodia operator init" and "custodia operator unseal".`,
 		reviewCmd(e),
 		policyCmd(e),
 		mfaCmd(e),
+		sessionCmd(e),
+		notificationCmd(e),
 	)
 	// Unknown subcommands and wrong argument counts are usage errors.
 	var walk func(*cobra.Command)

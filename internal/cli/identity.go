@@ -329,7 +329,7 @@ func inviteOwnerCmd(e *env) *cobra.Command {
 }
 
 func memberCmd(e *env) *cobra.Command {
-	c := &cobra.Command{Use: "member", Short: "Invite, list, change and offboard a tenant's members; accept an invitation"}
+	c := &cobra.Command{Use: "member", Short: "Invite, list, change and offboard a tenant's members; accept an invitation; rotation flags"}
 
 	accept := &cobra.Command{Use: "accept TOKEN", Short: "Accept an invitation and set a password (read from stdin with --password-stdin)",
 		Args: exactArgs(1, "the invitation token")}
@@ -449,7 +449,30 @@ could reach and what they actually revealed. Read it again later with
 		return nil
 	}, nil)
 
-	c.AddCommand(accept, list, show, invite, role, offboard, memberReportCmd(e))
+	flags := &cobra.Command{
+		Use:   "rotation-flags",
+		Short: "List credentials marked rotation-needed by offboarding",
+		Long: `List the credentials whose secrets should be changed where they are used (the
+bank, the tax portal) because a member who was offboarded could reveal them or
+did. FLAGGED-BY is the offboarding report that marked them: read it with
+"custodia member report ID".`,
+		Args: exactArgs(0, "no arguments"),
+	}
+	tenantSub(e, flags, func(b string, _ []string) (request, error) {
+		return request{method: http.MethodGet, path: b + "/rotation-flags"}, nil
+	}, func(raw json.RawMessage) error {
+		r, err := decodeInto[api.RotationFlags](raw)
+		if err != nil {
+			return err
+		}
+		var rows [][]string
+		for _, f := range r.Flags {
+			rows = append(rows, []string{f.ResourceType + ":" + f.ResourceID, fmtTime(f.FlaggedAt), dash(f.Source), dash(f.Reason)})
+		}
+		return table(e, "RESOURCE FLAGGED FLAGGED-BY REASON", rows)
+	}, nil)
+
+	c.AddCommand(accept, list, show, invite, role, offboard, memberReportCmd(e), flags)
 	return c
 }
 
@@ -522,8 +545,35 @@ func printTokens(e *env, raw json.RawMessage) error {
 	return table(e, "ID NAME SUBJECT SCOPES EXPIRES LAST-USED REVOKED", rows)
 }
 
+// onCommandLine reports whether the flag name was given on c's command
+// line. It is read before clientFlags fills unset flags from CUSTODIA_*
+// variables and the config file, after which Changed no longer tells.
+func onCommandLine(c *cobra.Command, name string) func() bool {
+	var given bool
+	c.PreRunE = func(c *cobra.Command, _ []string) error {
+		given = c.Flags().Changed(name)
+		return nil
+	}
+	return func() bool { return given }
+}
+
 func tokenCmd(e *env) *cobra.Command {
-	c := &cobra.Command{Use: "token", Short: "Create, list and revoke your own API tokens (operators: custodia operator token)"}
+	c := &cobra.Command{
+		Use:   "token",
+		Short: "Create, list and revoke your own API tokens; admins: any token of the tenant",
+		Long: `Create, list and revoke your own API tokens. Without --all or --tenant these
+commands only touch your own tokens, whatever CUSTODIA_TENANT says.
+
+Owners and admins reach every token of the tenant, people's and robots'
+alike, by saying so on the command line:
+
+    custodia token list --all --tenant acme       # every token of the tenant
+    custodia token revoke tok_... --tenant acme   # revoke any token of the tenant
+
+"token list --all" takes the tenant from --tenant or CUSTODIA_TENANT;
+"token revoke" revokes someone else's token only with --tenant given on the
+command line. Operators' tokens: custodia operator token.`,
+	}
 
 	create := &cobra.Command{Use: "create", Short: "Create a personal API token (printed once)", Args: exactArgs(0, "no arguments")}
 	var in identity.TokenInput
@@ -535,22 +585,69 @@ func tokenCmd(e *env) *cobra.Command {
 		return request{method: http.MethodPost, path: "/api/v1/me/tokens", body: in}, nil
 	}, func(raw json.RawMessage) error { return printNewToken(e, raw) }, nil)
 
-	list := &cobra.Command{Use: "list", Short: "List your API tokens", Args: exactArgs(0, "no arguments")}
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List your API tokens, or with --all every token of the tenant",
+		Long: `List your own API tokens. With --all, list every token of the tenant
+instead, people's and robots' (owners, admins and auditors), the tenant taken
+from --tenant or CUSTODIA_TENANT. --tenant without --all is refused rather than
+guessed at.`,
+		Args: exactArgs(0, "no arguments"),
+	}
+	var all bool
+	list.Flags().BoolVar(&all, "all", false, "every token of the tenant (people and robots), not only yours")
+	listBase := tenantFlag(list)
+	listTenantGiven := onCommandLine(list, "tenant")
 	apiCmd(e, list, func([]string) (request, error) {
-		return request{method: http.MethodGet, path: "/api/v1/me/tokens"}, nil
+		if !all {
+			if listTenantGiven() {
+				return request{}, usageErr("--tenant goes with --all: \"token list --all --tenant T\" lists every token of the tenant; without both, your own")
+			}
+			return request{method: http.MethodGet, path: "/api/v1/me/tokens"}, nil
+		}
+		b, err := listBase()
+		return request{method: http.MethodGet, path: b + "/tokens"}, err
 	}, func(raw json.RawMessage) error { return printTokens(e, raw) }, nil)
 
-	revoke := &cobra.Command{Use: "revoke ID", Short: "Revoke one of your tokens at once", Args: exactArgs(1, "a token ID")}
+	revoke := &cobra.Command{
+		Use:   "revoke ID",
+		Short: "Revoke one of your tokens at once, or with --tenant any token of the tenant",
+		Long: `Revoke one of your own tokens at once. With --tenant, revoke any token of
+that tenant, a person's or a robot's (owners and admins). --tenant is read
+only from the command line, never from CUSTODIA_TENANT: revoking someone
+else's token is always spelled out.`,
+		Args: exactArgs(1, "a token ID"),
+	}
+	var revokeTenant string
+	revoke.Flags().StringVar(&revokeTenant, "tenant", "", "revoke any token of this tenant (ID or slug), not only yours; command line only")
+	revokeTenantGiven := onCommandLine(revoke, "tenant")
 	apiCmd(e, revoke, func(args []string) (request, error) {
-		return request{method: http.MethodDelete, path: "/api/v1/me/tokens/" + pathEscape(args[0])}, nil
+		if !revokeTenantGiven() {
+			return request{method: http.MethodDelete, path: "/api/v1/me/tokens/" + pathEscape(args[0])}, nil
+		}
+		if revokeTenant == "" {
+			return request{}, usageErr("--tenant needs a tenant ID or slug")
+		}
+		return request{method: http.MethodDelete, path: "/api/v1/tenants/" + pathEscape(revokeTenant) + "/tokens/" + pathEscape(args[0])}, nil
 	}, nil, func(args []string) string { return "Revoked " + args[0] })
 
 	c.AddCommand(create, list, revoke)
 	return c
 }
 
+func printRecoveryCodes(e *env, codes []string) {
+	fmt.Fprintln(e.stdout, "Recovery codes (each works once; shown only now, keep them offline):")
+	for _, rc := range codes {
+		fmt.Fprintln(e.stdout, "  "+rc)
+	}
+}
+
 func mfaCmd(e *env) *cobra.Command {
-	c := &cobra.Command{Use: "mfa", Short: "Enroll a second factor (authenticator app)"}
+	c := &cobra.Command{Use: "mfa", Short: "Enroll a second factor (authenticator app); replace recovery codes",
+		Long: `Enroll an authenticator app as your second factor and replace your recovery
+codes. Passkeys cannot be registered from a terminal: WebAuthn needs a browser
+to reach the authenticator, so they are registered from one (the API's
+POST /api/v1/me/mfa/passkeys and .../passkeys/finish).`}
 
 	enroll := &cobra.Command{Use: "totp-enroll", Short: "Start enrolling an authenticator app: prints its secret once",
 		Long: `Start enrolling an authenticator app. The secret and its otpauth:// URL are
@@ -585,14 +682,36 @@ printed once: add them to the app, then finish with
 		}
 		fmt.Fprintln(e.stdout, "The authenticator app is enrolled.")
 		if len(r.RecoveryCodes) > 0 {
-			fmt.Fprintln(e.stdout, "Recovery codes (each works once; shown only now, keep them offline):")
-			for _, rc := range r.RecoveryCodes {
-				fmt.Fprintln(e.stdout, "  "+rc)
-			}
+			printRecoveryCodes(e, r.RecoveryCodes)
 		}
 		return nil
 	}, nil)
 
-	c.AddCommand(enroll, confirm)
+	recovery := &cobra.Command{Use: "recovery-codes", Short: "Replace your recovery codes (needs an app code); prints the new ones once",
+		Long: `Replace your recovery codes, for instance when they were lost or used up: give
+a current code from the authenticator app. The new codes are printed once, and
+the old ones stop working at once.`,
+		Args: exactArgs(0, "no arguments")}
+	var rin api.CodeRequest
+	recovery.Flags().StringVar(&rin.Code, "code", "", "a current code from the authenticator app")
+	apiCmd(e, recovery, func([]string) (request, error) {
+		if rin.Code == "" {
+			return request{}, usageErr("--code is required")
+		}
+		return request{method: http.MethodPost, path: "/api/v1/me/mfa/recovery-codes", body: rin}, nil
+	}, func(raw json.RawMessage) error {
+		r, err := decodeInto[api.RecoveryCodes](raw)
+		if err != nil {
+			return err
+		}
+		if len(r.RecoveryCodes) == 0 {
+			return errors.New("the server answered without recovery codes")
+		}
+		printRecoveryCodes(e, r.RecoveryCodes)
+		fmt.Fprintln(e.stderr, "WARNING: your previous recovery codes no longer work; keep these instead.")
+		return nil
+	}, nil)
+
+	c.AddCommand(enroll, confirm, recovery)
 	return c
 }
