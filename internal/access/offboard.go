@@ -168,6 +168,22 @@ func (s *Service) Offboard(ctx context.Context, tenantID, ref string, in Offboar
 			}
 			rep.Transferred = append(rep.Transferred, "robot:"+robots[i].ID)
 		}
+		creds, err := tx.ListCredentials(ctx, store.CredentialFilter{TenantID: tenantID, OwnerID: m.ID})
+		if err != nil {
+			return err
+		}
+		for i := range creds {
+			if heir == nil {
+				return fault.New(fault.Invalid, "transfer_required", "member %s owns credential %q; name who takes it over with transfer_to", m.ID, creds[i].Name)
+			}
+			creds[i].OwnerID, creds[i].UpdatedAt = heir.ID, now
+			// A leaver's name no longer unlocks a reveal.
+			creds[i].Revealable = slices.DeleteFunc(creds[i].Revealable, func(id string) bool { return id == m.ID })
+			if err := tx.UpdateCredential(ctx, &creds[i]); err != nil {
+				return err
+			}
+			rep.Transferred = append(rep.Transferred, "credential:"+creds[i].ID)
+		}
 		// The person is gone; so are their password and second factors.
 		m.Status, m.OffboardedAt, m.UpdatedAt, m.PasswordHash, m.MFA = store.MemberOffboarded, now, now, "", false
 		if err := tx.UpdateMember(ctx, m); err != nil {

@@ -18,6 +18,7 @@ import (
 	"github.com/custodia-project/custodia/internal/store"
 	"github.com/custodia-project/custodia/internal/sys"
 	"github.com/custodia-project/custodia/internal/tenant"
+	"github.com/custodia-project/custodia/internal/vault"
 )
 
 // Deps are the services the handlers call.
@@ -29,6 +30,7 @@ type Deps struct {
 	Audit    *audit.Log
 	Identity *identity.Service
 	Access   *access.Service
+	Vault    *vault.Service
 	Now      func() time.Time
 	// Ready reports whether storage answers and the vault is unsealed.
 	Ready   func(ctx context.Context) error
@@ -101,6 +103,7 @@ func Routes(d *Deps) []Route {
 	rs = append(rs, auditRoutes(h, "/api/v1/tenants/{tenant}/audit", "tenant", "tenant log")...)
 	rs = append(rs, auditRoutes(h, "/api/v1/audit/operator", "", "operator log")...)
 	rs = append(rs, identityRoutes(h)...)
+	rs = append(rs, vaultRoutes(h)...)
 	doc := OpenAPI(rs, d.Version)
 	body, _ := json.MarshalIndent(doc, "", "  ")
 	for i := range rs {

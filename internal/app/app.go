@@ -27,6 +27,7 @@ import (
 	"github.com/custodia-project/custodia/internal/store"
 	"github.com/custodia-project/custodia/internal/sys"
 	"github.com/custodia-project/custodia/internal/tenant"
+	"github.com/custodia-project/custodia/internal/vault"
 )
 
 // Options configure a node.
@@ -64,6 +65,7 @@ type App struct {
 	Audit    *audit.Log
 	Identity *identity.Service
 	Access   *access.Service
+	Vault    *vault.Service
 	Server   *server.Server
 	Routes   []api.Route
 
@@ -107,6 +109,7 @@ func New(ctx context.Context, o Options) (*App, error) {
 	}
 	a.Identity = identity.New(o.Store, a.Keyring, a.Tenants, o.Now, o.Log, o.Identity)
 	a.Access = access.New(o.Store, o.Now, o.Log)
+	a.Vault = vault.New(o.Store, a.Keyring, o.Now, o.Log)
 	if o.SweepEvery == 0 {
 		o.SweepEvery = time.Minute
 	}
@@ -145,7 +148,7 @@ func New(ctx context.Context, o Options) (*App, error) {
 			func() float64 { return 1 }),
 	)
 	a.Routes = api.Routes(&api.Deps{
-		Store: o.Store, Sys: a.Sys, Tenants: a.Tenants, Auth: a.Auth, Audit: a.Audit, Identity: a.Identity, Access: a.Access,
+		Store: o.Store, Sys: a.Sys, Tenants: a.Tenants, Auth: a.Auth, Audit: a.Audit, Identity: a.Identity, Access: a.Access, Vault: a.Vault,
 		Now: o.Now, Version: o.Version,
 		Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
 		Ready:   a.ready,

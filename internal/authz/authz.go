@@ -64,6 +64,10 @@ const (
 	CredentialsWrite  Permission = "credentials.write"  // create and replace (write-only)
 	CredentialsReveal Permission = "credentials.reveal" // a person reads a secret back
 	CredentialsFetch  Permission = "credentials.fetch"  // a robot fetches under a lease
+	// VaultUse admits a tenant's people and robots (never operators) to
+	// the routes where the vault decides per credential (fetch, reveal,
+	// leases): holding it grants nothing by itself.
+	VaultUse Permission = "vault.use"
 )
 
 // All is every permission a route may declare; a route naming anything else
@@ -71,7 +75,7 @@ const (
 var All = []Permission{Public, Metrics, SysManage, TokensManage, TenantsManage, OperatorAuditRead, AuditManage, JobsRead,
 	TenantsRead, AuditProofs, Self, AuditRead, MembersRead, MembersManage, RobotsManage, GrantsRead, GrantsManage,
 	RequestsCreate, RequestsDecide, ReviewsRead, ReviewsManage, PolicyManage,
-	CredentialsRead, CredentialsWrite, CredentialsReveal, CredentialsFetch}
+	CredentialsRead, CredentialsWrite, CredentialsReveal, CredentialsFetch, VaultUse}
 
 // Grantable are the permissions a grant or an access request may carry.
 var Grantable = []Permission{AuditRead, MembersRead, GrantsRead, ReviewsRead,
@@ -99,7 +103,7 @@ var operatorPerms = []Permission{Metrics, SysManage, TokensManage, TenantsManage
 	TenantsRead, AuditProofs}
 
 var (
-	readerPerms = []Permission{TenantsRead, Self, RequestsCreate}
+	readerPerms = []Permission{TenantsRead, Self, RequestsCreate, VaultUse}
 	auditorOnly = []Permission{AuditRead, AuditProofs, MembersRead, GrantsRead, ReviewsRead, CredentialsRead}
 	adminPerms  = []Permission{MembersManage, RobotsManage, GrantsManage, RequestsDecide, ReviewsManage, PolicyManage,
 		CredentialsWrite}
@@ -111,7 +115,7 @@ var (
 	}
 	// Robots have no role: what they may do comes from their token's scopes
 	// and their grants. TenantsRead and Self let a robot look itself up.
-	robotPerms = []Permission{TenantsRead, Self}
+	robotPerms = []Permission{TenantsRead, Self, VaultUse}
 )
 
 // RolePermissions returns the permissions a role carries.

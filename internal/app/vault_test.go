@@ -1,0 +1,326 @@
+package app_test
+
+import (
+	"bytes"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/custodia-project/custodia/internal/store"
+	"github.com/custodia-project/custodia/internal/store/sqlite"
+)
+
+const bankSecret = "Zq8-vault-test-secret-7731"
+
+// putBank stores a bank login as by and returns its ID.
+func (n *node) putBank(by, name, secret string) string {
+	n.t.Helper()
+	r := n.do("POST", "/api/v1/tenants/acme/credentials", by, map[string]any{"name": name, "kind": "bank", "institution": "Santander",
+		"login_id": "B12345678", "secret": map[string]string{"password": secret}})
+	if r.status != 201 && r.status != 200 {
+		n.t.Fatalf("put %s: %d %s", name, r.status, r.body)
+	}
+	if strings.Contains(string(r.body), secret) {
+		n.t.Fatalf("put answered with the secret: %s", r.body)
+	}
+	var c struct{ ID string }
+	r.json(n.t, &c)
+	return c.ID
+}
+
+// robot creates a robot and returns its ID and token.
+func (n *node) robot(by, name string) (id, token string) {
+	n.t.Helper()
+	r := n.do("POST", "/api/v1/tenants/acme/robots", by, map[string]string{"name": name})
+	if r.status != 201 {
+		n.t.Fatalf("robot: %d %s", r.status, r.body)
+	}
+	var nr struct {
+		Robot struct{ ID string }
+		Token string
+	}
+	r.json(n.t, &nr)
+	return nr.Robot.ID, nr.Token
+}
+
+// Invariant 3: a tenant admin (or owner, or anyone) cannot read a
+// write-only credential back through any route; and invariant 2's
+// database half: the secret is not in the database files.
+func TestInvariantWriteOnlyCredentials(t *testing.T) {
+	forEngine(t, func(t *testing.T, n *node) {
+		n.initAndUnseal()
+		n.createTenant("acme")
+		owner := n.pat(n.owner("acme"))
+		adaID, ada := n.join("acme", owner, "ada", "admin")
+		ada = n.pat(ada)
+		id := n.putBank(ada, "bank/santander/main", bankSecret)
+		n.putBank(ada, "bank/santander/main", bankSecret+"-v2") // version 2
+
+		// Even with a reveal grant, a credential not made revealable to
+		// the admin stays write-only.
+		r := n.do("POST", "/api/v1/tenants/acme/grants", owner, map[string]string{"subject": adaID, "permission": "credentials.reveal",
+			"resource": "credential:" + id, "duration": "1h", "reason": "testing"})
+		if r.status != 201 {
+			t.Fatalf("grant: %d %s", r.status, r.body)
+		}
+		if r := n.do("POST", "/api/v1/tenants/acme/credentials/"+id+"/reveal", ada, map[string]string{"reason": "curious"}); r.status != 403 ||
+			r.errCode(t) != "write_only" {
+			t.Errorf("admin reveals a write-only credential: %d %s", r.status, r.body)
+		}
+		if r := n.do("POST", "/api/v1/tenants/acme/credentials/"+id+"/fetch", owner, map[string]string{"purpose": "x"}); r.status != 403 {
+			t.Errorf("owner fetches: %d %s", r.status, r.body)
+		}
+		// Every read route, as every role, never carries the secret.
+		esc := url.PathEscape("bank/santander/main")
+		for _, path := range []string{
+			"/api/v1/tenants/acme/credentials", "/api/v1/tenants/acme/credentials/" + id, "/api/v1/tenants/acme/credentials/" + esc,
+			"/api/v1/tenants/acme/credentials/" + id + "/versions", "/api/v1/tenants/acme/audit/events?limit=1000",
+			"/api/v1/tenants/acme/audit/export", "/api/v1/tenants/acme/leases", "/api/v1/me/notifications",
+		} {
+			for who, tok := range map[string]string{"owner": owner, "admin": ada} {
+				r := n.do("GET", path, tok, nil)
+				if strings.Contains(string(r.body), bankSecret) {
+					t.Errorf("GET %s as %s carries the secret", path, who)
+				}
+			}
+		}
+		var c struct {
+			Name           string
+			Fields         []string `json:"fields"`
+			CurrentVersion int      `json:"current_version"`
+		}
+		n.do("GET", "/api/v1/tenants/acme/credentials/"+esc, ada, nil).json(t, &c)
+		if c.Name != "bank/santander/main" || len(c.Fields) != 1 || c.Fields[0] != "password" || c.CurrentVersion != 2 {
+			t.Errorf("metadata by escaped name = %+v", c)
+		}
+		// Restoring version 1 needs no read: the admin never sees it.
+		r = n.do("POST", "/api/v1/tenants/acme/credentials/"+id+"/restore", ada, map[string]int{"version": 1})
+		if r.status != 200 || strings.Contains(string(r.body), bankSecret) {
+			t.Errorf("restore: %d %s", r.status, r.body)
+		}
+	})
+}
+
+// assertNotOnDisk fails if any file of the data directory holds secret.
+func assertNotOnDisk(t *testing.T, dir, secret string) {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(dir, "*"))
+	if len(files) == 0 {
+		t.Fatalf("no database files in %s", dir)
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		if bytes.Contains(b, []byte(secret)) {
+			t.Errorf("%s holds the secret in plaintext", f)
+		}
+	}
+}
+
+// A robot with a fetch grant gets the secret under a lease, with its
+// purpose audited; revocation and expiry end the lease at once.
+func TestRobotFetchUnderLease(t *testing.T) {
+	forEngine(t, func(t *testing.T, n *node) {
+		n.initAndUnseal()
+		n.createTenant("acme")
+		owner := n.pat(n.owner("acme"))
+		id := n.putBank(owner, "payroll/a3", bankSecret)
+		botID, bot := n.robot(owner, "payroll-bot")
+		if r := n.do("POST", "/api/v1/tenants/acme/credentials/"+id+"/fetch", bot, map[string]string{"purpose": "payroll"}); r.status != 403 {
+			t.Fatalf("fetch without a grant: %d %s", r.status, r.body)
+		}
+		r := n.do("POST", "/api/v1/tenants/acme/grants", owner, map[string]string{"subject": botID, "permission": "credentials.fetch",
+			"resource": "group:payroll", "duration": "24h", "reason": "monthly payroll"})
+		if r.status != 201 {
+			t.Fatalf("grant: %d %s", r.status, r.body)
+		}
+		if r := n.do("POST", "/api/v1/tenants/acme/credentials/"+id+"/fetch", bot, map[string]string{}); r.status != 400 || r.errCode(t) != "purpose_required" {
+			t.Errorf("fetch without a purpose: %d %s", r.status, r.body)
+		}
+		r = n.do("POST", "/api/v1/tenants/acme/credentials/"+id+"/fetch", bot, map[string]string{"purpose": "November payroll run"})
+		var s struct {
+			Secret  map[string]string `json:"secret"`
+			LeaseID string            `json:"lease_id"`
+			Expires time.Time         `json:"lease_expires_at"`
+		}
+		r.json(t, &s)
+		if r.status != 200 || s.Secret["password"] != bankSecret || s.LeaseID == "" || !s.Expires.Equal(n.clock.Now().Add(5*time.Minute)) {
+			t.Fatalf("fetch: %d %s", r.status, r.body)
+		}
+		if r.header.Get("Cache-Control") != "no-store" {
+			t.Errorf("a secret response may be cached: %q", r.header.Get("Cache-Control"))
+		}
+		lease := "/api/v1/tenants/acme/leases/" + s.LeaseID
+		if r := n.do("GET", lease, bot, nil); r.status != 200 || !strings.Contains(string(r.body), bankSecret) {
+			t.Errorf("re-read under the lease: %d", r.status)
+		}
+		if r := n.do("GET", lease, owner, nil); r.status != 404 {
+			t.Errorf("someone else reads the lease: %d", r.status)
+		}
+		// Expiry is instant.
+		n.clock.Add(5 * time.Minute)
+		if r := n.do("GET", lease, bot, nil); r.status != 404 {
+			t.Errorf("lease at its expiry: %d", r.status)
+		}
+		// Renew, then revoke by the owner.
+		r = n.do("POST", "/api/v1/tenants/acme/credentials/"+id+"/fetch", bot, map[string]string{"purpose": "retry", "ttl": "1m"})
+		r.json(t, &s)
+		lease = "/api/v1/tenants/acme/leases/" + s.LeaseID
+		if r := n.do("POST", lease+"/renew", bot, map[string]string{"ttl": "10m"}); r.status != 200 {
+			t.Errorf("renew: %d %s", r.status, r.body)
+		}
+		n.clock.Add(2 * time.Minute)
+		if r := n.do("GET", lease, bot, nil); r.status != 200 {
+			t.Errorf("renewed lease: %d", r.status)
+		}
+		if r := n.do("DELETE", lease, owner, nil); r.status != 204 {
+			t.Errorf("owner revokes the lease: %d %s", r.status, r.body)
+		}
+		if r := n.do("GET", lease, bot, nil); r.status != 404 {
+			t.Errorf("revoked lease: %d", r.status)
+		}
+		got := strings.Join(n.auditActions(n.tenantID("acme")), " ")
+		for _, want := range []string{"credential.create:ok", "credential.fetch:ok", "lease.renew:ok", "lease.revoke:ok"} {
+			if !strings.Contains(got, want) {
+				t.Errorf("audit lacks %s: %s", want, got)
+			}
+		}
+		var ev struct {
+			Events []struct {
+				Action  string
+				Details map[string]any
+			}
+		}
+		n.do("GET", "/api/v1/tenants/acme/audit/events?action=credential.fetch", owner, nil).json(t, &ev)
+		if len(ev.Events) == 0 || ev.Events[0].Details["purpose"] != "November payroll run" {
+			t.Errorf("fetch audit entry = %+v", ev.Events)
+		}
+	})
+}
+
+// A credential made revealable to a member can be revealed by them with a
+// reason and a grant; the owner is notified.
+func TestRevealRevealable(t *testing.T) {
+	dir := t.TempDir()
+	st, err := sqlite.Open(t.Context(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := newNode(t, st)
+	n.initAndUnseal()
+	n.createTenant("acme")
+	owner := n.pat(n.owner("acme"))
+	melID, mel := n.join("acme", owner, "mel", "member")
+	mel = n.pat(mel)
+	id := n.putBank(owner, "tax/aeat", bankSecret)
+	if r := n.do("PUT", "/api/v1/tenants/acme/credentials/"+id+"/revealable", owner, map[string]any{"members": []string{"mel@acme.example"}}); r.status != 200 {
+		t.Fatalf("revealable: %d %s", r.status, r.body)
+	}
+	if r := n.do("POST", "/api/v1/tenants/acme/credentials/"+id+"/reveal", mel, map[string]string{"reason": "filing"}); r.status != 403 {
+		t.Errorf("reveal without a grant: %d %s", r.status, r.body)
+	}
+	n.do("POST", "/api/v1/tenants/acme/grants", owner, map[string]string{"subject": melID, "permission": "credentials.reveal",
+		"resource": "credential:" + id, "duration": "1h", "reason": "quarterly VAT"})
+	if r := n.do("POST", "/api/v1/tenants/acme/credentials/"+id+"/reveal", mel, map[string]string{}); r.status != 400 {
+		t.Errorf("reveal without a reason: %d", r.status)
+	}
+	r := n.do("POST", "/api/v1/tenants/acme/credentials/"+id+"/reveal", mel, map[string]string{"reason": "quarterly VAT filing"})
+	if r.status != 200 || !strings.Contains(string(r.body), bankSecret) {
+		t.Fatalf("reveal: %d %s", r.status, r.body)
+	}
+	var nl struct{ Notifications []struct{ Kind string } }
+	n.do("GET", "/api/v1/me/notifications", owner, nil).json(t, &nl)
+	if len(nl.Notifications) == 0 || nl.Notifications[0].Kind != "credential_revealed" {
+		t.Errorf("owner notifications = %+v", nl.Notifications)
+	}
+	for range 9 {
+		n.do("POST", "/api/v1/tenants/acme/credentials/"+id+"/reveal", mel, map[string]string{"reason": "again"})
+	}
+	if r := n.do("POST", "/api/v1/tenants/acme/credentials/"+id+"/reveal", mel, map[string]string{"reason": "again"}); r.status != 429 {
+		t.Errorf("11th reveal in an hour: %d", r.status)
+	}
+	// Invariant 2, database half: written, versioned, revealed, and still
+	// nowhere in the database files.
+	assertNotOnDisk(t, dir, bankSecret)
+}
+
+// A sealed secret copied onto another credential's record does not open:
+// the ciphertext is bound to its tenant, kind and record ID.
+func TestMovedCiphertextFails(t *testing.T) {
+	n := newNode(t, engines()[0].open(t))
+	n.initAndUnseal()
+	n.createTenant("acme")
+	owner := n.pat(n.owner("acme"))
+	a := n.putBank(owner, "bank/a", bankSecret)
+	b := n.putBank(owner, "bank/b", "other-secret-value")
+	botID, bot := n.robot(owner, "bot")
+	n.do("POST", "/api/v1/tenants/acme/grants", owner, map[string]string{"subject": botID, "permission": "credentials.fetch",
+		"resource": "group:bank", "duration": "1h", "reason": "test"})
+	tid := n.tenantID("acme")
+	err := n.app.Store.Update(t.Context(), func(tx store.Tx) error {
+		ra, err := tx.GetRecord(t.Context(), tid, store.RecordCredential, store.CredentialRecordID(a, 1))
+		if err != nil {
+			return err
+		}
+		ra.ID = store.CredentialRecordID(b, 1)
+		return tx.PutRecord(t.Context(), ra)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := n.do("POST", "/api/v1/tenants/acme/credentials/"+b+"/fetch", bot, map[string]string{"purpose": "test"})
+	if r.status != 500 || strings.Contains(string(r.body), bankSecret) {
+		t.Errorf("fetch of a moved ciphertext: %d %s", r.status, r.body)
+	}
+}
+
+// Second factors are refused with an explanation (the seeds' promise).
+func TestSecondFactorsRefused(t *testing.T) {
+	n := newNode(t, engines()[0].open(t))
+	n.initAndUnseal()
+	n.createTenant("acme")
+	owner := n.pat(n.owner("acme"))
+	for name, secret := range map[string]map[string]string{
+		"totp seed":  {"password": "x-Strong-pass-1", "totp": "otpauth://totp/Bank:me?secret=JBSWY3DPEHPK3PXP&issuer=Bank"},
+		"coord card": {"password": "x-Strong-pass-1", "tarjeta de coordenadas": "A1 123 A2 456 A3 789 B1 012 B2 345 B3 678"},
+	} {
+		r := n.do("POST", "/api/v1/tenants/acme/credentials", owner, map[string]any{"name": "bank/x", "secret": secret})
+		if r.status != 400 || r.errCode(t) != "second_factor_refused" || !strings.Contains(string(r.body), "move money") {
+			t.Errorf("%s: %d %s", name, r.status, r.body)
+		}
+	}
+	if r := n.do("GET", "/api/v1/tenants/acme/credentials/bank%2Fx", owner, nil); r.status != 404 {
+		t.Errorf("a refused credential was stored: %d", r.status)
+	}
+}
+
+// Offboarding hands the leaver's credentials to the heir.
+func TestOffboardingTransfersCredentials(t *testing.T) {
+	n := newNode(t, engines()[0].open(t))
+	n.initAndUnseal()
+	n.createTenant("acme")
+	owner := n.pat(n.owner("acme"))
+	adaID, _ := n.join("acme", owner, "ada", "admin")
+	melID, mel := n.join("acme", owner, "mel", "member")
+	id := n.putBank(n.pat(mel), "payroll/a3", bankSecret)
+	if r := n.do("POST", "/api/v1/tenants/acme/members/"+melID+"/offboard", owner, map[string]string{}); r.status != 400 ||
+		r.errCode(t) != "transfer_required" {
+		t.Errorf("offboard an owner of credentials without an heir: %d %s", r.status, r.body)
+	}
+	r := n.do("POST", "/api/v1/tenants/acme/members/"+melID+"/offboard", owner, map[string]string{"transfer_to": adaID})
+	if r.status != 200 || !strings.Contains(string(r.body), "credential:"+id) {
+		t.Fatalf("offboard: %d %s", r.status, r.body)
+	}
+	var c struct {
+		OwnerID string `json:"owner_id"`
+	}
+	n.do("GET", "/api/v1/tenants/acme/credentials/"+id, owner, nil).json(t, &c)
+	if c.OwnerID != adaID {
+		t.Errorf("owner after offboarding = %q, want %q", c.OwnerID, adaID)
+	}
+}

@@ -1,0 +1,918 @@
+// Package vault keeps a tenant's credentials: bank, tax-portal and payroll
+// logins whose secret fields are sealed under the tenant's keyring, every
+// change a new version.
+//
+// The promise it keeps: credentials are write-only for people. A person
+// with credentials.write creates a credential and replaces its secret but
+// never reads it back; a robot holding a grant fetches it just in time,
+// under a short lease, with a stated purpose; a person may reveal it only
+// when the tenant made that credential revealable to them by name, holds a
+// reveal grant, and gives a reason, and the owner is told. Every read of a
+// secret and every change is in the tenant's audit log, never the secret.
+package vault
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+	"unicode"
+
+	"github.com/custodia-project/custodia/internal/audit"
+	"github.com/custodia-project/custodia/internal/authz"
+	"github.com/custodia-project/custodia/internal/fault"
+	"github.com/custodia-project/custodia/internal/identity"
+	"github.com/custodia-project/custodia/internal/keys"
+	"github.com/custodia-project/custodia/internal/store"
+)
+
+// Limits.
+const (
+	DefaultMaxVersions = 10
+	MaxVersionsLimit   = 100
+	DefaultLease       = 5 * time.Minute
+	MaxLease           = time.Hour
+	maxFields          = 32
+	maxFieldBytes      = 16 << 10
+	maxNameLen         = 256
+	// RevealsPerHour bounds how often one member may reveal secrets.
+	RevealsPerHour = 10
+)
+
+// Service is the vault domain.
+type Service struct {
+	store   store.Store
+	keyring *keys.Keyring
+	now     func() time.Time
+	log     *slog.Logger
+
+	mu      sync.Mutex
+	reveals map[string][]time.Time // member ID to recent reveal times
+}
+
+// New returns the service.
+func New(s store.Store, kr *keys.Keyring, now func() time.Time, log *slog.Logger) *Service {
+	return &Service{store: s, keyring: kr, now: now, log: log, reveals: map[string][]time.Time{}}
+}
+
+func newID(prefix string) string { return prefix + strings.ToLower(rand.Text()[:20]) }
+
+// Fields are a credential's secret fields (password, PIN, API key...).
+type Fields map[string]string
+
+// String keeps secrets out of fmt output.
+func (Fields) String() string { return "[REDACTED]" }
+
+// GoString keeps secrets out of %#v output.
+func (Fields) GoString() string { return "[REDACTED]" }
+
+// LogValue keeps secrets out of slog output.
+func (Fields) LogValue() slog.Value { return slog.StringValue("[REDACTED]") }
+
+// PutInput creates a credential or writes its next version. Metadata
+// fields left empty keep their current values on an existing credential.
+type PutInput struct {
+	Name        string            `json:"name"`
+	Kind        string            `json:"kind,omitempty"`
+	Institution string            `json:"institution,omitempty"`
+	LoginID     string            `json:"login_id,omitempty"`
+	Notes       string            `json:"notes,omitempty"`
+	Group       string            `json:"group,omitempty"`
+	Labels      map[string]string `json:"labels,omitempty"`
+	RotateBy    time.Time         `json:"rotate_by,omitzero"`
+	MaxVersions int               `json:"max_versions,omitempty"`
+	// Secret are the secret fields; nil keeps the current secret (a
+	// metadata-only change makes no new version).
+	Secret Fields `json:"secret,omitempty"`
+	// CAS, when set, must equal the current version (0: must not exist).
+	CAS *int `json:"cas,omitempty"`
+}
+
+// Credential is what anyone with credentials.read may see: never a secret.
+type Credential struct {
+	ID             string            `json:"id"`
+	Name           string            `json:"name"`
+	Group          string            `json:"group"`
+	Kind           string            `json:"kind"`
+	Institution    string            `json:"institution,omitempty"`
+	LoginID        string            `json:"login_id,omitempty"`
+	Notes          string            `json:"notes,omitempty"`
+	OwnerID        string            `json:"owner_id"`
+	Labels         map[string]string `json:"labels,omitempty"`
+	RotateBy       time.Time         `json:"rotate_by,omitzero"`
+	Revealable     []string          `json:"revealable_to"`
+	CurrentVersion int               `json:"current_version"`
+	MaxVersions    int               `json:"max_versions"`
+	Fields         []string          `json:"fields"`
+	CreatedBy      string            `json:"created_by"`
+	CreatedAt      time.Time         `json:"created_at"`
+	UpdatedAt      time.Time         `json:"updated_at"`
+}
+
+// Version is one version's metadata.
+type Version struct {
+	Version     int       `json:"version"`
+	Fields      []string  `json:"fields"`
+	CreatedBy   string    `json:"created_by"`
+	CreatedAt   time.Time `json:"created_at"`
+	DeletedAt   time.Time `json:"deleted_at,omitzero"`
+	DestroyedAt time.Time `json:"destroyed_at,omitzero"`
+	Current     bool      `json:"current"`
+}
+
+// Secret is a secret handed out: to a robot under a lease, or revealed
+// to a person.
+type Secret struct {
+	Credential string    `json:"credential"`
+	Name       string    `json:"name"`
+	Version    int       `json:"version"`
+	LoginID    string    `json:"login_id,omitempty"`
+	Fields     Fields    `json:"secret"`
+	LeaseID    string    `json:"lease_id,omitempty"`
+	ExpiresAt  time.Time `json:"lease_expires_at,omitzero"`
+}
+
+func view(c *store.Credential, fields []string) Credential {
+	if fields == nil {
+		fields = []string{}
+	}
+	rv := c.Revealable
+	if rv == nil {
+		rv = []string{}
+	}
+	return Credential{ID: c.ID, Name: c.Name, Group: c.Group, Kind: c.Kind, Institution: c.Institution, LoginID: c.LoginID,
+		Notes: c.Notes, OwnerID: c.OwnerID, Labels: c.Labels, RotateBy: c.RotateBy, Revealable: rv,
+		CurrentVersion: c.CurrentVersion, MaxVersions: c.MaxVersions, Fields: fields, CreatedBy: c.CreatedBy,
+		CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt}
+}
+
+func resourceOf(c *store.Credential) authz.Resource {
+	return authz.Resource{Type: authz.ResourceCredential, ID: c.ID, Group: c.Group}
+}
+
+var errNotFound = func(ref string) error { return fault.New(fault.NotFound, "not_found", "no credential %q", ref) }
+
+// need checks perm on c for the caller. A refusal on read says "not
+// found", so names a caller may not read do not leak.
+func (s *Service) need(ctx context.Context, perm authz.Permission, tenantID string, c *store.Credential) (string, error) {
+	p := authz.From(ctx)
+	if p == nil {
+		return "", fault.ErrUnauthenticated
+	}
+	id, ok := authz.Check(p, perm, tenantID, resourceOf(c), s.now())
+	if !ok {
+		if perm == authz.CredentialsRead {
+			return "", errNotFound(c.Name)
+		}
+		return "", fault.New(fault.Forbidden, "forbidden", "you may not %s credential %q", verb(perm), c.Name)
+	}
+	return id, nil
+}
+
+func verb(p authz.Permission) string {
+	switch p {
+	case authz.CredentialsWrite:
+		return "change"
+	case authz.CredentialsReveal:
+		return "reveal"
+	case authz.CredentialsFetch:
+		return "fetch"
+	}
+	return "read"
+}
+
+// lookup finds a credential by ID or name.
+func lookup(ctx context.Context, tx store.VaultTx, tenantID, ref string) (*store.Credential, error) {
+	c, err := tx.GetCredentialByName(ctx, tenantID, ref)
+	if errors.Is(err, store.ErrNotFound) && strings.HasPrefix(ref, "crd_") {
+		c, err = tx.GetCredential(ctx, tenantID, ref)
+	}
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, errNotFound(ref)
+	}
+	return c, err
+}
+
+func (s *Service) record(ctx context.Context, tx store.AuditTx, tenantID, action, target string, details map[string]any) error {
+	return audit.Append(ctx, tx, s.now(), audit.Entry{Log: tenantID, Action: action, Target: target, Details: details})
+}
+
+func wrapErr(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if _, ok := fault.As(err); ok {
+		return err
+	}
+	return fmt.Errorf("vault: %s: %w", op, err)
+}
+
+func invalid(code, format string, args ...any) error {
+	return fault.New(fault.Invalid, code, format, args...)
+}
+
+// checkName accepts path-like names: segments of letters, digits, '.',
+// '_' and '-', separated by single '/'.
+func checkName(name string) error {
+	if name == "" || len(name) > maxNameLen || strings.HasPrefix(name, "/") || strings.HasSuffix(name, "/") || strings.Contains(name, "//") {
+		return invalid("invalid_name", "name must be a path like bank/santander/main (1 to %d characters)", maxNameLen)
+	}
+	for _, r := range name {
+		if !(r == '/' || r == '.' || r == '_' || r == '-' || unicode.IsLetter(r) || unicode.IsDigit(r)) {
+			return invalid("invalid_name", "name may hold letters, digits, '.', '_', '-' and '/' only")
+		}
+	}
+	for _, seg := range strings.Split(name, "/") {
+		if seg == "." || seg == ".." {
+			return invalid("invalid_name", "name segments may not be . or ..")
+		}
+	}
+	return nil
+}
+
+func checkFields(f Fields) ([]string, error) {
+	if len(f) == 0 {
+		return nil, invalid("invalid_secret", "secret needs at least one field, e.g. {\"password\": \"...\"}")
+	}
+	if len(f) > maxFields {
+		return nil, invalid("invalid_secret", "at most %d secret fields", maxFields)
+	}
+	names := make([]string, 0, len(f))
+	for k, v := range f {
+		if k == "" || len(k) > 64 {
+			return nil, invalid("invalid_secret", "field names must be 1 to 64 characters")
+		}
+		if len(v) > maxFieldBytes {
+			return nil, invalid("invalid_secret", "field %q is larger than %d bytes", k, maxFieldBytes)
+		}
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	return names, nil
+}
+
+// Put creates a credential, or writes its next version. People may write
+// without ever reading back; nobody gets the secret from this call.
+func (s *Service) Put(ctx context.Context, tenantID string, in PutInput) (*Credential, error) {
+	p := authz.From(ctx)
+	if p == nil {
+		return nil, fault.ErrUnauthenticated
+	}
+	if err := checkName(in.Name); err != nil {
+		return nil, err
+	}
+	if in.Kind != "" && !slices.Contains(store.CredentialKinds, in.Kind) {
+		return nil, invalid("invalid_kind", "kind must be one of %s", strings.Join(store.CredentialKinds, ", "))
+	}
+	if in.MaxVersions < 0 || in.MaxVersions > MaxVersionsLimit {
+		return nil, invalid("invalid_max_versions", "max_versions must be 1 to %d", MaxVersionsLimit)
+	}
+	var fields []string
+	if in.Secret != nil {
+		var err error
+		if fields, err = checkFields(in.Secret); err != nil {
+			return nil, err
+		}
+		if err := refuseSecondFactors(in.Secret, in.Notes); err != nil {
+			return nil, err
+		}
+	} else if in.Notes != "" {
+		if err := refuseSecondFactors(nil, in.Notes); err != nil {
+			return nil, err
+		}
+	}
+	var out Credential
+	err := s.store.Update(ctx, func(tx store.Tx) error {
+		now := s.now().UTC()
+		c, err := tx.GetCredentialByName(ctx, tenantID, in.Name)
+		created := false
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			if in.CAS != nil && *in.CAS != 0 {
+				return fault.New(fault.Conflict, "cas_mismatch", "check-and-set %d, but %q does not exist", *in.CAS, in.Name)
+			}
+			if in.Secret == nil {
+				return invalid("invalid_secret", "a new credential needs its secret fields")
+			}
+			c = &store.Credential{TenantID: tenantID, ID: newID("crd_"), Name: in.Name, Kind: store.KindOther, OwnerID: p.ID,
+				MaxVersions: DefaultMaxVersions, CreatedBy: p.ID, CreatedAt: now}
+			c.Group, _, _ = strings.Cut(in.Name, "/")
+			created = true
+		case err != nil:
+			return err
+		default:
+			if in.CAS != nil && *in.CAS != c.CurrentVersion {
+				return fault.New(fault.Conflict, "cas_mismatch", "check-and-set %d, but the current version is %d", *in.CAS, c.CurrentVersion)
+			}
+			if c.CASRequired && in.CAS == nil && in.Secret != nil {
+				return fault.New(fault.Conflict, "cas_required", "credential %q requires check-and-set: give cas", in.Name)
+			}
+		}
+		// Write access is checked on the credential itself (a grant may
+		// name it or its group).
+		if _, err := s.need(ctx, authz.CredentialsWrite, tenantID, c); err != nil {
+			if created {
+				return err
+			}
+			return err
+		}
+		if in.Kind != "" {
+			c.Kind = in.Kind
+		}
+		if in.Institution != "" {
+			c.Institution = in.Institution
+		}
+		if in.LoginID != "" {
+			c.LoginID = in.LoginID
+		}
+		if in.Notes != "" {
+			c.Notes = in.Notes
+		}
+		if in.Group != "" {
+			c.Group = in.Group
+		}
+		if in.Labels != nil {
+			c.Labels = in.Labels
+		}
+		if !in.RotateBy.IsZero() {
+			c.RotateBy = in.RotateBy.UTC()
+		}
+		if in.MaxVersions != 0 {
+			c.MaxVersions = in.MaxVersions
+		}
+		c.UpdatedAt = now
+		details := map[string]any{"name": c.Name, "kind": c.Kind}
+		if in.Secret != nil {
+			c.CurrentVersion++
+			if err := s.sealVersion(ctx, tx, c, in.Secret, fields, p.ID, now); err != nil {
+				return err
+			}
+			details["version"], details["fields"] = c.CurrentVersion, fields
+		}
+		if created {
+			if err := tx.InsertCredential(ctx, c); err != nil {
+				if errors.Is(err, store.ErrConflict) {
+					return fault.New(fault.Conflict, "name_taken", "credential %q was just created by someone else; retry", c.Name)
+				}
+				return err
+			}
+		} else if err := tx.UpdateCredential(ctx, c); err != nil {
+			return err
+		}
+		if err := s.prune(ctx, tx, c); err != nil {
+			return err
+		}
+		action := "credential.update"
+		if created {
+			action = "credential.create"
+		}
+		if err := s.record(ctx, tx, tenantID, action, c.ID, details); err != nil {
+			return err
+		}
+		cur, err := s.currentFields(ctx, tx, c)
+		if err != nil {
+			return err
+		}
+		out = view(c, cur)
+		return nil
+	})
+	if err != nil {
+		return nil, wrapErr("put", err)
+	}
+	return &out, nil
+}
+
+// sealVersion seals fields as version c.CurrentVersion of c.
+func (s *Service) sealVersion(ctx context.Context, tx store.Tx, c *store.Credential, f Fields, names []string, by string, now time.Time) error {
+	pt, err := json.Marshal(map[string]string(f))
+	if err != nil {
+		return err
+	}
+	defer clear(pt)
+	rid := store.CredentialRecordID(c.ID, c.CurrentVersion)
+	kv, ct, err := s.keyring.Seal(ctx, tx, c.TenantID, store.RecordCredential, rid, pt)
+	if err != nil {
+		return err
+	}
+	if err := tx.PutRecord(ctx, &store.Record{TenantID: c.TenantID, Kind: store.RecordCredential, ID: rid, KeyVersion: kv,
+		Ciphertext: ct, CreatedAt: now, UpdatedAt: now}); err != nil {
+		return err
+	}
+	return tx.InsertCredentialVersion(ctx, &store.CredentialVersion{TenantID: c.TenantID, CredentialID: c.ID, Version: c.CurrentVersion,
+		Fields: names, Strength: -1, CreatedBy: by, CreatedAt: now})
+}
+
+// prune keeps the newest MaxVersions versions.
+func (s *Service) prune(ctx context.Context, tx store.Tx, c *store.Credential) error {
+	vs, err := tx.ListCredentialVersions(ctx, c.TenantID, c.ID)
+	if err != nil {
+		return err
+	}
+	for i := 0; i < len(vs)-c.MaxVersions; i++ {
+		if err := tx.DeleteCredentialVersion(ctx, c.TenantID, c.ID, vs[i].Version); err != nil {
+			return err
+		}
+		if err := tx.DeleteRecord(ctx, c.TenantID, store.RecordCredential, store.CredentialRecordID(c.ID, vs[i].Version)); err != nil &&
+			!errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Service) currentFields(ctx context.Context, tx store.Tx, c *store.Credential) ([]string, error) {
+	if c.CurrentVersion == 0 {
+		return nil, nil
+	}
+	v, err := tx.GetCredentialVersion(ctx, c.TenantID, c.ID, c.CurrentVersion)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !v.DeletedAt.IsZero() || !v.DestroyedAt.IsZero() {
+		return nil, nil
+	}
+	return v.Fields, nil
+}
+
+// Get returns a credential's metadata (never its secret).
+func (s *Service) Get(ctx context.Context, tenantID, ref string) (*Credential, error) {
+	var out Credential
+	err := s.store.View(ctx, func(tx store.Tx) error {
+		c, err := lookup(ctx, tx, tenantID, ref)
+		if err != nil {
+			return err
+		}
+		if _, err := s.need(ctx, authz.CredentialsRead, tenantID, c); err != nil {
+			return err
+		}
+		f, err := s.currentFields(ctx, tx, c)
+		out = view(c, f)
+		return err
+	})
+	if err != nil {
+		return nil, wrapErr("get", err)
+	}
+	return &out, nil
+}
+
+// List returns the credentials under prefix the caller may read, by name.
+func (s *Service) List(ctx context.Context, tenantID, prefix, after string, limit int) ([]Credential, error) {
+	if limit <= 0 || limit > 1000 {
+		limit = 1000
+	}
+	p := authz.From(ctx)
+	var out []Credential
+	err := s.store.View(ctx, func(tx store.Tx) error {
+		for len(out) < limit {
+			cs, err := tx.ListCredentials(ctx, store.CredentialFilter{TenantID: tenantID, Prefix: prefix, After: after, Limit: limit})
+			if err != nil {
+				return err
+			}
+			for i := range cs {
+				after = cs[i].Name
+				if _, ok := authz.Check(p, authz.CredentialsRead, tenantID, resourceOf(&cs[i]), s.now()); !ok {
+					continue
+				}
+				out = append(out, view(&cs[i], nil))
+				if len(out) == limit {
+					break
+				}
+			}
+			if len(cs) < limit {
+				break
+			}
+		}
+		return nil
+	})
+	return out, wrapErr("list", err)
+}
+
+// History lists a credential's versions, oldest first.
+func (s *Service) History(ctx context.Context, tenantID, ref string) ([]Version, error) {
+	var out []Version
+	err := s.store.View(ctx, func(tx store.Tx) error {
+		c, err := lookup(ctx, tx, tenantID, ref)
+		if err != nil {
+			return err
+		}
+		if _, err := s.need(ctx, authz.CredentialsRead, tenantID, c); err != nil {
+			return err
+		}
+		vs, err := tx.ListCredentialVersions(ctx, tenantID, c.ID)
+		for _, v := range vs {
+			out = append(out, Version{Version: v.Version, Fields: v.Fields, CreatedBy: v.CreatedBy, CreatedAt: v.CreatedAt,
+				DeletedAt: v.DeletedAt, DestroyedAt: v.DestroyedAt, Current: v.Version == c.CurrentVersion})
+		}
+		return err
+	})
+	return out, wrapErr("history", err)
+}
+
+// Restore makes an earlier version's secret the current one, as a new
+// version. The caller needs credentials.write, not the right to read it.
+func (s *Service) Restore(ctx context.Context, tenantID, ref string, version int) (*Credential, error) {
+	p := authz.From(ctx)
+	var out Credential
+	err := s.store.Update(ctx, func(tx store.Tx) error {
+		c, err := lookup(ctx, tx, tenantID, ref)
+		if err != nil {
+			return err
+		}
+		if _, err := s.need(ctx, authz.CredentialsWrite, tenantID, c); err != nil {
+			return err
+		}
+		f, v, err := s.open(ctx, tx, c, version)
+		if err != nil {
+			return err
+		}
+		defer clear(f)
+		now := s.now().UTC()
+		c.CurrentVersion++
+		c.UpdatedAt = now
+		if err := s.sealVersion(ctx, tx, c, f, v.Fields, p.ID, now); err != nil {
+			return err
+		}
+		if err := tx.UpdateCredential(ctx, c); err != nil {
+			return err
+		}
+		if err := s.prune(ctx, tx, c); err != nil {
+			return err
+		}
+		out = view(c, v.Fields)
+		return s.record(ctx, tx, tenantID, "credential.restore", c.ID, map[string]any{"name": c.Name, "from_version": version, "version": c.CurrentVersion})
+	})
+	if err != nil {
+		return nil, wrapErr("restore", err)
+	}
+	return &out, nil
+}
+
+// open unseals one version's fields (0: the current one).
+func (s *Service) open(ctx context.Context, tx store.Tx, c *store.Credential, version int) (Fields, *store.CredentialVersion, error) {
+	if version == 0 {
+		version = c.CurrentVersion
+	}
+	v, err := tx.GetCredentialVersion(ctx, c.TenantID, c.ID, version)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil, fault.New(fault.NotFound, "no_version", "credential %q has no version %d", c.Name, version)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	if !v.DeletedAt.IsZero() || !v.DestroyedAt.IsZero() {
+		return nil, nil, fault.New(fault.NotFound, "version_deleted", "version %d of %q is deleted", version, c.Name)
+	}
+	rid := store.CredentialRecordID(c.ID, version)
+	rec, err := tx.GetRecord(ctx, c.TenantID, store.RecordCredential, rid)
+	if err != nil {
+		return nil, nil, err
+	}
+	pt, err := s.keyring.Open(ctx, tx, c.TenantID, store.RecordCredential, rid, rec.Ciphertext)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer clear(pt)
+	var f Fields
+	if err := json.Unmarshal(pt, &f); err != nil {
+		return nil, nil, err
+	}
+	return f, v, nil
+}
+
+// FetchInput is a robot's just-in-time fetch.
+type FetchInput struct {
+	// Purpose is why the robot needs it now ("monthly payroll run"); it is
+	// audited.
+	Purpose string `json:"purpose"`
+	// TTL is the lease's lifetime (default 5 minutes, at most an hour).
+	TTL     string `json:"ttl,omitempty"`
+	Version int    `json:"version,omitempty"`
+}
+
+// Fetch hands a robot the secret under a lease. Only robots fetch; people
+// reveal (see Reveal), and no role carries either right: a grant does.
+func (s *Service) Fetch(ctx context.Context, tenantID, ref string, in FetchInput) (*Secret, error) {
+	p := authz.From(ctx)
+	if p == nil || p.Kind != authz.KindRobot {
+		return nil, fault.New(fault.Forbidden, "robots_only", "only robots fetch credentials; a person with the right may reveal one")
+	}
+	in.Purpose = strings.TrimSpace(in.Purpose)
+	if in.Purpose == "" || len(in.Purpose) > 500 {
+		return nil, invalid("purpose_required", "say why the secret is needed now (purpose, 1 to 500 characters)")
+	}
+	ttl := DefaultLease
+	if in.TTL != "" {
+		d, err := time.ParseDuration(in.TTL)
+		if err != nil || d <= 0 || d > MaxLease {
+			return nil, invalid("invalid_ttl", "ttl must be a duration up to %s", MaxLease)
+		}
+		ttl = d
+	}
+	var out *Secret
+	err := s.store.Update(ctx, func(tx store.Tx) error {
+		c, err := lookup(ctx, tx, tenantID, ref)
+		if err != nil {
+			return err
+		}
+		grant, err := s.need(ctx, authz.CredentialsFetch, tenantID, c)
+		if err != nil {
+			return err
+		}
+		f, v, err := s.open(ctx, tx, c, in.Version)
+		if err != nil {
+			return err
+		}
+		now := s.now().UTC()
+		l := &store.Lease{ID: newID("lse_"), TenantID: tenantID, CredentialID: c.ID, Version: v.Version, SubjectType: store.SubjectRobot,
+			SubjectID: p.ID, Purpose: in.Purpose, CreatedAt: now, ExpiresAt: now.Add(ttl)}
+		if err := tx.InsertLease(ctx, l); err != nil {
+			return err
+		}
+		out = &Secret{Credential: c.ID, Name: c.Name, Version: v.Version, LoginID: c.LoginID, Fields: f, LeaseID: l.ID, ExpiresAt: l.ExpiresAt}
+		return s.record(ctx, tx, tenantID, "credential.fetch", c.ID, map[string]any{"name": c.Name, "version": v.Version,
+			"lease": l.ID, "purpose": in.Purpose, "grant": grant, "lease_expires_at": l.ExpiresAt})
+	})
+	if err != nil {
+		return nil, wrapErr("fetch", err)
+	}
+	return out, nil
+}
+
+// RevealInput is a person's reason to read a secret back.
+type RevealInput struct {
+	Reason  string `json:"reason"`
+	Version int    `json:"version,omitempty"`
+}
+
+// Reveal shows a person a secret: only a credential made revealable to
+// them by name, with a reveal grant, a reason, at most RevealsPerHour an
+// hour; the owner is notified.
+func (s *Service) Reveal(ctx context.Context, tenantID, ref string, in RevealInput) (*Secret, error) {
+	p := authz.From(ctx)
+	if p == nil || p.Kind != authz.KindMember {
+		return nil, fault.New(fault.Forbidden, "people_only", "only people reveal; robots fetch under a lease")
+	}
+	in.Reason = strings.TrimSpace(in.Reason)
+	if in.Reason == "" || len(in.Reason) > 500 {
+		return nil, invalid("reason_required", "say why you need to see it (reason, 1 to 500 characters)")
+	}
+	var out *Secret
+	err := s.store.Update(ctx, func(tx store.Tx) error {
+		c, err := lookup(ctx, tx, tenantID, ref)
+		if err != nil {
+			return err
+		}
+		grant, err := s.need(ctx, authz.CredentialsReveal, tenantID, c)
+		if err != nil {
+			return err
+		}
+		if !slices.Contains(c.Revealable, p.ID) {
+			return fault.New(fault.Forbidden, "write_only", "credential %q is write-only for you: the tenant has not made it revealable to you", c.Name)
+		}
+		if !s.allowReveal(p.ID) {
+			return fault.New(fault.RateLimited, "too_many_reveals", "at most %d reveals an hour", RevealsPerHour)
+		}
+		f, v, err := s.open(ctx, tx, c, in.Version)
+		if err != nil {
+			return err
+		}
+		now := s.now().UTC()
+		out = &Secret{Credential: c.ID, Name: c.Name, Version: v.Version, LoginID: c.LoginID, Fields: f}
+		if c.OwnerID != p.ID {
+			if err := identity.Notify(ctx, tx, now, tenantID, c.OwnerID, "credential_revealed",
+				fmt.Sprintf("%s was revealed", c.Name), map[string]any{"credential": c.ID, "by": p.ID, "reason": in.Reason}); err != nil {
+				return err
+			}
+		}
+		return s.record(ctx, tx, tenantID, "credential.reveal", c.ID, map[string]any{"name": c.Name, "version": v.Version,
+			"reason": in.Reason, "grant": grant})
+	})
+	if err != nil {
+		return nil, wrapErr("reveal", err)
+	}
+	return out, nil
+}
+
+func (s *Service) allowReveal(memberID string) bool {
+	now := s.now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	recent := s.reveals[memberID][:0]
+	for _, t := range s.reveals[memberID] {
+		if now.Sub(t) < time.Hour {
+			recent = append(recent, t)
+		}
+	}
+	if len(recent) >= RevealsPerHour {
+		s.reveals[memberID] = recent
+		return false
+	}
+	s.reveals[memberID] = append(recent, now)
+	return true
+}
+
+// SetRevealable names the members who may reveal a credential (empty:
+// write-only for everyone). It needs members.manage-level trust: the
+// caller's role must carry policy.manage.
+func (s *Service) SetRevealable(ctx context.Context, tenantID, ref string, members []string) (*Credential, error) {
+	var out Credential
+	err := s.store.Update(ctx, func(tx store.Tx) error {
+		c, err := lookup(ctx, tx, tenantID, ref)
+		if err != nil {
+			return err
+		}
+		ids := []string{}
+		for _, m := range members {
+			mem, err := tx.GetMember(ctx, tenantID, m)
+			if errors.Is(err, store.ErrNotFound) {
+				mem, err = tx.GetMemberByEmail(ctx, tenantID, strings.ToLower(strings.TrimSpace(m)))
+			}
+			if errors.Is(err, store.ErrNotFound) {
+				return fault.New(fault.NotFound, "not_found", "no member %q", m)
+			}
+			if err != nil {
+				return err
+			}
+			if !slices.Contains(ids, mem.ID) {
+				ids = append(ids, mem.ID)
+			}
+		}
+		c.Revealable, c.UpdatedAt = ids, s.now().UTC()
+		if err := tx.UpdateCredential(ctx, c); err != nil {
+			return err
+		}
+		f, err := s.currentFields(ctx, tx, c)
+		out = view(c, f)
+		if err != nil {
+			return err
+		}
+		return s.record(ctx, tx, tenantID, "credential.revealable", c.ID, map[string]any{"name": c.Name, "members": ids})
+	})
+	if err != nil {
+		return nil, wrapErr("set revealable", err)
+	}
+	return &out, nil
+}
+
+// Lease returns a live lease's secret again, to the robot holding it.
+func (s *Service) Lease(ctx context.Context, tenantID, leaseID string) (*Secret, error) {
+	p := authz.From(ctx)
+	var out *Secret
+	err := s.store.View(ctx, func(tx store.Tx) error {
+		l, err := s.liveLease(ctx, tx, tenantID, leaseID, p)
+		if err != nil {
+			return err
+		}
+		c, err := tx.GetCredential(ctx, tenantID, l.CredentialID)
+		if err != nil {
+			return err
+		}
+		// The grant must still hold: revoking it ends every lease it gave.
+		if _, err := s.need(ctx, authz.CredentialsFetch, tenantID, c); err != nil {
+			return err
+		}
+		f, _, err := s.open(ctx, tx, c, l.Version)
+		if err != nil {
+			return err
+		}
+		out = &Secret{Credential: c.ID, Name: c.Name, Version: l.Version, LoginID: c.LoginID, Fields: f, LeaseID: l.ID, ExpiresAt: l.ExpiresAt}
+		return nil
+	})
+	return out, wrapErr("lease", err)
+}
+
+func (s *Service) liveLease(ctx context.Context, tx store.Tx, tenantID, id string, p *authz.Principal) (*store.Lease, error) {
+	l, err := tx.GetLease(ctx, tenantID, id)
+	gone := fault.New(fault.NotFound, "lease_gone", "no live lease %q (expired, revoked or never yours)", id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, gone
+	}
+	if err != nil {
+		return nil, err
+	}
+	if p == nil || l.SubjectID != p.ID || !l.RevokedAt.IsZero() || !s.now().Before(l.ExpiresAt) {
+		return nil, gone
+	}
+	return l, nil
+}
+
+// RenewLease extends the caller's live lease by ttl from now (at most an
+// hour from now).
+func (s *Service) RenewLease(ctx context.Context, tenantID, leaseID, ttl string) (*store.Lease, error) {
+	d := DefaultLease
+	if ttl != "" {
+		var err error
+		if d, err = time.ParseDuration(ttl); err != nil || d <= 0 || d > MaxLease {
+			return nil, invalid("invalid_ttl", "ttl must be a duration up to %s", MaxLease)
+		}
+	}
+	p := authz.From(ctx)
+	var out *store.Lease
+	err := s.store.Update(ctx, func(tx store.Tx) error {
+		l, err := s.liveLease(ctx, tx, tenantID, leaseID, p)
+		if err != nil {
+			return err
+		}
+		c, err := tx.GetCredential(ctx, tenantID, l.CredentialID)
+		if err != nil {
+			return err
+		}
+		if _, err := s.need(ctx, authz.CredentialsFetch, tenantID, c); err != nil {
+			return err
+		}
+		l.ExpiresAt = s.now().UTC().Add(d)
+		if err := tx.UpdateLease(ctx, l); err != nil {
+			return err
+		}
+		out = l
+		return s.record(ctx, tx, tenantID, "lease.renew", l.ID, map[string]any{"credential": c.ID, "expires_at": l.ExpiresAt})
+	})
+	if err != nil {
+		return nil, wrapErr("renew lease", err)
+	}
+	return out, nil
+}
+
+// RevokeLease ends a lease at once: its holder, or anyone who may manage
+// grants.
+func (s *Service) RevokeLease(ctx context.Context, tenantID, leaseID string) error {
+	p := authz.From(ctx)
+	err := s.store.Update(ctx, func(tx store.Tx) error {
+		l, err := tx.GetLease(ctx, tenantID, leaseID)
+		if errors.Is(err, store.ErrNotFound) {
+			return fault.New(fault.NotFound, "not_found", "no lease %q", leaseID)
+		}
+		if err != nil {
+			return err
+		}
+		if p == nil || (l.SubjectID != p.ID && !authz.Allow(p, authz.GrantsManage, tenantID, s.now())) {
+			return fault.New(fault.NotFound, "not_found", "no lease %q", leaseID)
+		}
+		if !l.RevokedAt.IsZero() {
+			return nil
+		}
+		l.RevokedAt = s.now().UTC()
+		if err := tx.UpdateLease(ctx, l); err != nil {
+			return err
+		}
+		return s.record(ctx, tx, tenantID, "lease.revoke", l.ID, map[string]any{"credential": l.CredentialID, "holder": l.SubjectID})
+	})
+	return wrapErr("revoke lease", err)
+}
+
+// Leases lists the live leases of a credential (or all of the tenant's).
+func (s *Service) Leases(ctx context.Context, tenantID, ref string) ([]store.Lease, error) {
+	var out []store.Lease
+	err := s.store.View(ctx, func(tx store.Tx) error {
+		credID := ""
+		if ref != "" {
+			c, err := lookup(ctx, tx, tenantID, ref)
+			if err != nil {
+				return err
+			}
+			credID = c.ID
+		}
+		var err error
+		out, err = tx.ListLeases(ctx, tenantID, credID, "", s.now())
+		return err
+	})
+	return out, wrapErr("leases", err)
+}
+
+// Delete removes a credential, every version and its sealed secrets.
+func (s *Service) Delete(ctx context.Context, tenantID, ref string) error {
+	err := s.store.Update(ctx, func(tx store.Tx) error {
+		c, err := lookup(ctx, tx, tenantID, ref)
+		if err != nil {
+			return err
+		}
+		if _, err := s.need(ctx, authz.CredentialsWrite, tenantID, c); err != nil {
+			return err
+		}
+		vs, err := tx.ListCredentialVersions(ctx, tenantID, c.ID)
+		if err != nil {
+			return err
+		}
+		for _, v := range vs {
+			if err := tx.DeleteRecord(ctx, tenantID, store.RecordCredential, store.CredentialRecordID(c.ID, v.Version)); err != nil &&
+				!errors.Is(err, store.ErrNotFound) {
+				return err
+			}
+		}
+		if err := tx.DeleteCredential(ctx, tenantID, c.ID); err != nil {
+			return err
+		}
+		return s.record(ctx, tx, tenantID, "credential.delete", c.ID, map[string]any{"name": c.Name, "versions": len(vs)})
+	})
+	return wrapErr("delete", err)
+}
