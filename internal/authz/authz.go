@@ -166,7 +166,12 @@ func (p *Principal) Tenant() bool {
 }
 
 func (p *Principal) scoped(perm Permission) bool {
-	return p.Scopes == nil || slices.Contains(p.Scopes, perm)
+	if p.Scopes == nil || slices.Contains(p.Scopes, perm) {
+		return true
+	}
+	// A token scoped to fetching or revealing reaches the routes where the
+	// vault decides that per credential.
+	return perm == VaultUse && (slices.Contains(p.Scopes, CredentialsFetch) || slices.Contains(p.Scopes, CredentialsReveal))
 }
 
 // Denial explains why Allow refused p perm on tenantID, without saying

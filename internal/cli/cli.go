@@ -140,6 +140,7 @@ with "custodia operator init" and "custodia operator unseal".`,
 		mfaCmd(e),
 		sessionCmd(e),
 		notificationCmd(e),
+		credCmd(e),
 	)
 	// Unknown subcommands and wrong argument counts are usage errors.
 	var walk func(*cobra.Command)

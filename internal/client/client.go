@@ -135,7 +135,14 @@ func apiError(status int, raw []byte) error {
 
 func (c *Client) send(ctx context.Context, method, path string, query url.Values, body any) (*http.Response, error) {
 	u := *c.base
-	u.Path = strings.TrimRight(u.Path, "/") + path
+	// path is already escaped (IDs and names go through url.PathEscape, so
+	// a "/" inside a name stays %2F on the wire).
+	escaped := strings.TrimRight(u.EscapedPath(), "/") + path
+	if p, err := url.PathUnescape(escaped); err == nil {
+		u.Path, u.RawPath = p, escaped
+	} else {
+		u.Path = escaped
+	}
 	u.RawQuery = query.Encode()
 	var rd io.Reader
 	if body != nil {

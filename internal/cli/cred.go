@@ -1,0 +1,258 @@
+package cli
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/custodia-project/custodia/internal/api"
+	cv "github.com/custodia-project/custodia/internal/vault"
+)
+
+func credCmd(e *env) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "cred",
+		Short: "Store credentials (write-only for people), list them, and fetch or reveal them when allowed",
+		Long: `Credentials are a tenant's bank, tax-portal and payroll logins. People write them
+and never read them back; a robot holding a credentials.fetch grant gets one
+just in time ("cred get --purpose"); a person may reveal one only when the
+tenant made it revealable to them and they hold a credentials.reveal grant
+("cred get --reason"). Names are paths such as bank/santander/main.`,
+	}
+
+	put := &cobra.Command{
+		Use:   "put NAME",
+		Short: "Create a credential or write its next version; the secret is read from stdin",
+		Long: `Create a credential or write its next version. The secret comes from stdin:
+a JSON object of fields ({"password": "...", "pin": "..."}), or else its first
+line is the "password" field. Without --secret-stdin only metadata changes.
+Second factors (coordinate cards, authenticator seeds, one-time code lists,
+token serials) are refused: a stolen vault must not be enough to move money.`,
+		Args: exactArgs(1, "the credential's name"),
+	}
+	var in cv.PutInput
+	var rotateBy string
+	var labels []string
+	var cas int
+	var secretStdin bool
+	fs := put.Flags()
+	fs.StringVar(&in.Kind, "kind", "", "bank, tax_portal, payroll, invoicing, certificate or other")
+	fs.StringVar(&in.Institution, "institution", "", "the bank or portal")
+	fs.StringVar(&in.LoginID, "login-id", "", "the user name or ID at the institution (not secret)")
+	fs.StringVar(&in.Notes, "notes", "", "notes (not secret; never a second factor)")
+	fs.StringVar(&in.Group, "group", "", "group for grants (default: the name's first segment)")
+	fs.StringVar(&rotateBy, "rotate-by", "", "date the secret should be changed by (YYYY-MM-DD)")
+	fs.StringSliceVar(&labels, "label", nil, "label key=value (repeatable)")
+	fs.IntVar(&in.MaxVersions, "max-versions", 0, "versions kept (default 10)")
+	fs.IntVar(&cas, "cas", -1, "check-and-set: the version this write replaces (0: must not exist)")
+	fs.BoolVar(&secretStdin, "secret-stdin", false, "read the secret from stdin")
+	tenantSub(e, put, func(b string, args []string) (request, error) {
+		in.Name = args[0]
+		if rotateBy != "" {
+			t, err := time.Parse("2006-01-02", rotateBy)
+			if err != nil {
+				return request{}, usageErr("--rotate-by must be a date like 2027-03-31")
+			}
+			in.RotateBy = t
+		}
+		for _, l := range labels {
+			k, v, ok := strings.Cut(l, "=")
+			if !ok || k == "" {
+				return request{}, usageErr("--label must be key=value")
+			}
+			if in.Labels == nil {
+				in.Labels = map[string]string{}
+			}
+			in.Labels[k] = v
+		}
+		if cas >= 0 {
+			in.CAS = &cas
+		}
+		if secretStdin {
+			f, err := readSecret(e)
+			if err != nil {
+				return request{}, err
+			}
+			in.Secret = f
+		}
+		return request{method: http.MethodPost, path: b + "/credentials", body: in}, nil
+	}, func(raw json.RawMessage) error { return printCred(e, raw) }, nil)
+
+	list := &cobra.Command{Use: "list", Short: "List credentials (metadata only)", Args: exactArgs(0, "no arguments")}
+	var prefix string
+	list.Flags().StringVar(&prefix, "prefix", "", "only names starting with this, e.g. bank/")
+	tenantSub(e, list, func(b string, _ []string) (request, error) {
+		q := url.Values{}
+		if prefix != "" {
+			q.Set("prefix", prefix)
+		}
+		return request{method: http.MethodGet, path: b + "/credentials", query: q}, nil
+	}, func(raw json.RawMessage) error {
+		r, err := decodeInto[api.CredentialList](raw)
+		if err != nil {
+			return err
+		}
+		var rows [][]string
+		for _, c := range r.Credentials {
+			rows = append(rows, []string{c.Name, c.Kind, dash(c.Institution), fmt.Sprint(c.CurrentVersion), c.OwnerID, fmtDate(c.RotateBy)})
+		}
+		return table(e, "NAME KIND INSTITUTION VERSION OWNER ROTATE-BY", rows)
+	}, nil)
+
+	show := &cobra.Command{Use: "show NAME", Short: "Show a credential's metadata (never its secret)", Args: exactArgs(1, "the credential's name or ID")}
+	tenantSub(e, show, func(b string, args []string) (request, error) {
+		return request{method: http.MethodGet, path: b + "/credentials/" + pathEscape(args[0])}, nil
+	}, func(raw json.RawMessage) error { return printCred(e, raw) }, nil)
+
+	history := &cobra.Command{Use: "history NAME", Short: "List a credential's versions", Args: exactArgs(1, "the credential's name or ID")}
+	tenantSub(e, history, func(b string, args []string) (request, error) {
+		return request{method: http.MethodGet, path: b + "/credentials/" + pathEscape(args[0]) + "/versions"}, nil
+	}, func(raw json.RawMessage) error {
+		r, err := decodeInto[api.VersionList](raw)
+		if err != nil {
+			return err
+		}
+		var rows [][]string
+		for _, v := range r.Versions {
+			cur := ""
+			if v.Current {
+				cur = "current"
+			}
+			rows = append(rows, []string{fmt.Sprint(v.Version), strings.Join(v.Fields, ","), v.CreatedBy, fmtTime(v.CreatedAt), cur})
+		}
+		return table(e, "VERSION FIELDS BY CREATED NOTE", rows)
+	}, nil)
+
+	restore := &cobra.Command{Use: "restore NAME", Short: "Make an earlier version current again (as a new version), without reading it",
+		Args: exactArgs(1, "the credential's name or ID")}
+	var version int
+	restore.Flags().IntVar(&version, "version", 0, "the version to restore")
+	tenantSub(e, restore, func(b string, args []string) (request, error) {
+		if version < 1 {
+			return request{}, usageErr("--version is required")
+		}
+		return request{method: http.MethodPost, path: b + "/credentials/" + pathEscape(args[0]) + "/restore",
+			body: api.RestoreRequest{Version: version}}, nil
+	}, func(raw json.RawMessage) error { return printCred(e, raw) }, nil)
+
+	get := &cobra.Command{
+		Use:   "get NAME",
+		Short: "Robots: fetch the secret with --purpose; people: reveal a revealable one with --reason",
+		Args:  exactArgs(1, "the credential's name or ID"),
+	}
+	var purpose, reason, ttl string
+	get.Flags().StringVar(&purpose, "purpose", "", "robots: why the secret is needed now (audited)")
+	get.Flags().StringVar(&ttl, "ttl", "", "robots: lease lifetime (default 5m, at most 1h)")
+	get.Flags().StringVar(&reason, "reason", "", "people: why you need to see it (audited; the owner is told)")
+	tenantSub(e, get, func(b string, args []string) (request, error) {
+		p := b + "/credentials/" + pathEscape(args[0])
+		switch {
+		case (purpose == "") == (reason == ""):
+			return request{}, usageErr("give --purpose (robots) or --reason (people)")
+		case purpose != "":
+			return request{method: http.MethodPost, path: p + "/fetch", body: cv.FetchInput{Purpose: purpose, TTL: ttl}}, nil
+		}
+		return request{method: http.MethodPost, path: p + "/reveal", body: cv.RevealInput{Reason: reason}}, nil
+	}, func(raw json.RawMessage) error {
+		s, err := decodeInto[cv.Secret](raw)
+		if err != nil {
+			return err
+		}
+		names := make([]string, 0, len(s.Fields))
+		for k := range s.Fields {
+			names = append(names, k)
+		}
+		sort.Strings(names)
+		for _, k := range names {
+			fmt.Fprintf(e.stdout, "%s: %s\n", k, s.Fields[k])
+		}
+		fmt.Fprintf(e.stderr, "%s version %d", s.Name, s.Version)
+		if s.LeaseID != "" {
+			fmt.Fprintf(e.stderr, "; lease %s until %s", s.LeaseID, fmtTime(s.ExpiresAt))
+		}
+		fmt.Fprintln(e.stderr, ".")
+		return nil
+	}, nil)
+
+	revealable := &cobra.Command{Use: "revealable NAME", Short: "Name the members who may reveal a credential (none: write-only for all)",
+		Args: exactArgs(1, "the credential's name or ID")}
+	var members []string
+	revealable.Flags().StringSliceVar(&members, "member", nil, "member ID or email (repeatable); give none to make it write-only")
+	tenantSub(e, revealable, func(b string, args []string) (request, error) {
+		if members == nil {
+			members = []string{}
+		}
+		return request{method: http.MethodPut, path: b + "/credentials/" + pathEscape(args[0]) + "/revealable",
+			body: api.RevealableRequest{Members: members}}, nil
+	}, func(raw json.RawMessage) error { return printCred(e, raw) }, nil)
+
+	del := &cobra.Command{Use: "delete NAME", Short: "Delete a credential with every version", Args: exactArgs(1, "the credential's name or ID")}
+	tenantSub(e, del, func(b string, args []string) (request, error) {
+		return request{method: http.MethodDelete, path: b + "/credentials/" + pathEscape(args[0])}, nil
+	}, nil, func(args []string) string { return "Deleted " + args[0] })
+
+	c.AddCommand(put, list, show, history, restore, get, revealable, del)
+	return c
+}
+
+// readSecret reads a secret from stdin: a JSON object of fields, or one
+// line taken as the password.
+func readSecret(e *env) (cv.Fields, error) {
+	r := bufio.NewReader(e.stdin)
+	b, err := r.Peek(1)
+	if err != nil {
+		return nil, usageErr("--secret-stdin: stdin is empty")
+	}
+	if b[0] == '{' {
+		var f cv.Fields
+		if err := json.NewDecoder(r).Decode(&f); err != nil {
+			return nil, usageErr("--secret-stdin: not a JSON object of string fields: %v", err)
+		}
+		return f, nil
+	}
+	line, err := r.ReadString('\n')
+	line = strings.TrimRight(line, "\r\n")
+	if line == "" {
+		return nil, usageErr("--secret-stdin: the first line is empty")
+	}
+	_ = err // a last line without a newline is fine
+	return cv.Fields{"password": line}, nil
+}
+
+func fmtDate(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.Format("2006-01-02")
+}
+
+func printCred(e *env, raw json.RawMessage) error {
+	c, err := decodeInto[cv.Credential](raw)
+	if err != nil {
+		return err
+	}
+	w := func(k, v string) { fmt.Fprintf(e.stdout, "%-14s %s\n", k+":", v) }
+	w("Name", c.Name)
+	w("ID", c.ID)
+	w("Kind", c.Kind)
+	w("Institution", dash(c.Institution))
+	w("Login ID", dash(c.LoginID))
+	w("Group", c.Group)
+	w("Owner", c.OwnerID)
+	w("Version", fmt.Sprint(c.CurrentVersion))
+	w("Fields", dash(strings.Join(c.Fields, ", ")))
+	w("Rotate by", fmtDate(c.RotateBy))
+	rv := "nobody (write-only)"
+	if len(c.Revealable) > 0 {
+		rv = strings.Join(c.Revealable, ", ")
+	}
+	w("Revealable to", rv)
+	return nil
+}
