@@ -9,7 +9,6 @@ package access
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -36,8 +35,6 @@ type Service struct {
 func New(s store.Store, now func() time.Time, log *slog.Logger) *Service {
 	return &Service{store: s, now: now, log: log}
 }
-
-func newID(prefix string) string { return prefix + strings.ToLower(rand.Text()[:20]) }
 
 func actorOf(ctx context.Context) *authz.Principal {
 	if p := authz.From(ctx); p != nil {
@@ -190,7 +187,7 @@ func (s *Service) Grant(ctx context.Context, tenantID string, in GrantInput) (*s
 
 func (s *Service) grant(ctx context.Context, tx store.Tx, tenantID, st, sid, perm, rt, rid, reason, requestID string, d time.Duration) (*store.Grant, error) {
 	now := s.now().UTC()
-	g := &store.Grant{ID: newID("grt_"), TenantID: tenantID, SubjectType: st, SubjectID: sid, Permission: perm,
+	g := &store.Grant{ID: store.NewID("grt_"), TenantID: tenantID, SubjectType: st, SubjectID: sid, Permission: perm,
 		ResourceType: rt, ResourceID: rid, Reason: reason, CreatedBy: actorOf(ctx).ID, RequestID: requestID,
 		CreatedAt: now, ExpiresAt: now.Add(d)}
 	if err := tx.InsertGrant(ctx, g); err != nil {

@@ -102,7 +102,7 @@ func (s *Service) Offboard(ctx context.Context, tenantID, ref string, in Offboar
 			}
 		}
 		now := s.now().UTC()
-		rep = &Report{ID: newID("off_"), TenantID: tenantID, MemberID: m.ID, Role: m.Role, OffboardedAt: now, OffboardedBy: actor.ID,
+		rep = &Report{ID: store.NewID("off_"), TenantID: tenantID, MemberID: m.ID, Role: m.Role, OffboardedAt: now, OffboardedBy: actor.ID,
 			Reason: strings.TrimSpace(in.Reason), Transferred: []string{}}
 		if heir != nil {
 			rep.TransferredTo = heir.ID

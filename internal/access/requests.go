@@ -39,7 +39,7 @@ func (s *Service) Request(ctx context.Context, tenantID string, in RequestInput)
 			return err
 		}
 		now := s.now().UTC()
-		r = &store.AccessRequest{ID: newID("req_"), TenantID: tenantID, RequesterID: p.ID, Permission: in.Permission,
+		r = &store.AccessRequest{ID: store.NewID("req_"), TenantID: tenantID, RequesterID: p.ID, Permission: in.Permission,
 			ResourceType: rt, ResourceID: rid, Duration: d, Reason: in.Reason, Status: store.RequestPending,
 			ApprovalsNeeded: pol.Approvals, CreatedAt: now, ExpiresAt: now.Add(pol.RequestTTL())}
 		if err := tx.InsertAccessRequest(ctx, r); err != nil {

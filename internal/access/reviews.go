@@ -56,7 +56,7 @@ func (s *Service) startReview(ctx context.Context, tx store.Tx, tenantID string,
 	if !deadline.After(now) || deadline.Sub(now) > 90*24*time.Hour {
 		return nil, nil, fault.New(fault.Invalid, "invalid_deadline", "the deadline must be in the next 90 days")
 	}
-	rv := &store.Review{ID: newID("rev_"), TenantID: tenantID, Status: store.ReviewOpen, Unanswered: pol.ReviewUnanswered,
+	rv := &store.Review{ID: store.NewID("rev_"), TenantID: tenantID, Status: store.ReviewOpen, Unanswered: pol.ReviewUnanswered,
 		CreatedBy: actorOf(ctx).ID, CreatedAt: now, Deadline: deadline.UTC()}
 	items, err := reviewLines(ctx, tx, tenantID, now)
 	if err != nil {
@@ -295,7 +295,7 @@ func (s *Service) CloseReview(ctx context.Context, tenantID, id string) (*Signof
 		if err := tx.UpdateReview(ctx, rv); err != nil {
 			return err
 		}
-		if err := tx.InsertEvidence(ctx, &store.Evidence{ID: newID("evd_"), TenantID: tenantID, Kind: "access_review", SubjectID: rv.ID,
+		if err := tx.InsertEvidence(ctx, &store.Evidence{ID: store.NewID("evd_"), TenantID: tenantID, Kind: "access_review", SubjectID: rv.ID,
 			Body: body, CreatedAt: now}); err != nil {
 			return err
 		}

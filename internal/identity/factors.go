@@ -219,7 +219,7 @@ func (s *Service) BeginTOTP(ctx context.Context) (*TOTPEnrollment, error) {
 		}
 		tok, hash := auth.NewToken("cust_tot_")
 		now := s.now().UTC()
-		id := newID("chl_")
+		id := store.NewID("chl_")
 		_, ct, err := s.keyring.Seal(ctx, tx, m.TenantID, kindTOTP, id, e.Secret)
 		if err != nil {
 			return err
@@ -344,7 +344,7 @@ func (s *Service) BeginPasskey(ctx context.Context) (options []byte, token keys.
 		}
 		tok, hash := auth.NewToken("cust_pky_")
 		now := s.now().UTC()
-		if err := tx.InsertChallenge(ctx, &store.Challenge{ID: newID("chl_"), Kind: kindPasskey, Hash: hash, TenantID: m.TenantID,
+		if err := tx.InsertChallenge(ctx, &store.Challenge{ID: store.NewID("chl_"), Kind: kindPasskey, Hash: hash, TenantID: m.TenantID,
 			MemberID: m.ID, Data: session, CreatedAt: now, ExpiresAt: now.Add(5 * time.Minute)}); err != nil {
 			return err
 		}

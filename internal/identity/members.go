@@ -85,7 +85,7 @@ func (s *Service) Invite(ctx context.Context, tenantID string, in InviteInput) (
 
 func (s *Service) invite(ctx context.Context, tx store.Tx, tenantID string, in InviteInput) (*Invitation, error) {
 	now := s.now().UTC()
-	m := &store.Member{ID: newID("mem_"), TenantID: tenantID, Email: in.Email, Name: in.Name, Role: in.Role,
+	m := &store.Member{ID: store.NewID("mem_"), TenantID: tenantID, Email: in.Email, Name: in.Name, Role: in.Role,
 		Status: store.MemberInvited, CreatedAt: now, UpdatedAt: now}
 	if err := tx.InsertMember(ctx, m); err != nil {
 		if errors.Is(err, store.ErrConflict) {
@@ -94,7 +94,7 @@ func (s *Service) invite(ctx context.Context, tx store.Tx, tenantID string, in I
 		return nil, err
 	}
 	tok, hash := auth.NewToken(InviteTokenPrefix)
-	c := &store.Challenge{ID: newID("chl_"), Kind: kindInvite, Hash: hash, TenantID: tenantID, MemberID: m.ID,
+	c := &store.Challenge{ID: store.NewID("chl_"), Kind: kindInvite, Hash: hash, TenantID: tenantID, MemberID: m.ID,
 		CreatedAt: now, ExpiresAt: now.Add(InviteTTL)}
 	if err := tx.InsertChallenge(ctx, c); err != nil {
 		return nil, err

@@ -14,7 +14,7 @@ func notify(ctx context.Context, tx store.AccessTx, now time.Time, tenantID, mem
 	if err != nil {
 		return err
 	}
-	return tx.InsertNotification(ctx, &store.Notification{ID: newID("ntf_"), TenantID: tenantID, MemberID: memberID, Kind: kind,
+	return tx.InsertNotification(ctx, &store.Notification{ID: store.NewID("ntf_"), TenantID: tenantID, MemberID: memberID, Kind: kind,
 		Subject: subject, Body: b, CreatedAt: now.UTC()})
 }
 

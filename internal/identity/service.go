@@ -2,7 +2,6 @@ package identity
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -73,8 +72,6 @@ func New(s store.Store, kr *keys.Keyring, ts *tenant.Service, now func() time.Ti
 	return &Service{store: s, keyring: kr, tenants: ts, now: now, log: log, o: o,
 		sso: sso.NewCache(o.HTTPClient, 10*time.Minute), guard: newGuard(o.Limits)}
 }
-
-func newID(prefix string) string { return prefix + strings.ToLower(rand.Text()[:20]) }
 
 // NormalizeEmail lowercases and trims an address and checks its shape.
 func NormalizeEmail(s string) (string, error) {

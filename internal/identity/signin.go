@@ -285,7 +285,7 @@ func (s *Service) firstFactorDone(ctx context.Context, m *store.Member, pol tena
 			}
 			data, _ := json.Marshal(pendingMFA{Method: method})
 			tok, hash := auth.NewToken("cust_mfa_")
-			if err := tx.InsertChallenge(ctx, &store.Challenge{ID: newID("chl_"), Kind: kindSigninMFA, Hash: hash, TenantID: cur.TenantID,
+			if err := tx.InsertChallenge(ctx, &store.Challenge{ID: store.NewID("chl_"), Kind: kindSigninMFA, Hash: hash, TenantID: cur.TenantID,
 				MemberID: cur.ID, Data: data, CreatedAt: now, ExpiresAt: now.Add(5 * time.Minute)}); err != nil {
 				return err
 			}
@@ -326,7 +326,7 @@ func (s *Service) openSession(ctx context.Context, tx store.Tx, m *store.Member,
 		}
 	}
 	tok, hash := auth.NewToken(auth.SessionPrefix)
-	ses := &store.Session{ID: newID("ses_"), TenantID: m.TenantID, MemberID: m.ID, Hash: hash, MFA: withMFA, Method: method,
+	ses := &store.Session{ID: store.NewID("ses_"), TenantID: m.TenantID, MemberID: m.ID, Hash: hash, MFA: withMFA, Method: method,
 		SourceIP: src.IP, UserAgent: truncate(src.UserAgent, 256), CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(pol.SessionMax())}
 	if err := tx.InsertSession(ctx, ses); err != nil {
 		return err

@@ -109,7 +109,7 @@ func (s *Service) StartSSO(ctx context.Context, ref string) (string, error) {
 		}
 		u, pending := p.Start(s.now())
 		b, _ := json.Marshal(pending)
-		id := newID("chl_")
+		id := store.NewID("chl_")
 		_, ct, err := s.keyring.Seal(ctx, tx, t.ID, kindSSO, id, b)
 		if err != nil {
 			return err
@@ -192,7 +192,7 @@ func (s *Service) FinishSSO(ctx context.Context, q url.Values) (*Signin, error) 
 		m, err = tx.GetMemberByEmail(ctx, c.TenantID, email)
 		switch {
 		case errors.Is(err, store.ErrNotFound) && conf.JIT:
-			m = &store.Member{ID: newID("mem_"), TenantID: c.TenantID, Email: email, Name: id.Name, Role: conf.DefaultRole,
+			m = &store.Member{ID: store.NewID("mem_"), TenantID: c.TenantID, Email: email, Name: id.Name, Role: conf.DefaultRole,
 				Status: store.MemberActive, OIDCSubject: subject, CreatedAt: now, UpdatedAt: now}
 			if err := tx.InsertMember(ctx, m); err != nil {
 				return err

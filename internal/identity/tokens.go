@@ -60,7 +60,7 @@ func (in *TokenInput) check(max time.Duration, allowed func(authz.Permission) bo
 func (s *Service) issue(ctx context.Context, tx store.Tx, tenantID, subjectType, subjectID, prefix string, in TokenInput, ttl time.Duration) (keys.Secret, *store.APIToken, error) {
 	now := s.now().UTC()
 	tok, hash := auth.NewToken(prefix)
-	rec := &store.APIToken{ID: newID("tok_"), TenantID: tenantID, SubjectType: subjectType, SubjectID: subjectID, Name: in.Name,
+	rec := &store.APIToken{ID: store.NewID("tok_"), TenantID: tenantID, SubjectType: subjectType, SubjectID: subjectID, Name: in.Name,
 		Hash: hash, Scopes: in.Scopes, CreatedBy: actorOf(ctx).ID, CreatedAt: now, ExpiresAt: now.Add(ttl)}
 	if err := tx.InsertAPIToken(ctx, rec); err != nil {
 		return nil, nil, err
@@ -168,7 +168,7 @@ func (s *Service) CreateRobot(ctx context.Context, tenantID string, in RobotInpu
 	var rec *store.APIToken
 	err = s.store.Update(ctx, func(tx store.Tx) error {
 		now := s.now().UTC()
-		r = &store.Robot{ID: newID("rbt_"), TenantID: tenantID, Name: name, OwnerID: p.ID, Status: store.RobotActive, CreatedAt: now}
+		r = &store.Robot{ID: store.NewID("rbt_"), TenantID: tenantID, Name: name, OwnerID: p.ID, Status: store.RobotActive, CreatedAt: now}
 		if err := tx.InsertRobot(ctx, r); err != nil {
 			if errors.Is(err, store.ErrConflict) {
 				return fault.New(fault.Conflict, "robot_exists", "a robot named %q exists", name)

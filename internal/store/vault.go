@@ -2,7 +2,9 @@ package store
 
 import (
 	"context"
+	"crypto/rand"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -130,3 +132,7 @@ type VaultTx interface {
 func CredentialRecordID(credentialID string, version int) string {
 	return credentialID + "/" + strconv.Itoa(version)
 }
+
+// NewID returns a new record ID: prefix and 20 random lowercase base32
+// characters (100 bits), e.g. "crd_…". IDs say nothing about their record.
+func NewID(prefix string) string { return prefix + strings.ToLower(rand.Text()[:20]) }

@@ -74,15 +74,13 @@ func (in *CreateInput) Validate() error {
 	return nil
 }
 
-func newID() string { return "tnt_" + strings.ToLower(rand.Text()[:20]) }
-
 // Create makes a tenant with its first key version.
 func (s *Service) Create(ctx context.Context, in CreateInput) (*store.Tenant, error) {
 	if err := in.Validate(); err != nil {
 		return nil, err
 	}
 	now := s.now().UTC()
-	t := &store.Tenant{ID: newID(), Slug: in.Slug, Name: in.Name, Status: store.TenantActive, CreatedAt: now, UpdatedAt: now}
+	t := &store.Tenant{ID: store.NewID("tnt_"), Slug: in.Slug, Name: in.Name, Status: store.TenantActive, CreatedAt: now, UpdatedAt: now}
 	err := s.store.Update(ctx, func(tx store.Tx) error {
 		if err := tx.CreateTenant(ctx, t); err != nil {
 			if errors.Is(err, store.ErrConflict) {

@@ -13,7 +13,6 @@ package vault
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -61,8 +60,6 @@ type Service struct {
 func New(s store.Store, kr *keys.Keyring, now func() time.Time, log *slog.Logger) *Service {
 	return &Service{store: s, keyring: kr, now: now, log: log, reveals: map[string][]time.Time{}}
 }
-
-func newID(prefix string) string { return prefix + strings.ToLower(rand.Text()[:20]) }
 
 // Fields are a credential's secret fields (password, PIN, API key...).
 type Fields map[string]string
@@ -157,7 +154,9 @@ func resourceOf(c *store.Credential) authz.Resource {
 	return authz.Resource{Type: authz.ResourceCredential, ID: c.ID, Group: c.Group}
 }
 
-var errNotFound = func(ref string) error { return fault.New(fault.NotFound, "not_found", "no credential %q", ref) }
+func errNotFound(ref string) error {
+	return fault.New(fault.NotFound, "not_found", "no credential %q", ref)
+}
 
 // need checks perm on c for the caller. A refusal on read says "not
 // found", so names a caller may not read do not leak.
@@ -280,13 +279,9 @@ func (s *Service) Put(ctx context.Context, tenantID string, in PutInput) (*Crede
 		if fields, err = checkFields(in.Secret); err != nil {
 			return nil, err
 		}
-		if err := refuseSecondFactors(in.Secret, in.Notes); err != nil {
-			return nil, err
-		}
-	} else if in.Notes != "" {
-		if err := refuseSecondFactors(nil, in.Notes); err != nil {
-			return nil, err
-		}
+	}
+	if err := refuseSecondFactors(in.Secret, in.Notes); err != nil {
+		return nil, err
 	}
 	var out Credential
 	err := s.store.Update(ctx, func(tx store.Tx) error {
@@ -301,7 +296,7 @@ func (s *Service) Put(ctx context.Context, tenantID string, in PutInput) (*Crede
 			if in.Secret == nil {
 				return invalid("invalid_secret", "a new credential needs its secret fields")
 			}
-			c = &store.Credential{TenantID: tenantID, ID: newID("crd_"), Name: in.Name, Kind: store.KindOther, OwnerID: p.ID,
+			c = &store.Credential{TenantID: tenantID, ID: store.NewID("crd_"), Name: in.Name, Kind: store.KindOther, OwnerID: p.ID,
 				MaxVersions: DefaultMaxVersions, CreatedBy: p.ID, CreatedAt: now}
 			c.Group, _, _ = strings.Cut(in.Name, "/")
 			created = true
@@ -318,9 +313,6 @@ func (s *Service) Put(ctx context.Context, tenantID string, in PutInput) (*Crede
 		// Write access is checked on the credential itself (a grant may
 		// name it or its group).
 		if _, err := s.need(ctx, authz.CredentialsWrite, tenantID, c); err != nil {
-			if created {
-				return err
-			}
 			return err
 		}
 		if in.Kind != "" {
@@ -633,7 +625,7 @@ func (s *Service) Fetch(ctx context.Context, tenantID, ref string, in FetchInput
 			return err
 		}
 		now := s.now().UTC()
-		l := &store.Lease{ID: newID("lse_"), TenantID: tenantID, CredentialID: c.ID, Version: v.Version, SubjectType: store.SubjectRobot,
+		l := &store.Lease{ID: store.NewID("lse_"), TenantID: tenantID, CredentialID: c.ID, Version: v.Version, SubjectType: store.SubjectRobot,
 			SubjectID: p.ID, Purpose: in.Purpose, CreatedAt: now, ExpiresAt: now.Add(ttl)}
 		if err := tx.InsertLease(ctx, l); err != nil {
 			return err
@@ -769,16 +761,8 @@ func (s *Service) Lease(ctx context.Context, tenantID, leaseID string) (*Secret,
 	p := authz.From(ctx)
 	var out *Secret
 	err := s.store.View(ctx, func(tx store.Tx) error {
-		l, err := s.liveLease(ctx, tx, tenantID, leaseID, p)
+		l, c, err := s.liveLease(ctx, tx, tenantID, leaseID, p)
 		if err != nil {
-			return err
-		}
-		c, err := tx.GetCredential(ctx, tenantID, l.CredentialID)
-		if err != nil {
-			return err
-		}
-		// The grant must still hold: revoking it ends every lease it gave.
-		if _, err := s.need(ctx, authz.CredentialsFetch, tenantID, c); err != nil {
 			return err
 		}
 		f, _, err := s.open(ctx, tx, c, l.Version)
@@ -791,19 +775,29 @@ func (s *Service) Lease(ctx context.Context, tenantID, leaseID string) (*Secret,
 	return out, wrapErr("lease", err)
 }
 
-func (s *Service) liveLease(ctx context.Context, tx store.Tx, tenantID, id string, p *authz.Principal) (*store.Lease, error) {
+// liveLease returns the caller's live lease and its credential; the grant
+// that allowed the fetch must still hold (revoking it ends every lease it
+// gave).
+func (s *Service) liveLease(ctx context.Context, tx store.Tx, tenantID, id string, p *authz.Principal) (*store.Lease, *store.Credential, error) {
 	l, err := tx.GetLease(ctx, tenantID, id)
 	gone := fault.New(fault.NotFound, "lease_gone", "no live lease %q (expired, revoked or never yours)", id)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, gone
+		return nil, nil, gone
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if p == nil || l.SubjectID != p.ID || !l.RevokedAt.IsZero() || !s.now().Before(l.ExpiresAt) {
-		return nil, gone
+		return nil, nil, gone
 	}
-	return l, nil
+	c, err := tx.GetCredential(ctx, tenantID, l.CredentialID)
+	if err != nil {
+		return nil, nil, err
+	}
+	if _, err := s.need(ctx, authz.CredentialsFetch, tenantID, c); err != nil {
+		return nil, nil, err
+	}
+	return l, c, nil
 }
 
 // RenewLease extends the caller's live lease by ttl from now (at most an
@@ -819,15 +813,8 @@ func (s *Service) RenewLease(ctx context.Context, tenantID, leaseID, ttl string)
 	p := authz.From(ctx)
 	var out *store.Lease
 	err := s.store.Update(ctx, func(tx store.Tx) error {
-		l, err := s.liveLease(ctx, tx, tenantID, leaseID, p)
+		l, c, err := s.liveLease(ctx, tx, tenantID, leaseID, p)
 		if err != nil {
-			return err
-		}
-		c, err := tx.GetCredential(ctx, tenantID, l.CredentialID)
-		if err != nil {
-			return err
-		}
-		if _, err := s.need(ctx, authz.CredentialsFetch, tenantID, c); err != nil {
 			return err
 		}
 		l.ExpiresAt = s.now().UTC().Add(d)
