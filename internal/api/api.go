@@ -55,7 +55,11 @@ type Route struct {
 	RawContentType string
 	// Quiet routes (health probes, scrapes) are access-logged at debug
 	// level so probes do not flood the log.
-	Quiet   bool
+	Quiet bool
+	// Vault routes speak HashiCorp Vault's dialect (the /v1 API): the
+	// token may come in X-Vault-Token, errors are {"errors":[...]}, and the
+	// tenant is the calling token's own.
+	Vault   bool
 	Handler Handler
 }
 
@@ -126,6 +130,45 @@ func Render(w http.ResponseWriter, r *http.Request, log *slog.Logger, requestID 
 		w.Header().Set("Retry-After", "5")
 	}
 	WriteJSON(w, status, ErrorBody{Error: ErrorDetail{Code: fe.Code, Message: fe.Message, RequestID: requestID}})
+}
+
+// RenderVault writes err as Vault does ({"errors":["..."]}, a bare 404 for
+// what does not exist), so that stock Vault clients understand it. Like
+// Vault it answers 403 to a missing or bad token and 400 to a failed
+// check-and-set.
+func RenderVault(w http.ResponseWriter, r *http.Request, log *slog.Logger, requestID string, err error) {
+	fe := Public(err)
+	status := Status(fe.Kind)
+	switch fe.Kind {
+	case fault.Unauthenticated:
+		status = http.StatusForbidden
+	case fault.Conflict:
+		status = http.StatusBadRequest
+	}
+	if status >= 500 && fe.Kind == fault.Internal {
+		log.ErrorContext(r.Context(), "request failed", "request_id", requestID, "err", err)
+	} else if fe.Err != nil {
+		log.InfoContext(r.Context(), "request refused", "request_id", requestID, "code", fe.Code, "cause", fe.Err)
+	}
+	msgs := []string{fe.Message}
+	switch {
+	case fe.Kind == fault.NotFound:
+		msgs = []string{}
+	case fe.Kind == fault.Unauthenticated || fe.Kind == fault.Forbidden:
+		msgs = []string{"permission denied", fe.Message}
+	}
+	if status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "5")
+	}
+	// Vault's shape has no room for Custodia's error code: it travels in
+	// a header, for scripts and logs.
+	w.Header().Set("X-Custodia-Error", fe.Code)
+	WriteJSON(w, status, VaultErrors{Errors: msgs})
+}
+
+// VaultErrors is Vault's error shape.
+type VaultErrors struct {
+	Errors []string `json:"errors"`
 }
 
 // WriteJSON writes v with status.

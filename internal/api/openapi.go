@@ -20,6 +20,10 @@ func OpenAPI(routes []Route, version string) map[string]any {
 	schemas := map[string]any{}
 	paths := map[string]map[string]any{}
 	for _, rt := range routes {
+		if rt.Vault {
+			// The Vault-compatible API is Vault's, documented in docs/api.md.
+			continue
+		}
 		p := wildcardRE.ReplaceAllString(rt.Pattern, "{$1}")
 		if paths[p] == nil {
 			paths[p] = map[string]any{}

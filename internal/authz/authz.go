@@ -68,6 +68,10 @@ const (
 	// the routes where the vault decides per credential (fetch, reveal,
 	// leases): holding it grants nothing by itself.
 	VaultUse Permission = "vault.use"
+	// AppRoleLogin is a scope only: a robot token carrying just it is an
+	// AppRole secret ID, good for nothing but exchanging for a
+	// short-lived token at /v1/auth/approle/login.
+	AppRoleLogin Permission = "approle.login"
 )
 
 // All is every permission a route may declare; a route naming anything else
@@ -75,7 +79,7 @@ const (
 var All = []Permission{Public, Metrics, SysManage, TokensManage, TenantsManage, OperatorAuditRead, AuditManage, JobsRead,
 	TenantsRead, AuditProofs, Self, AuditRead, MembersRead, MembersManage, RobotsManage, GrantsRead, GrantsManage,
 	RequestsCreate, RequestsDecide, ReviewsRead, ReviewsManage, PolicyManage,
-	CredentialsRead, CredentialsWrite, CredentialsReveal, CredentialsFetch, VaultUse}
+	CredentialsRead, CredentialsWrite, CredentialsReveal, CredentialsFetch, VaultUse, AppRoleLogin}
 
 // Grantable are the permissions a grant or an access request may carry.
 var Grantable = []Permission{AuditRead, MembersRead, GrantsRead, ReviewsRead,
@@ -249,6 +253,12 @@ func Check(p *Principal, perm Permission, tenantID string, res Resource, now tim
 	}
 	if id := p.Grants.Allows(perm, res, now); id != "" {
 		return id, true
+	}
+	// A grant on the whole tenant covers each of its resources.
+	if res.Type != ResourceTenant {
+		if id := p.Grants.Allows(perm, Resource{Type: ResourceTenant, ID: tenantID}, now); id != "" {
+			return id, true
+		}
 	}
 	return "", false
 }

@@ -68,3 +68,25 @@ func TestGrantSetExpiry(t *testing.T) {
 		t.Error("scopes narrow a token")
 	}
 }
+
+// A grant on the whole tenant covers each credential of that tenant, and
+// no other tenant's.
+func TestTenantGrantCoversCredentials(t *testing.T) {
+	now := time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)
+	set := NewGrantSet([]GrantRef{{ID: "g1", Perm: CredentialsFetch, Resource: Resource{Type: ResourceTenant, ID: "t1"}, ExpiresAt: now.Add(time.Hour)}})
+	robot := &Principal{Kind: KindRobot, ID: "rbt_1", TenantID: "t1", Grants: set}
+	cred := Resource{Type: ResourceCredential, ID: "crd_1", Group: "bank"}
+	if id, ok := Check(robot, CredentialsFetch, "t1", cred, now); !ok || id != "g1" {
+		t.Errorf("tenant grant on a credential = %q %v", id, ok)
+	}
+	if _, ok := Check(robot, CredentialsFetch, "t1", cred, now.Add(time.Hour)); ok {
+		t.Error("expired tenant grant still covers a credential")
+	}
+	if _, ok := Check(robot, CredentialsReveal, "t1", cred, now); ok {
+		t.Error("a fetch grant allowed a reveal")
+	}
+	other := &Principal{Kind: KindRobot, ID: "rbt_1", TenantID: "t2", Grants: set}
+	if _, ok := Check(other, CredentialsFetch, "t2", cred, now); ok {
+		t.Error("a grant on t1 covers a credential of t2")
+	}
+}

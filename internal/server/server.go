@@ -102,21 +102,26 @@ func New(opts Options, d Deps, routes []api.Route) (*Server, error) {
 	}
 	for p, methods := range paths {
 		allow := strings.Join(methods, ", ")
-		mux.Handle(p, s.serve("unmatched", false, func(w http.ResponseWriter, r *http.Request, _ string) error {
+		mux.Handle(p, s.serve("unmatched", false, strings.HasPrefix(p, "/v1/"), func(w http.ResponseWriter, r *http.Request, _ string) error {
 			w.Header().Set("Allow", allow)
 			return fault.New(fault.MethodNotAllowed, "method_not_allowed", "method not allowed; allowed: %s", allow)
 		}))
 	}
 	if _, ok := paths["/"]; !ok {
-		mux.Handle("/", s.serve("unmatched", false, func(w http.ResponseWriter, r *http.Request, _ string) error {
+		mux.Handle("/", s.serve("unmatched", false, false, func(w http.ResponseWriter, r *http.Request, _ string) error {
 			return fault.New(fault.NotFound, "not_found", "no such route")
+		}))
+	}
+	if _, ok := paths["/v1/"]; !ok {
+		mux.Handle("/v1/", s.serve("unmatched", false, true, func(w http.ResponseWriter, r *http.Request, _ string) error {
+			return fault.New(fault.NotFound, "not_found", "no such path in Custodia's Vault-compatible API")
 		}))
 	}
 	s.handler = mux
 	return s, nil
 }
 
-var methodRE = regexp.MustCompile(`^(GET|POST|PUT|PATCH|DELETE)$`)
+var methodRE = regexp.MustCompile(`^(GET|POST|PUT|PATCH|DELETE|LIST)$`)
 
 // CheckRoute refuses a route without a handler or a known permission.
 func CheckRoute(rt api.Route) error {
@@ -173,7 +178,7 @@ func securityHeaders(h http.Header) {
 
 func (s *Server) wrap(rt api.Route) http.Handler {
 	label := rt.Method + " " + rt.Pattern
-	return s.serve(label, rt.Quiet, func(w http.ResponseWriter, r *http.Request, rid string) error {
+	return s.serve(label, rt.Quiet, rt.Vault, func(w http.ResponseWriter, r *http.Request, rid string) error {
 		if rt.Unsealed && s.d.Sealed() {
 			return fault.ErrSealed
 		}
@@ -186,7 +191,7 @@ func (s *Server) wrap(rt api.Route) http.Handler {
 		if perm == authz.Metrics && s.opts.MetricsPublic {
 			perm = authz.Public
 		}
-		p, err := s.authenticate(r)
+		p, err := s.authenticate(r, rt.Vault)
 		if err != nil {
 			if perm != authz.Public {
 				return err
@@ -200,6 +205,12 @@ func (s *Server) wrap(rt api.Route) http.Handler {
 			*r = *r.WithContext(authz.WithPrincipal(audit.WithSource(r.Context(), src), p))
 		}
 		tenantID := ""
+		if rt.Vault && p.Tenant() {
+			// Vault's API names no tenant: a token's own tenant is its
+			// "secret" mount.
+			tenantID = p.TenantID
+			*r = *r.WithContext(api.WithTenantID(r.Context(), tenantID))
+		}
 		if rt.TenantParam != "" {
 			tenantID = r.PathValue(rt.TenantParam)
 			if p.Tenant() && s.d.ResolveTenant != nil {
@@ -236,7 +247,12 @@ func actorType(kind string) string {
 	return kind
 }
 
-func (s *Server) authenticate(r *http.Request) (*authz.Principal, error) {
+func (s *Server) authenticate(r *http.Request, vault bool) (*authz.Principal, error) {
+	if vault {
+		if tok := r.Header.Get("X-Vault-Token"); tok != "" {
+			return s.d.Auth.Authenticate(r.Context(), strings.TrimSpace(tok))
+		}
+	}
 	h := r.Header.Get("Authorization")
 	if h == "" {
 		c, err := r.Cookie(api.SessionCookie)
@@ -272,10 +288,14 @@ func (s *Server) recordDenial(r *http.Request, rt api.Route, p *authz.Principal,
 func newRequestID() string { return strings.ToLower(rand.Text()[:20]) }
 
 // serve is the common edge around every handler.
-func (s *Server) serve(label string, quiet bool, h func(http.ResponseWriter, *http.Request, string) error) http.Handler {
+func (s *Server) serve(label string, quiet, vault bool, h func(http.ResponseWriter, *http.Request, string) error) http.Handler {
 	level := slog.LevelInfo
 	if quiet {
 		level = slog.LevelDebug
+	}
+	render := api.Render
+	if vault {
+		render = api.RenderVault
 	}
 	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		start := time.Now()
@@ -295,7 +315,7 @@ func (s *Server) serve(label string, quiet bool, h func(http.ResponseWriter, *ht
 				}
 				s.d.Log.Error("panic in handler", "request_id", rid, "route", label, "panic", fmt.Sprint(p))
 				if !w.wrote {
-					api.Render(w, r, s.d.Log, rid, errors.New("panic"))
+					render(w, r, s.d.Log, rid, errors.New("panic"))
 				}
 			}
 			elapsed := time.Since(start)
@@ -305,7 +325,7 @@ func (s *Server) serve(label string, quiet bool, h func(http.ResponseWriter, *ht
 				"status", w.status, "duration_ms", float64(elapsed.Microseconds())/1000, "remote", ip)
 		}()
 		if r.ContentLength > s.opts.MaxBodyBytes {
-			api.Render(w, r, s.d.Log, rid, fault.New(fault.TooLarge, "body_too_large", "request body exceeds %d bytes", s.opts.MaxBodyBytes))
+			render(w, r, s.d.Log, rid, fault.New(fault.TooLarge, "body_too_large", "request body exceeds %d bytes", s.opts.MaxBodyBytes))
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes)
@@ -314,7 +334,7 @@ func (s *Server) serve(label string, quiet bool, h func(http.ResponseWriter, *ht
 				s.d.Log.Error("error after response started", "request_id", rid, "err", err)
 				return
 			}
-			api.Render(w, r, s.d.Log, rid, err)
+			render(w, r, s.d.Log, rid, err)
 		}
 	})
 }

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -101,8 +102,10 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 			}
 		}
 	}
+	// The Vault-compatible routes are Vault's API, not in this document.
+	rs = slices.DeleteFunc(rs, func(rt api.Route) bool { return rt.Vault })
 	if n != len(rs) {
-		t.Errorf("document has %d operations, route table %d", n, len(rs))
+		t.Errorf("document has %d operations, route table %d (without the Vault-compatible routes)", n, len(rs))
 	}
 	for _, rt := range rs {
 		if rt.Perm == authz.Public {

@@ -134,6 +134,9 @@ type Secret struct {
 	Fields     Fields    `json:"secret"`
 	LeaseID    string    `json:"lease_id,omitempty"`
 	ExpiresAt  time.Time `json:"lease_expires_at,omitzero"`
+	// CreatedAt is when this version was written.
+	CreatedAt time.Time         `json:"created_at"`
+	Labels    map[string]string `json:"labels,omitempty"`
 }
 
 func view(c *store.Credential, fields []string) Credential {
@@ -630,7 +633,8 @@ func (s *Service) Fetch(ctx context.Context, tenantID, ref string, in FetchInput
 		if err := tx.InsertLease(ctx, l); err != nil {
 			return err
 		}
-		out = &Secret{Credential: c.ID, Name: c.Name, Version: v.Version, LoginID: c.LoginID, Fields: f, LeaseID: l.ID, ExpiresAt: l.ExpiresAt}
+		out = &Secret{Credential: c.ID, Name: c.Name, Version: v.Version, LoginID: c.LoginID, Fields: f, LeaseID: l.ID, ExpiresAt: l.ExpiresAt,
+			CreatedAt: v.CreatedAt, Labels: c.Labels}
 		return s.record(ctx, tx, tenantID, "credential.fetch", c.ID, map[string]any{"name": c.Name, "version": v.Version,
 			"lease": l.ID, "purpose": in.Purpose, "grant": grant, "lease_expires_at": l.ExpiresAt})
 	})
@@ -679,7 +683,7 @@ func (s *Service) Reveal(ctx context.Context, tenantID, ref string, in RevealInp
 			return err
 		}
 		now := s.now().UTC()
-		out = &Secret{Credential: c.ID, Name: c.Name, Version: v.Version, LoginID: c.LoginID, Fields: f}
+		out = &Secret{Credential: c.ID, Name: c.Name, Version: v.Version, LoginID: c.LoginID, Fields: f, CreatedAt: v.CreatedAt, Labels: c.Labels}
 		if c.OwnerID != p.ID {
 			if err := identity.Notify(ctx, tx, now, tenantID, c.OwnerID, "credential_revealed",
 				fmt.Sprintf("%s was revealed", c.Name), map[string]any{"credential": c.ID, "by": p.ID, "reason": in.Reason}); err != nil {
@@ -765,11 +769,12 @@ func (s *Service) Lease(ctx context.Context, tenantID, leaseID string) (*Secret,
 		if err != nil {
 			return err
 		}
-		f, _, err := s.open(ctx, tx, c, l.Version)
+		f, v, err := s.open(ctx, tx, c, l.Version)
 		if err != nil {
 			return err
 		}
-		out = &Secret{Credential: c.ID, Name: c.Name, Version: l.Version, LoginID: c.LoginID, Fields: f, LeaseID: l.ID, ExpiresAt: l.ExpiresAt}
+		out = &Secret{Credential: c.ID, Name: c.Name, Version: l.Version, LoginID: c.LoginID, Fields: f, LeaseID: l.ID, ExpiresAt: l.ExpiresAt,
+			CreatedAt: v.CreatedAt, Labels: c.Labels}
 		return nil
 	})
 	return out, wrapErr("lease", err)

@@ -1,0 +1,243 @@
+package vault
+
+import (
+	"context"
+	"errors"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/custodia-project/custodia/internal/authz"
+	"github.com/custodia-project/custodia/internal/store"
+)
+
+// This file holds what a key/value client (the Vault-compatible /v1 API)
+// needs beyond the native operations: per-version delete, undelete and
+// destroy, version metadata, settings, and listing by path segment. The
+// same per-credential permissions apply.
+
+// Metadata is a credential's version history with its settings, as a
+// key/value client sees it.
+type Metadata struct {
+	Credential     Credential
+	CASRequired    bool
+	OldestVersion  int
+	CurrentVersion int
+	Versions       []Version
+}
+
+// Metadata returns a credential's settings and every kept version.
+func (s *Service) Metadata(ctx context.Context, tenantID, ref string) (*Metadata, error) {
+	var out Metadata
+	err := s.store.View(ctx, func(tx store.Tx) error {
+		c, err := lookup(ctx, tx, tenantID, ref)
+		if err != nil {
+			return err
+		}
+		if _, err := s.need(ctx, authz.CredentialsRead, tenantID, c); err != nil {
+			return err
+		}
+		vs, err := tx.ListCredentialVersions(ctx, tenantID, c.ID)
+		if err != nil {
+			return err
+		}
+		var cur []string
+		for _, v := range vs {
+			out.Versions = append(out.Versions, Version{Version: v.Version, Fields: v.Fields, CreatedBy: v.CreatedBy, CreatedAt: v.CreatedAt,
+				DeletedAt: v.DeletedAt, DestroyedAt: v.DestroyedAt, Current: v.Version == c.CurrentVersion})
+			if v.Version == c.CurrentVersion && v.DeletedAt.IsZero() && v.DestroyedAt.IsZero() {
+				cur = v.Fields
+			}
+		}
+		if len(vs) > 0 {
+			out.OldestVersion = vs[0].Version
+		}
+		out.Credential, out.CASRequired, out.CurrentVersion = view(c, cur), c.CASRequired, c.CurrentVersion
+		return nil
+	})
+	if err != nil {
+		return nil, wrapErr("metadata", err)
+	}
+	return &out, nil
+}
+
+// Settings change how a credential keeps its versions; nil leaves one as
+// it is.
+type Settings struct {
+	MaxVersions *int
+	CASRequired *bool
+	// Labels replace the credential's labels (Vault's custom_metadata).
+	Labels map[string]string
+}
+
+// Configure changes a credential's settings (credentials.write). Lowering
+// MaxVersions prunes the oldest versions at once.
+func (s *Service) Configure(ctx context.Context, tenantID, ref string, in Settings) error {
+	if in.MaxVersions != nil && (*in.MaxVersions < 0 || *in.MaxVersions > MaxVersionsLimit) {
+		return invalid("invalid_max_versions", "max_versions must be 0 (the default, %d) to %d", DefaultMaxVersions, MaxVersionsLimit)
+	}
+	if err := checkLabels(in.Labels); err != nil {
+		return err
+	}
+	err := s.store.Update(ctx, func(tx store.Tx) error {
+		c, err := lookup(ctx, tx, tenantID, ref)
+		if err != nil {
+			return err
+		}
+		if _, err := s.need(ctx, authz.CredentialsWrite, tenantID, c); err != nil {
+			return err
+		}
+		details := map[string]any{"name": c.Name}
+		if in.MaxVersions != nil {
+			c.MaxVersions = *in.MaxVersions
+			if c.MaxVersions == 0 {
+				c.MaxVersions = DefaultMaxVersions
+			}
+			details["max_versions"] = c.MaxVersions
+		}
+		if in.CASRequired != nil {
+			c.CASRequired = *in.CASRequired
+			details["cas_required"] = c.CASRequired
+		}
+		if in.Labels != nil {
+			c.Labels = maps.Clone(in.Labels)
+			details["labels"] = slices.Sorted(maps.Keys(in.Labels))
+		}
+		c.UpdatedAt = s.now().UTC()
+		if err := tx.UpdateCredential(ctx, c); err != nil {
+			return err
+		}
+		if err := s.prune(ctx, tx, c); err != nil {
+			return err
+		}
+		return s.record(ctx, tx, tenantID, "credential.configure", c.ID, details)
+	})
+	return wrapErr("configure", err)
+}
+
+func checkLabels(l map[string]string) error {
+	if len(l) > 64 {
+		return invalid("invalid_labels", "at most 64 labels")
+	}
+	for k, v := range l {
+		if k == "" || len(k) > 128 || len(v) > 512 {
+			return invalid("invalid_labels", "label keys must be 1 to 128 characters and values at most 512")
+		}
+	}
+	return nil
+}
+
+// Version operations.
+const (
+	// SoftDelete hides versions; they can be undeleted.
+	SoftDelete = "delete"
+	Undelete   = "undelete"
+	// Destroy erases versions' secrets for good; their metadata stays.
+	Destroy = "destroy"
+)
+
+// ChangeVersions deletes, undeletes or destroys versions of a credential
+// (credentials.write). No versions means the current one. Versions that do
+// not exist are ignored, as Vault does.
+func (s *Service) ChangeVersions(ctx context.Context, tenantID, ref, op string, versions []int) error {
+	if !slices.Contains([]string{SoftDelete, Undelete, Destroy}, op) {
+		return invalid("invalid_operation", "unknown version operation %q", op)
+	}
+	if len(versions) > MaxVersionsLimit {
+		return invalid("invalid_versions", "at most %d versions at once", MaxVersionsLimit)
+	}
+	err := s.store.Update(ctx, func(tx store.Tx) error {
+		c, err := lookup(ctx, tx, tenantID, ref)
+		if err != nil {
+			return err
+		}
+		if _, err := s.need(ctx, authz.CredentialsWrite, tenantID, c); err != nil {
+			return err
+		}
+		vs := versions
+		if len(vs) == 0 {
+			vs = []int{c.CurrentVersion}
+		}
+		now := s.now().UTC()
+		var changed []int
+		for _, n := range vs {
+			v, err := tx.GetCredentialVersion(ctx, tenantID, c.ID, n)
+			if errors.Is(err, store.ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			if !v.DestroyedAt.IsZero() {
+				continue
+			}
+			switch op {
+			case SoftDelete:
+				if !v.DeletedAt.IsZero() {
+					continue
+				}
+				v.DeletedAt = now
+			case Undelete:
+				if v.DeletedAt.IsZero() {
+					continue
+				}
+				v.DeletedAt = time.Time{}
+			case Destroy:
+				v.DestroyedAt = now
+				if err := tx.DeleteRecord(ctx, tenantID, store.RecordCredential, store.CredentialRecordID(c.ID, n)); err != nil &&
+					!errors.Is(err, store.ErrNotFound) {
+					return err
+				}
+			}
+			if err := tx.UpdateCredentialVersion(ctx, v); err != nil {
+				return err
+			}
+			changed = append(changed, n)
+		}
+		if len(changed) == 0 {
+			return nil
+		}
+		c.UpdatedAt = now
+		if err := tx.UpdateCredential(ctx, c); err != nil {
+			return err
+		}
+		return s.record(ctx, tx, tenantID, "credential."+op+"_versions", c.ID, map[string]any{"name": c.Name, "versions": changed})
+	})
+	return wrapErr(op+" versions", err)
+}
+
+// Keys lists the next path segment of the credentials under prefix that
+// the caller may read, as Vault's LIST does: "santander" for a credential
+// named prefix+"santander", "santander/" for any deeper one. prefix is
+// empty or ends in "/".
+func (s *Service) Keys(ctx context.Context, tenantID, prefix string) ([]string, error) {
+	if prefix != "" && !strings.HasSuffix(prefix, "/") {
+		prefix += "/"
+	}
+	var out []string
+	seen := map[string]bool{}
+	after := ""
+	for {
+		page, err := s.List(ctx, tenantID, prefix, after, 1000)
+		if err != nil {
+			return nil, err
+		}
+		for _, c := range page {
+			rest := strings.TrimPrefix(c.Name, prefix)
+			if i := strings.IndexByte(rest, '/'); i >= 0 {
+				rest = rest[:i+1]
+			}
+			if !seen[rest] {
+				seen[rest] = true
+				out = append(out, rest)
+			}
+		}
+		if len(page) < 1000 {
+			break
+		}
+		after = page[len(page)-1].Name
+	}
+	slices.Sort(out)
+	return out, nil
+}
