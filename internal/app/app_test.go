@@ -35,7 +35,7 @@ func (c *clock) Add(d time.Duration) {
 }
 
 type node struct {
-	t     *testing.T
+	t     testing.TB
 	app   *app.App
 	srv   *httptest.Server
 	clock *clock
@@ -44,19 +44,19 @@ type node struct {
 
 type engine struct {
 	name string
-	open func(t *testing.T) store.Store
+	open func(t testing.TB) store.Store
 }
 
 func engines() []engine {
 	return []engine{
-		{"sqlite", func(t *testing.T) store.Store {
+		{"sqlite", func(t testing.TB) store.Store {
 			s, err := sqlite.Open(context.Background(), t.TempDir())
 			if err != nil {
 				t.Fatal(err)
 			}
 			return s
 		}},
-		{"postgres", func(t *testing.T) store.Store {
+		{"postgres", func(t testing.TB) store.Store {
 			s, err := postgres.Open(context.Background(), pgtest.URL(t), postgres.Options{MaxConns: 8})
 			if err != nil {
 				t.Fatal(err)
@@ -76,7 +76,7 @@ func forEngine(t *testing.T, fn func(t *testing.T, n *node)) {
 }
 
 // newNode starts a node on s; tune, when given, changes its options.
-func newNode(t *testing.T, s store.Store, tune ...func(*app.Options)) *node {
+func newNode(t testing.TB, s store.Store, tune ...func(*app.Options)) *node {
 	t.Helper()
 	c := &clock{t: time.Date(2026, 11, 21, 9, 0, 0, 0, time.UTC)}
 	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
@@ -105,7 +105,7 @@ type resp struct {
 	body   []byte
 }
 
-func (r resp) json(t *testing.T, v any) {
+func (r resp) json(t testing.TB, v any) {
 	t.Helper()
 	if err := json.Unmarshal(r.body, v); err != nil {
 		t.Fatalf("decode %s: %v", r.body, err)
@@ -114,7 +114,7 @@ func (r resp) json(t *testing.T, v any) {
 
 // errCode returns the error code of an error response, failing the test if
 // the body is not the one error shape.
-func (r resp) errCode(t *testing.T) string {
+func (r resp) errCode(t testing.TB) string {
 	t.Helper()
 	var eb struct {
 		Error struct{ Code, Message string } `json:"error"`

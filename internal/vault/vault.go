@@ -613,29 +613,39 @@ func (s *Service) Fetch(ctx context.Context, tenantID, ref string, in FetchInput
 		}
 		ttl = d
 	}
+	// The read runs on a reader (in parallel with every other read); only
+	// the lease and its audit entry go through the writer, together. A
+	// grant revoked or a version destroyed in between is as if the fetch
+	// had come just before.
 	var out *Secret
-	err := s.store.Update(ctx, func(tx store.Tx) error {
+	var grant string
+	err := s.store.View(ctx, func(tx store.Tx) error {
 		c, err := lookup(ctx, tx, tenantID, ref)
 		if err != nil {
 			return err
 		}
-		grant, err := s.need(ctx, authz.CredentialsFetch, tenantID, c)
-		if err != nil {
+		if grant, err = s.need(ctx, authz.CredentialsFetch, tenantID, c); err != nil {
 			return err
 		}
 		f, v, err := s.open(ctx, tx, c, in.Version)
 		if err != nil {
 			return err
 		}
+		out = &Secret{Credential: c.ID, Name: c.Name, Version: v.Version, LoginID: c.LoginID, Fields: f, CreatedAt: v.CreatedAt, Labels: c.Labels}
+		return nil
+	})
+	if err != nil {
+		return nil, wrapErr("fetch", err)
+	}
+	err = s.store.Update(ctx, func(tx store.Tx) error {
 		now := s.now().UTC()
-		l := &store.Lease{ID: store.NewID("lse_"), TenantID: tenantID, CredentialID: c.ID, Version: v.Version, SubjectType: store.SubjectRobot,
-			SubjectID: p.ID, Purpose: in.Purpose, CreatedAt: now, ExpiresAt: now.Add(ttl)}
+		l := &store.Lease{ID: store.NewID("lse_"), TenantID: tenantID, CredentialID: out.Credential, Version: out.Version,
+			SubjectType: store.SubjectRobot, SubjectID: p.ID, Purpose: in.Purpose, CreatedAt: now, ExpiresAt: now.Add(ttl)}
 		if err := tx.InsertLease(ctx, l); err != nil {
 			return err
 		}
-		out = &Secret{Credential: c.ID, Name: c.Name, Version: v.Version, LoginID: c.LoginID, Fields: f, LeaseID: l.ID, ExpiresAt: l.ExpiresAt,
-			CreatedAt: v.CreatedAt, Labels: c.Labels}
-		return s.record(ctx, tx, tenantID, "credential.fetch", c.ID, map[string]any{"name": c.Name, "version": v.Version,
+		out.LeaseID, out.ExpiresAt = l.ID, l.ExpiresAt
+		return s.record(ctx, tx, tenantID, "credential.fetch", out.Credential, map[string]any{"name": out.Name, "version": out.Version,
 			"lease": l.ID, "purpose": in.Purpose, "grant": grant, "lease_expires_at": l.ExpiresAt})
 	})
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -35,6 +36,10 @@ type Dialect struct {
 	// LockMigrations, when set, takes a lock held until tx ends so that two
 	// nodes starting at once do not both migrate.
 	LockMigrations func(ctx context.Context, tx *sql.Tx) error
+	// PrepareReads keeps read statements prepared on each reader
+	// connection (for engines where parsing SQL is a large share of a
+	// small query's cost, as in SQLite; pgx caches its own).
+	PrepareReads bool
 }
 
 // DB implements store.Store over a writer and a reader pool, which may be
@@ -46,6 +51,37 @@ type DB struct {
 	dialect Dialect
 	closers []func() error
 	group   *grouper
+	// stmts are read statements prepared on the reader pools, by pool
+	// and query (PrepareReads).
+	stmts sync.Map // stmtKey -> *sql.Stmt
+	nstmt atomic.Int64
+}
+
+type stmtKey struct {
+	pool *sql.DB
+	q    string
+}
+
+// readStmt returns pool's prepared statement for q, or nil to run q
+// unprepared (the cache is full or preparing failed).
+func (db *DB) readStmt(ctx context.Context, pool *sql.DB, q string) *sql.Stmt {
+	k := stmtKey{pool, q}
+	if st, ok := db.stmts.Load(k); ok {
+		return st.(*sql.Stmt)
+	}
+	if db.nstmt.Load() >= maxStmts {
+		return nil
+	}
+	st, err := pool.PrepareContext(ctx, q)
+	if err != nil {
+		return nil
+	}
+	if prev, loaded := db.stmts.LoadOrStore(k, st); loaded {
+		st.Close()
+		return prev.(*sql.Stmt)
+	}
+	db.nstmt.Add(1)
+	return st
 }
 
 // executor is what a transaction runs statements on: a *sql.Tx, or the
@@ -97,6 +133,11 @@ func (db *DB) Ping(ctx context.Context) error {
 
 func (db *DB) Close() error {
 	var errs []error
+	db.stmts.Range(func(k, v any) bool {
+		errs = append(errs, v.(*sql.Stmt).Close())
+		db.stmts.Delete(k)
+		return true
+	})
 	if db.group != nil {
 		errs = append(errs, db.group.close())
 	}
@@ -128,7 +169,16 @@ func (db *DB) run(ctx context.Context, pool *sql.DB, readOnly bool, fn func(stor
 			panic(p)
 		}
 	}()
-	if err := fn(&tx{ex: sqlTx, d: &db.dialect}); err != nil {
+	t := &tx{ex: sqlTx, d: &db.dialect}
+	if readOnly && db.dialect.PrepareReads {
+		t.prep = func(ctx context.Context, q string) *sql.Stmt {
+			if st := db.readStmt(ctx, pool, q); st != nil {
+				return sqlTx.StmtContext(ctx, st)
+			}
+			return nil
+		}
+	}
+	if err := fn(t); err != nil {
 		_ = sqlTx.Rollback()
 		return err
 	}

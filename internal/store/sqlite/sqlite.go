@@ -31,6 +31,7 @@ var dialect = sqldb.Dialect{
 	WithoutRowID: " WITHOUT ROWID",
 	Begin:        "BEGIN IMMEDIATE",
 	DeferAudit:   true,
+	PrepareReads: true,
 	IsUniqueViolation: func(err error) bool {
 		var e *sqlite.Error
 		if !errors.As(err, &e) {
