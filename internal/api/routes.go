@@ -105,6 +105,7 @@ func Routes(d *Deps) []Route {
 	rs = append(rs, identityRoutes(h)...)
 	rs = append(rs, vaultRoutes(h)...)
 	rs = append(rs, vaultRoutesV1(h)...)
+	rs = append(rs, breakGlassRoutes(h)...)
 	doc := OpenAPI(rs, d.Version)
 	body, _ := json.MarshalIndent(doc, "", "  ")
 	for i := range rs {

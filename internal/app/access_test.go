@@ -181,6 +181,12 @@ var routeAccess = map[string]string{
 	"POST /api/v1/tenants/{tenant}/leases/{lease}/renew":         "OAMUR",
 	"DELETE /api/v1/tenants/{tenant}/leases/{lease}":             "OAMUR",
 
+	"GET /api/v1/tenants/{tenant}/break-glass":               "oOAMUR",
+	"POST /api/v1/tenants/{tenant}/break-glass":              "o",
+	"POST /api/v1/tenants/{tenant}/break-glass/{id}/approve": "OA",
+	"POST /api/v1/tenants/{tenant}/break-glass/{id}/deny":    "OA",
+	"POST /api/v1/tenants/{tenant}/break-glass/{id}/reveal":  "o",
+
 	// The Vault-compatible API: a tenant's people and robots reach it
 	// (the vault then decides per credential), operators never.
 	"GET /v1/secret/data/{path...}":            "OAMUR",

@@ -36,6 +36,10 @@ const (
 	OperatorAuditRead Permission = "audit.operator.read"
 	AuditManage       Permission = "audit.manage" // prune entry bodies after retention
 	JobsRead          Permission = "jobs.read"
+	// BreakGlass lets the operator's staff ask to reveal a tenant's
+	// credential in an emergency; the tenant's policy decides whether
+	// they may (see vault.RequestBreakGlass).
+	BreakGlass Permission = "breakglass.use"
 
 	// TenantsRead is the tenant's record and key metadata: operators, and
 	// the tenant's own members.
@@ -76,7 +80,7 @@ const (
 
 // All is every permission a route may declare; a route naming anything else
 // fails the route-table test.
-var All = []Permission{Public, Metrics, SysManage, TokensManage, TenantsManage, OperatorAuditRead, AuditManage, JobsRead,
+var All = []Permission{Public, Metrics, SysManage, TokensManage, TenantsManage, OperatorAuditRead, AuditManage, JobsRead, BreakGlass,
 	TenantsRead, AuditProofs, Self, AuditRead, MembersRead, MembersManage, RobotsManage, GrantsRead, GrantsManage,
 	RequestsCreate, RequestsDecide, ReviewsRead, ReviewsManage, PolicyManage,
 	CredentialsRead, CredentialsWrite, CredentialsReveal, CredentialsFetch, VaultUse, AppRoleLogin}
@@ -103,7 +107,7 @@ const (
 // Roles lists the member roles.
 var Roles = []string{RoleOwner, RoleAdmin, RoleMember, RoleAuditor}
 
-var operatorPerms = []Permission{Metrics, SysManage, TokensManage, TenantsManage, OperatorAuditRead, AuditManage, JobsRead,
+var operatorPerms = []Permission{Metrics, SysManage, TokensManage, TenantsManage, OperatorAuditRead, AuditManage, JobsRead, BreakGlass,
 	TenantsRead, AuditProofs}
 
 var (

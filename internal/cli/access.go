@@ -440,7 +440,8 @@ func printPolicy(e *env, raw json.RawMessage) error {
 	}
 	fields(e, "Require MFA", yesNo(p.RequireMFA), "Approvals", num(p.Approvals), "Request TTL hours", num(p.RequestTTLHours),
 		"Max grant hours", num(p.MaxGrantHours), "Review every days", num(p.ReviewEveryDays), "Review window days", num(p.ReviewWindowDays),
-		"Review unanswered", dash(p.ReviewUnanswered), "Session idle minutes", num(p.SessionIdleMinutes), "Session max hours", num(p.SessionMaxHours))
+		"Review unanswered", dash(p.ReviewUnanswered), "Session idle minutes", num(p.SessionIdleMinutes), "Session max hours", num(p.SessionMaxHours),
+		"Break-glass", dash(p.BreakGlass), "Break-glass minutes", num(p.BreakGlassMinutes))
 	// The client secret is kept sealed apart from the policy: never shown.
 	if s := p.SSO; s != nil {
 		fields(e, "SSO issuer", s.Issuer, "SSO client ID", s.ClientID, "SSO redirect URL", s.RedirectURL,
@@ -489,6 +490,8 @@ Members then sign in with "custodia login --sso".`,
 	fs.StringVar(&p.ReviewUnanswered, "review-unanswered", "", "unanswered lines at the deadline: revoke or escalate")
 	fs.IntVar(&p.SessionIdleMinutes, "session-idle-minutes", 0, "end idle sessions after this long")
 	fs.IntVar(&p.SessionMaxHours, "session-max-hours", 0, "end sessions after this long")
+	fs.StringVar(&p.BreakGlass, "break-glass", "", "operator staff break-glass: off, approval (an admin approves each) or notify")
+	fs.IntVar(&p.BreakGlassMinutes, "break-glass-minutes", 0, "how long an allowed break-glass lasts (1 to 240)")
 	var ssoIn tenant.SSO
 	var ssoOff, secretStdin bool
 	fs.StringVar(&ssoIn.Issuer, "sso-issuer", "", "single sign-on: the OpenID provider's issuer URL")
@@ -538,6 +541,8 @@ Members then sign in with "custodia login --sso".`,
 			"review-unanswered":    func() { cur.ReviewUnanswered = p.ReviewUnanswered },
 			"session-idle-minutes": func() { cur.SessionIdleMinutes = p.SessionIdleMinutes },
 			"session-max-hours":    func() { cur.SessionMaxHours = p.SessionMaxHours },
+			"break-glass":          func() { cur.BreakGlass = p.BreakGlass },
+			"break-glass-minutes":  func() { cur.BreakGlassMinutes = p.BreakGlassMinutes },
 		} {
 			if fs.Changed(name) {
 				apply()

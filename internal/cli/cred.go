@@ -160,26 +160,7 @@ token serials) are refused: a stolen vault must not be enough to move money.`,
 			return request{method: http.MethodPost, path: p + "/fetch", body: cv.FetchInput{Purpose: purpose, TTL: ttl}}, nil
 		}
 		return request{method: http.MethodPost, path: p + "/reveal", body: cv.RevealInput{Reason: reason}}, nil
-	}, func(raw json.RawMessage) error {
-		s, err := decodeInto[cv.Secret](raw)
-		if err != nil {
-			return err
-		}
-		names := make([]string, 0, len(s.Fields))
-		for k := range s.Fields {
-			names = append(names, k)
-		}
-		sort.Strings(names)
-		for _, k := range names {
-			fmt.Fprintf(e.stdout, "%s: %s\n", k, s.Fields[k])
-		}
-		fmt.Fprintf(e.stderr, "%s version %d", s.Name, s.Version)
-		if s.LeaseID != "" {
-			fmt.Fprintf(e.stderr, "; lease %s until %s", s.LeaseID, fmtTime(s.ExpiresAt))
-		}
-		fmt.Fprintln(e.stderr, ".")
-		return nil
-	}, nil)
+	}, func(raw json.RawMessage) error { return printSecret(e, raw) }, nil)
 
 	revealable := &cobra.Command{Use: "revealable NAME", Short: "Name the members who may reveal a credential (none: write-only for all)",
 		Args: exactArgs(1, "the credential's name or ID")}
@@ -254,5 +235,28 @@ func printCred(e *env, raw json.RawMessage) error {
 		rv = strings.Join(c.Revealable, ", ")
 	}
 	w("Revealable to", rv)
+	return nil
+}
+
+// printSecret prints a fetched or revealed secret's fields on stdout, one
+// "name: value" a line, and what it is on stderr.
+func printSecret(e *env, raw json.RawMessage) error {
+	s, err := decodeInto[cv.Secret](raw)
+	if err != nil {
+		return err
+	}
+	names := make([]string, 0, len(s.Fields))
+	for k := range s.Fields {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		fmt.Fprintf(e.stdout, "%s: %s\n", k, s.Fields[k])
+	}
+	fmt.Fprintf(e.stderr, "%s version %d", s.Name, s.Version)
+	if s.LeaseID != "" {
+		fmt.Fprintf(e.stderr, "; lease %s until %s", s.LeaseID, fmtTime(s.ExpiresAt))
+	}
+	fmt.Fprintln(e.stderr, ".")
 	return nil
 }

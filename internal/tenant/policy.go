@@ -40,7 +40,22 @@ type Policy struct {
 	// SSO is the tenant's OpenID Connect provider, if any. Its client
 	// secret is kept sealed, apart from the policy.
 	SSO *SSO `json:"sso,omitempty"`
+	// BreakGlass says whether the operator's staff may reveal one of the
+	// tenant's credentials in an emergency: "off" (the default: never),
+	// "approval" (a tenant admin approves each request first) or "notify"
+	// (allowed at once; the tenant is told). Every reveal needs a reason,
+	// is in both audit logs and notifies the tenant's admins.
+	BreakGlass string `json:"break_glass,omitempty"`
+	// BreakGlassMinutes is how long an allowed break-glass lasts.
+	BreakGlassMinutes int `json:"break_glass_minutes,omitempty"`
 }
+
+// Break-glass settings.
+const (
+	BreakGlassOff      = "off"
+	BreakGlassApproval = "approval"
+	BreakGlassNotify   = "notify"
+)
 
 // SSO configures per-tenant OpenID Connect sign-in.
 type SSO struct {
@@ -74,6 +89,10 @@ func (p Policy) Defaults() Policy {
 	if p.ReviewUnanswered == "" {
 		p.ReviewUnanswered = "revoke"
 	}
+	if p.BreakGlass == "" {
+		p.BreakGlass = BreakGlassOff
+	}
+	def(&p.BreakGlassMinutes, 30)
 	if p.SSO != nil && p.SSO.DefaultRole == "" {
 		p.SSO.DefaultRole = store.RoleMember
 	}
@@ -102,6 +121,10 @@ func (p Policy) Validate() error {
 		return bad("session_idle_minutes", "must be 1 to 1440")
 	case p.SessionMaxHours < 0 || p.SessionMaxHours > 24*30:
 		return bad("session_max_hours", "must be 1 to 720")
+	case p.BreakGlass != "" && !slices.Contains([]string{BreakGlassOff, BreakGlassApproval, BreakGlassNotify}, p.BreakGlass):
+		return bad("break_glass", `must be "off", "approval" or "notify"`)
+	case p.BreakGlassMinutes < 0 || p.BreakGlassMinutes > 240:
+		return bad("break_glass_minutes", "must be 1 to 240")
 	}
 	if s := p.SSO; s != nil {
 		u, err := url.Parse(s.Issuer)
