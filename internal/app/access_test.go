@@ -181,6 +181,13 @@ var routeAccess = map[string]string{
 	"POST /api/v1/tenants/{tenant}/leases/{lease}/renew":         "OAMUR",
 	"DELETE /api/v1/tenants/{tenant}/leases/{lease}":             "OAMUR",
 
+	"POST /api/v1/tenants/{tenant}/shares":        "OAM",
+	"GET /api/v1/tenants/{tenant}/shares":         "OAM",
+	"DELETE /api/v1/tenants/{tenant}/shares/{id}": "OAM",
+	"GET /api/v1/shares/{id}":                     "*",
+	"POST /api/v1/shares/{id}/open":               "*",
+	"GET /s/{id}":                                 "*",
+
 	"GET /api/v1/me":                          "OAMUR",
 	"GET /api/v1/me/tokens":                   "OAMUR",
 	"POST /api/v1/me/tokens":                  "OAMUR",

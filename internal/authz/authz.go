@@ -68,6 +68,10 @@ const (
 	// the routes where the vault decides per credential (fetch, reveal,
 	// leases): holding it grants nothing by itself.
 	VaultUse Permission = "vault.use"
+	// SharesCreate makes one-time share links and lists or burns one's
+	// own; SharesManage lists and burns anyone's in the tenant.
+	SharesCreate Permission = "shares.create"
+	SharesManage Permission = "shares.manage"
 )
 
 // All is every permission a route may declare; a route naming anything else
@@ -75,7 +79,7 @@ const (
 var All = []Permission{Public, Metrics, SysManage, TokensManage, TenantsManage, OperatorAuditRead, AuditManage, JobsRead,
 	TenantsRead, AuditProofs, Self, AuditRead, MembersRead, MembersManage, RobotsManage, GrantsRead, GrantsManage,
 	RequestsCreate, RequestsDecide, ReviewsRead, ReviewsManage, PolicyManage,
-	CredentialsRead, CredentialsWrite, CredentialsReveal, CredentialsFetch, VaultUse}
+	CredentialsRead, CredentialsWrite, CredentialsReveal, CredentialsFetch, VaultUse, SharesCreate, SharesManage}
 
 // Grantable are the permissions a grant or an access request may carry.
 var Grantable = []Permission{AuditRead, MembersRead, GrantsRead, ReviewsRead,
@@ -106,11 +110,11 @@ var (
 	readerPerms = []Permission{TenantsRead, Self, RequestsCreate, VaultUse}
 	auditorOnly = []Permission{AuditRead, AuditProofs, MembersRead, GrantsRead, ReviewsRead, CredentialsRead}
 	adminPerms  = []Permission{MembersManage, RobotsManage, GrantsManage, RequestsDecide, ReviewsManage, PolicyManage,
-		CredentialsWrite}
+		CredentialsWrite, SharesCreate, SharesManage}
 	rolePerms = map[string][]Permission{
 		RoleOwner:   slices.Concat(readerPerms, auditorOnly, adminPerms),
 		RoleAdmin:   slices.Concat(readerPerms, auditorOnly, adminPerms),
-		RoleMember:  slices.Concat(readerPerms, []Permission{CredentialsRead, CredentialsWrite}),
+		RoleMember:  slices.Concat(readerPerms, []Permission{CredentialsRead, CredentialsWrite, SharesCreate}),
 		RoleAuditor: slices.Concat(readerPerms, auditorOnly),
 	}
 	// Robots have no role: what they may do comes from their token's scopes
