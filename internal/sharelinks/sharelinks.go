@@ -143,8 +143,9 @@ func (s *Service) record(ctx context.Context, tx store.AuditTx, tenantID, action
 	return audit.Append(ctx, tx, s.now(), audit.Entry{Log: tenantID, Action: action, Target: id, Result: result, Details: details})
 }
 
-// check validates a create request; it returns the lifetime.
-func (in *CreateInput) check() (time.Duration, error) {
+// Validate checks a create request, fills in the defaults and returns the
+// link's lifetime.
+func (in *CreateInput) Validate() (time.Duration, error) {
 	if err := share.CheckEnvelope(in.Ciphertext); err != nil {
 		return 0, invalid("invalid_ciphertext", "ciphertext must be a version %d share envelope of 1 to %d secret bytes, base64 (see docs/share-links.md)",
 			share.Version, share.MaxPlaintext)
@@ -183,7 +184,7 @@ func (s *Service) Create(ctx context.Context, tenantID string, in CreateInput) (
 	if !p.Tenant() {
 		return nil, fault.ErrUnauthenticated
 	}
-	ttl, err := in.check()
+	ttl, err := in.Validate()
 	if err != nil {
 		return nil, err
 	}
