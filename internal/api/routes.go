@@ -15,6 +15,7 @@ import (
 	"github.com/custodia-project/custodia/internal/fault"
 	"github.com/custodia-project/custodia/internal/identity"
 	"github.com/custodia-project/custodia/internal/keys"
+	"github.com/custodia-project/custodia/internal/sharelinks"
 	"github.com/custodia-project/custodia/internal/store"
 	"github.com/custodia-project/custodia/internal/sys"
 	"github.com/custodia-project/custodia/internal/tenant"
@@ -31,6 +32,7 @@ type Deps struct {
 	Identity *identity.Service
 	Access   *access.Service
 	Vault    *vault.Service
+	Shares   *sharelinks.Service
 	Now      func() time.Time
 	// Ready reports whether storage answers and the vault is unsealed.
 	Ready   func(ctx context.Context) error
@@ -106,6 +108,7 @@ func Routes(d *Deps) []Route {
 	rs = append(rs, vaultRoutes(h)...)
 	rs = append(rs, vaultRoutesV1(h)...)
 	rs = append(rs, breakGlassRoutes(h)...)
+	rs = append(rs, shareRoutes(h)...)
 	doc := OpenAPI(rs, d.Version)
 	body, _ := json.MarshalIndent(doc, "", "  ")
 	for i := range rs {

@@ -24,6 +24,7 @@ import (
 	"github.com/custodia-project/custodia/internal/keys"
 	"github.com/custodia-project/custodia/internal/password"
 	"github.com/custodia-project/custodia/internal/server"
+	"github.com/custodia-project/custodia/internal/sharelinks"
 	"github.com/custodia-project/custodia/internal/store"
 	"github.com/custodia-project/custodia/internal/sys"
 	"github.com/custodia-project/custodia/internal/tenant"
@@ -66,6 +67,7 @@ type App struct {
 	Identity *identity.Service
 	Access   *access.Service
 	Vault    *vault.Service
+	Shares   *sharelinks.Service
 	Server   *server.Server
 	Routes   []api.Route
 
@@ -110,6 +112,7 @@ func New(ctx context.Context, o Options) (*App, error) {
 	a.Identity = identity.New(o.Store, a.Keyring, a.Tenants, o.Now, o.Log, o.Identity)
 	a.Access = access.New(o.Store, o.Now, o.Log)
 	a.Vault = vault.New(o.Store, a.Keyring, o.Now, o.Log)
+	a.Shares = sharelinks.New(o.Store, a.Keyring, o.Now, o.Log)
 	if o.SweepEvery == 0 {
 		o.SweepEvery = time.Minute
 	}
@@ -152,6 +155,7 @@ func New(ctx context.Context, o Options) (*App, error) {
 		Now: o.Now, Version: o.Version,
 		Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
 		Ready:   a.ready,
+		Shares:  a.Shares,
 	})
 	srv, err := server.New(o.Server, server.Deps{Log: o.Log, Auth: a.Auth, Sealed: a.Root.Sealed, Store: o.Store, Now: o.Now, Registry: reg,
 		ResolveTenant: func(ctx context.Context, ref string) (string, bool) {
@@ -196,6 +200,10 @@ func (a *App) Sweep(ctx context.Context) error {
 		_, err := tx.DeleteExpiredChallenges(ctx, time.Now().Add(-24*time.Hour))
 		return err
 	})
+	// Expired share links were refused at expiry; the sweep burns them.
+	if _, err := a.Shares.Sweep(ctx); err != nil {
+		err4 = errors.Join(err4, err)
+	}
 	return errors.Join(err1, err2, err3, err4)
 }
 

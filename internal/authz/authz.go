@@ -76,6 +76,10 @@ const (
 	// AppRole secret ID, good for nothing but exchanging for a
 	// short-lived token at /v1/auth/approle/login.
 	AppRoleLogin Permission = "approle.login"
+	// SharesCreate makes one-time share links and lists or burns one's
+	// own; SharesManage lists and burns anyone's in the tenant.
+	SharesCreate Permission = "shares.create"
+	SharesManage Permission = "shares.manage"
 )
 
 // All is every permission a route may declare; a route naming anything else
@@ -83,7 +87,7 @@ const (
 var All = []Permission{Public, Metrics, SysManage, TokensManage, TenantsManage, OperatorAuditRead, AuditManage, JobsRead, BreakGlass,
 	TenantsRead, AuditProofs, Self, AuditRead, MembersRead, MembersManage, RobotsManage, GrantsRead, GrantsManage,
 	RequestsCreate, RequestsDecide, ReviewsRead, ReviewsManage, PolicyManage,
-	CredentialsRead, CredentialsWrite, CredentialsReveal, CredentialsFetch, VaultUse, AppRoleLogin}
+	CredentialsRead, CredentialsWrite, CredentialsReveal, CredentialsFetch, VaultUse, AppRoleLogin, SharesCreate, SharesManage}
 
 // Grantable are the permissions a grant or an access request may carry.
 var Grantable = []Permission{AuditRead, MembersRead, GrantsRead, ReviewsRead,
@@ -114,11 +118,11 @@ var (
 	readerPerms = []Permission{TenantsRead, Self, RequestsCreate, VaultUse}
 	auditorOnly = []Permission{AuditRead, AuditProofs, MembersRead, GrantsRead, ReviewsRead, CredentialsRead}
 	adminPerms  = []Permission{MembersManage, RobotsManage, GrantsManage, RequestsDecide, ReviewsManage, PolicyManage,
-		CredentialsWrite}
+		CredentialsWrite, SharesCreate, SharesManage}
 	rolePerms = map[string][]Permission{
 		RoleOwner:   slices.Concat(readerPerms, auditorOnly, adminPerms),
 		RoleAdmin:   slices.Concat(readerPerms, auditorOnly, adminPerms),
-		RoleMember:  slices.Concat(readerPerms, []Permission{CredentialsRead, CredentialsWrite}),
+		RoleMember:  slices.Concat(readerPerms, []Permission{CredentialsRead, CredentialsWrite, SharesCreate}),
 		RoleAuditor: slices.Concat(readerPerms, auditorOnly),
 	}
 	// Robots have no role: what they may do comes from their token's scopes

@@ -142,6 +142,7 @@ with "custodia operator init" and "custodia operator unseal".`,
 		notificationCmd(e),
 		credCmd(e),
 		breakGlassCmd(e),
+		shareCmd(e),
 	)
 	// Unknown subcommands and wrong argument counts are usage errors.
 	var walk func(*cobra.Command)

@@ -53,6 +53,7 @@ type Tx interface {
 	AccessTx
 	VaultTx
 	BreakGlassTx
+	ShareTx
 }
 
 // MetaTx holds small installation-wide values (seal configuration, key

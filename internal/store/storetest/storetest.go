@@ -46,6 +46,7 @@ func Run(t *testing.T, open Opener) {
 		{"Credentials", testCredentials},
 		{"Leases", testLeases},
 		{"BreakGlass", testBreakGlass},
+		{"Shares", testShares},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
