@@ -52,6 +52,7 @@ type Tx interface {
 	IdentityTx
 	AccessTx
 	VaultTx
+	CertTx
 }
 
 // MetaTx holds small installation-wide values (seal configuration, key

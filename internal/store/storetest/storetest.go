@@ -45,6 +45,7 @@ func Run(t *testing.T, open Opener) {
 		{"NotificationsEvidenceFlags", testNotificationsEvidenceFlags},
 		{"Credentials", testCredentials},
 		{"Leases", testLeases},
+		{"Certificates", testCertificates},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
