@@ -181,6 +181,11 @@ var routeAccess = map[string]string{
 	"POST /api/v1/tenants/{tenant}/leases/{lease}/renew":         "OAMUR",
 	"DELETE /api/v1/tenants/{tenant}/leases/{lease}":             "OAMUR",
 
+	"GET /api/v1/tenants/{tenant}/certificates":               "OAMU",
+	"POST /api/v1/tenants/{tenant}/certificates":              "OAM",
+	"GET /api/v1/tenants/{tenant}/certificates/{cert}":        "OAMU",
+	"POST /api/v1/tenants/{tenant}/certificates/{cert}/fetch": "OAMUR",
+
 	"GET /api/v1/me":                          "OAMUR",
 	"GET /api/v1/me/tokens":                   "OAMUR",
 	"POST /api/v1/me/tokens":                  "OAMUR",

@@ -184,7 +184,8 @@ func (a *App) ready(ctx context.Context) error {
 // Sweep runs the time-driven work of identity and access once: expired
 // grants are retired and recorded (they were already refused at expiry),
 // unanswered requests expire, reviews past their deadline close, scheduled
-// reviews open, and spent challenges are deleted.
+// reviews open, spent challenges are deleted, and admins are told of
+// certificates nearing or past expiry.
 func (a *App) Sweep(ctx context.Context) error {
 	if a.Root.Sealed() {
 		return nil
@@ -196,7 +197,8 @@ func (a *App) Sweep(ctx context.Context) error {
 		_, err := tx.DeleteExpiredChallenges(ctx, time.Now().Add(-24*time.Hour))
 		return err
 	})
-	return errors.Join(err1, err2, err3, err4)
+	_, err5 := a.Vault.CertificateAlerts(ctx)
+	return errors.Join(err1, err2, err3, err4, err5)
 }
 
 func (a *App) sweep(ctx context.Context, every time.Duration, log *slog.Logger) {
