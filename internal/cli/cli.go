@@ -141,6 +141,7 @@ with "custodia operator init" and "custodia operator unseal".`,
 		sessionCmd(e),
 		notificationCmd(e),
 		credCmd(e),
+		certCmd(e),
 	)
 	// Unknown subcommands and wrong argument counts are usage errors.
 	var walk func(*cobra.Command)
