@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -376,6 +377,18 @@ func TestCertificateExpiryAlerts(t *testing.T) {
 		if r := n.uploadCert(owner, "certs/seal", n.p12(40*day, nil).PKCS12, certPassword, ""); r.status != 201 {
 			t.Fatalf("upload: %d %s", r.status, r.body)
 		}
+		// A shredded tenant's certificates raise no alerts.
+		betaID := n.createTenant("beta")
+		beta := n.pat(n.owner("beta"))
+		var betaOwner struct{ ID string }
+		n.do("GET", "/api/v1/me", beta, nil).json(t, &betaOwner)
+		if r := n.do("POST", "/api/v1/tenants/beta/certificates", beta, map[string]any{"name": "certs/x", "pkcs12": n.p12(3*day, nil).PKCS12,
+			"password": certPassword}); r.status != 201 {
+			t.Fatalf("upload to beta: %d %s", r.status, r.body)
+		}
+		if r := n.do("POST", "/api/v1/tenants/beta/shred", n.token, map[string]string{"confirm": "beta"}); r.status != 200 {
+			t.Fatalf("shred: %d %s", r.status, r.body)
+		}
 		// One found already within 7 days gets the 7-day alert alone.
 		if r := n.uploadCert(owner, "certs/late", n.p12(5*day, nil).PKCS12, certPassword, ""); r.status != 201 {
 			t.Fatalf("upload: %d %s", r.status, r.body)
@@ -402,7 +415,21 @@ func TestCertificateExpiryAlerts(t *testing.T) {
 		sweep()
 		expect("at upload", 1, 0)       // certs/late, at 7 days
 		n.clock.Add(10*day + time.Hour) // certs/seal: 29 days and 23 hours left; certs/late expired
-		sweep()
+		// Two nodes sweeping at once send each alert once.
+		var wg sync.WaitGroup
+		sent := make([]int, 2)
+		for i := range sent {
+			wg.Go(func() {
+				var err error
+				if sent[i], err = n.app.Vault.CertificateAlerts(ctx); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+		if sent[0]+sent[1] != 2 {
+			t.Errorf("concurrent sweeps sent %v alerts, want 2 in all", sent)
+		}
 		sweep()
 		expect("within 30 days", 2, 1)
 		n.clock.Add(22 * day) // certs/seal: 7 days and 23 hours left: not yet
@@ -416,6 +443,9 @@ func TestCertificateExpiryAlerts(t *testing.T) {
 		sweep()
 		sweep()
 		expect("expired", 3, 2)
+		if ks := n.notifications(betaID, betaOwner.ID); slices.ContainsFunc(ks, func(k string) bool { return strings.HasPrefix(k, "certificate_") }) {
+			t.Errorf("a shredded tenant's owner was alerted: %v", ks)
+		}
 		var expiring, expired int
 		for _, a := range n.auditActions(tid) {
 			switch a {

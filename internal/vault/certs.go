@@ -743,6 +743,11 @@ func (s *Service) alertOne(ctx context.Context, tx store.Tx, row *store.Certific
 			return false, err
 		}
 	}
+	// A shredded tenant's keys are gone, and its certificates with them:
+	// nobody is to renew anything there.
+	if t, err := tx.GetTenant(ctx, row.TenantID); err != nil || t.Status == store.TenantShredded {
+		return false, err
+	}
 	c, err := tx.GetCredential(ctx, row.TenantID, row.CredentialID)
 	if err != nil {
 		return false, err
