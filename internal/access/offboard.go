@@ -14,6 +14,7 @@ import (
 	"github.com/custodia-project/custodia/internal/fault"
 	"github.com/custodia-project/custodia/internal/identity"
 	"github.com/custodia-project/custodia/internal/store"
+	"github.com/custodia-project/custodia/internal/vault"
 )
 
 // Audit actions that hand a credential's secret to its actor. The vault
@@ -63,6 +64,10 @@ type Report struct {
 	RotationNeeded  []string   `json:"rotation_needed"`
 	AdminsNotified  int        `json:"admins_notified"`
 	AuditLogSize    int64      `json:"audit_log_size"`
+
+	// CertificatesHeld are the certificates that identify the leaver
+	// (credential:ID): revoke them with their issuer and replace them.
+	CertificatesHeld []string `json:"certificates_held"`
 }
 
 // Offboard removes a member in one action: sessions, tokens and grants
@@ -103,7 +108,7 @@ func (s *Service) Offboard(ctx context.Context, tenantID, ref string, in Offboar
 		}
 		now := s.now().UTC()
 		rep = &Report{ID: store.NewID("off_"), TenantID: tenantID, MemberID: m.ID, Role: m.Role, OffboardedAt: now, OffboardedBy: actor.ID,
-			Reason: strings.TrimSpace(in.Reason), Transferred: []string{}}
+			Reason: strings.TrimSpace(in.Reason), Transferred: []string{}, CertificatesHeld: []string{}}
 		if heir != nil {
 			rep.TransferredTo = heir.ID
 		}
@@ -191,6 +196,14 @@ func (s *Service) Offboard(ctx context.Context, tenantID, ref string, in Offboar
 		}
 		if err := tx.DeleteRecord(ctx, tenantID, "mfa", m.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
 			return err
+		}
+		held, err := vault.CertificateHolderLeft(ctx, tx, now, tenantID, m.ID, rep.ID)
+		if err != nil {
+			return err
+		}
+		for _, id := range held {
+			rep.CertificatesHeld = append(rep.CertificatesHeld, store.ResourceCredential+":"+id)
+			rotate[store.ResourceCredential+":"+id] = true
 		}
 		rep.RotationNeeded = sortedKeys(rotate)
 		for _, res := range rep.RotationNeeded {
@@ -356,6 +369,14 @@ func (r *Report) Text() string {
 	for _, x := range r.ActuallyRead {
 		w("- %s: %d time(s) (%s), first %s, last %s", x.Resource, x.Count, strings.Join(x.Actions, ", "),
 			x.First.Format(time.RFC3339), x.Last.Format(time.RFC3339))
+	}
+	if len(r.CertificatesHeld) > 0 {
+		w("")
+		w("## Certificates that identify them (revoke with the issuer and replace)")
+		w("")
+		for _, c := range r.CertificatesHeld {
+			w("- %s", c)
+		}
 	}
 	w("")
 	w("## Rotation needed")

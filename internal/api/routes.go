@@ -109,6 +109,7 @@ func Routes(d *Deps) []Route {
 	rs = append(rs, vaultRoutesV1(h)...)
 	rs = append(rs, breakGlassRoutes(h)...)
 	rs = append(rs, shareRoutes(h)...)
+	rs = append(rs, certRoutes(h)...)
 	doc := OpenAPI(rs, d.Version)
 	body, _ := json.MarshalIndent(doc, "", "  ")
 	for i := range rs {

@@ -188,7 +188,8 @@ func (a *App) ready(ctx context.Context) error {
 // Sweep runs the time-driven work of identity and access once: expired
 // grants are retired and recorded (they were already refused at expiry),
 // unanswered requests expire, reviews past their deadline close, scheduled
-// reviews open, and spent challenges are deleted.
+// reviews open, spent challenges are deleted, and admins are told of
+// certificates nearing or past expiry.
 func (a *App) Sweep(ctx context.Context) error {
 	if a.Root.Sealed() {
 		return nil
@@ -204,7 +205,8 @@ func (a *App) Sweep(ctx context.Context) error {
 	if _, err := a.Shares.Sweep(ctx); err != nil {
 		err4 = errors.Join(err4, err)
 	}
-	return errors.Join(err1, err2, err3, err4)
+	_, err5 := a.Vault.CertificateAlerts(ctx)
+	return errors.Join(err1, err2, err3, err4, err5)
 }
 
 func (a *App) sweep(ctx context.Context, every time.Duration, log *slog.Logger) {

@@ -143,6 +143,7 @@ with "custodia operator init" and "custodia operator unseal".`,
 		credCmd(e),
 		breakGlassCmd(e),
 		shareCmd(e),
+		certCmd(e),
 	)
 	// Unknown subcommands and wrong argument counts are usage errors.
 	var walk func(*cobra.Command)

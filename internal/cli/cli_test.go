@@ -50,6 +50,7 @@ func TestScripts(t *testing.T) {
 			"exitcode":   exitcodeCmd,
 			"waitstatus": waitStatus,
 			"totpcode":   totpCode,
+			"mkp12":      mkP12,
 		},
 	})
 }

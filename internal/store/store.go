@@ -54,6 +54,7 @@ type Tx interface {
 	VaultTx
 	BreakGlassTx
 	ShareTx
+	CertTx
 }
 
 // MetaTx holds small installation-wide values (seal configuration, key

@@ -109,8 +109,8 @@ type VaultTx interface {
 	GetCredential(ctx context.Context, tenantID, id string) (*Credential, error)
 	GetCredentialByName(ctx context.Context, tenantID, name string) (*Credential, error)
 	ListCredentials(ctx context.Context, f CredentialFilter) ([]Credential, error)
-	// DeleteCredential removes a credential with its versions and leases
-	// (the caller deletes the sealed records).
+	// DeleteCredential removes a credential with its versions, leases and
+	// certificate metadata (the caller deletes the sealed records).
 	DeleteCredential(ctx context.Context, tenantID, id string) error
 
 	InsertCredentialVersion(ctx context.Context, v *CredentialVersion) error

@@ -318,6 +318,9 @@ func (s *Service) Put(ctx context.Context, tenantID string, in PutInput) (*Crede
 		if _, err := s.need(ctx, authz.CredentialsWrite, tenantID, c); err != nil {
 			return err
 		}
+		if err := refuseCertificatePut(c, created, in); err != nil {
+			return err
+		}
 		if in.Kind != "" {
 			c.Kind = in.Kind
 		}
@@ -538,6 +541,9 @@ func (s *Service) Restore(ctx context.Context, tenantID, ref string, version int
 			return err
 		}
 		if err := tx.UpdateCredential(ctx, c); err != nil {
+			return err
+		}
+		if err := s.restoredCertificate(ctx, tx, c, f, now); err != nil {
 			return err
 		}
 		if err := s.prune(ctx, tx, c); err != nil {

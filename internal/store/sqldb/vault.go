@@ -95,6 +95,7 @@ func (t *tx) ListCredentials(ctx context.Context, f store.CredentialFilter) ([]s
 
 func (t *tx) DeleteCredential(ctx context.Context, tenantID, id string) error {
 	for _, q := range []string{
+		`DELETE FROM certificates WHERE tenant_id = $1 AND credential_id = $2`,
 		`DELETE FROM leases WHERE tenant_id = $1 AND credential_id = $2`,
 		`DELETE FROM credential_versions WHERE tenant_id = $1 AND credential_id = $2`,
 	} {

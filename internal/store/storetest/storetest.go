@@ -47,6 +47,7 @@ func Run(t *testing.T, open Opener) {
 		{"Leases", testLeases},
 		{"BreakGlass", testBreakGlass},
 		{"Shares", testShares},
+		{"Certificates", testCertificates},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,0 +1,71 @@
+package store
+
+import (
+	"context"
+	"time"
+)
+
+// Certificate alerts. Each is given at most once per certificate: MarkCertificateAlert
+// records it and reports whether this call was the one that did.
+const (
+	CertAlert30Days     = "30d"
+	CertAlert7Days      = "7d"
+	CertAlertExpired    = "expired"
+	CertAlertHolderLeft = "holder_left"
+)
+
+// CertAlerts are the alert names MarkCertificateAlert accepts.
+var CertAlerts = []string{CertAlert30Days, CertAlert7Days, CertAlertExpired, CertAlertHolderLeft}
+
+// Certificate is the public part of a digital certificate kept in the
+// vault: a credential of kind KindCertificate whose sealed secret fields
+// hold the key. Nothing here is secret.
+type Certificate struct {
+	TenantID     string
+	CredentialID string
+	// Version is the credential version these facts describe.
+	Version   int
+	Subject   string
+	Issuer    string
+	Serial    string // hexadecimal, lowercase
+	NotBefore time.Time
+	NotAfter  time.Time
+	// Fingerprint is the SHA-256 of the leaf certificate's DER.
+	Fingerprint  []byte
+	KeyAlgorithm string
+	// HolderID is the member the certificate identifies, if any.
+	HolderID string
+	// When each alert was given; zero until then.
+	Alerted30Days     time.Time
+	Alerted7Days      time.Time
+	AlertedExpired    time.Time
+	AlertedHolderLeft time.Time
+	CreatedAt         time.Time
+	UpdatedAt         time.Time
+}
+
+// CertificateFilter selects certificates, soonest expiry first.
+type CertificateFilter struct {
+	// TenantID is one tenant's; empty selects every tenant's (for sweeps).
+	TenantID string
+	HolderID string
+	// ExpiresBy keeps certificates whose NotAfter is at or before it.
+	ExpiresBy time.Time
+	// Unalerted keeps certificates that have not had this alert yet.
+	Unalerted string
+	Limit     int
+}
+
+// CertTx stores certificate metadata beside the credentials that hold the
+// certificates' keys.
+type CertTx interface {
+	// PutCertificate inserts or replaces a credential's certificate.
+	PutCertificate(ctx context.Context, c *Certificate) error
+	GetCertificate(ctx context.Context, tenantID, credentialID string) (*Certificate, error)
+	ListCertificates(ctx context.Context, f CertificateFilter) ([]Certificate, error)
+	DeleteCertificate(ctx context.Context, tenantID, credentialID string) error
+	// MarkCertificateAlert records alert at at unless it was already
+	// recorded, and reports whether this call recorded it: of two nodes
+	// racing, exactly one gets true.
+	MarkCertificateAlert(ctx context.Context, tenantID, credentialID, alert string, at time.Time) (bool, error)
+}

@@ -1,0 +1,807 @@
+package vault
+
+// Digital certificates (PKCS#12). A certificate is a credential of kind
+// "certificate": its sealed secret fields are what a robot needs to sign
+// (see the certField constants), so versions, write-only for people, fetch
+// under a lease, reveal rules, restore, delete and offboarding transfer
+// apply to it unchanged. Its public facts (subject, issuer, serial,
+// validity, fingerprint, holder) are kept beside it in the store's
+// certificates table, where admins see them and the sweep reads expiry.
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/asn1"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"sort"
+	"strings"
+	"time"
+
+	"software.sslmate.com/src/go-pkcs12"
+
+	"github.com/custodia-project/custodia/internal/audit"
+	"github.com/custodia-project/custodia/internal/authz"
+	"github.com/custodia-project/custodia/internal/fault"
+	"github.com/custodia-project/custodia/internal/identity"
+	"github.com/custodia-project/custodia/internal/store"
+)
+
+// Limits of certificate uploads.
+const (
+	// MaxPKCS12Bytes caps an uploaded PKCS#12 file (decoded). Real exports
+	// with a chain of a few CAs are a few kilobytes.
+	MaxPKCS12Bytes = 64 << 10
+	// MaxPKCS12Iterations caps the key-derivation iterations a file may ask
+	// for: decoding runs them, so a hostile file could otherwise hold the
+	// server for hours. Exporters use 1 to 10,000 (OpenSSL 2048, Java
+	// 10,000).
+	MaxPKCS12Iterations = 1 << 20
+	maxP12Password      = 1024
+)
+
+// Expiry alert thresholds.
+const (
+	CertAlertAt30 = 30 * 24 * time.Hour
+	CertAlertAt7  = 7 * 24 * time.Hour
+)
+
+// The sealed secret fields of a certificate version. A robot signs with
+// private_key (PKCS#8 PEM) and presents certificate and chain (PEM); tools
+// that want the file as it was uploaded get pkcs12 (standard base64) and
+// its password.
+const (
+	certFieldCertificate = "certificate"
+	certFieldChain       = "chain"
+	certFieldKey         = "private_key"
+	certFieldPKCS12      = "pkcs12"
+	certFieldPassword    = "password"
+)
+
+// parseSlots bounds how many PKCS#12 files this process decodes at once.
+// The pre-check caps the iteration counts it can see, but a file's
+// uploader, who knows its password, can hide a costly key bag inside an
+// encrypted part; this keeps such a file from taking more than two cores.
+var parseSlots = make(chan struct{}, 2)
+
+// SecretText is a secret string in a request (a PKCS#12 file or its
+// password): fmt and slog print it redacted; JSON carries it as is.
+type SecretText string
+
+// String keeps the secret out of fmt output.
+func (SecretText) String() string { return "[REDACTED]" }
+
+// GoString keeps the secret out of %#v output.
+func (SecretText) GoString() string { return "[REDACTED]" }
+
+// LogValue keeps the secret out of slog output.
+func (SecretText) LogValue() slog.Value { return slog.StringValue("[REDACTED]") }
+
+// UploadInput is a PKCS#12 file to keep as a certificate credential, or as
+// the next version of one.
+type UploadInput struct {
+	Name string `json:"name"`
+	// PKCS12 is the .p12/.pfx file in standard base64 (line breaks
+	// allowed), at most MaxPKCS12Bytes once decoded.
+	PKCS12   SecretText `json:"pkcs12"`
+	Password SecretText `json:"password"`
+	// Holder is the member the certificate identifies (ID or email);
+	// empty keeps the current holder (none for a new certificate).
+	Holder   string    `json:"holder,omitempty"`
+	Notes    string    `json:"notes,omitempty"`
+	Group    string    `json:"group,omitempty"`
+	RotateBy time.Time `json:"rotate_by,omitzero"`
+}
+
+// Certificate is what anyone who may read the credential sees: never the
+// key.
+type Certificate struct {
+	Subject      string    `json:"subject"`
+	Issuer       string    `json:"issuer"`
+	Serial       string    `json:"serial"`
+	NotBefore    time.Time `json:"not_before"`
+	NotAfter     time.Time `json:"not_after"`
+	DaysLeft     int       `json:"days_left"`
+	Expired      bool      `json:"expired"`
+	Fingerprint  string    `json:"fingerprint_sha256"`
+	KeyAlgorithm string    `json:"key_algorithm"`
+	HolderID     string    `json:"holder_id,omitempty"`
+	// Version is the credential version these facts describe.
+	Version int `json:"version"`
+	// Warning says what is wrong with a certificate that was stored
+	// anyway (expired, not yet valid).
+	Warning    string     `json:"warning,omitempty"`
+	Credential Credential `json:"credential"`
+}
+
+// CertificateSecret is a certificate fetched by a robot under a lease.
+type CertificateSecret struct {
+	Credential string    `json:"credential"`
+	Name       string    `json:"name"`
+	Version    int       `json:"version"`
+	LeaseID    string    `json:"lease_id"`
+	ExpiresAt  time.Time `json:"lease_expires_at"`
+	// Certificate is the leaf, Chain its CA certificates, PrivateKey the
+	// leaf's key (PKCS#8); all PEM.
+	Certificate string `json:"certificate"`
+	Chain       string `json:"chain,omitempty"`
+	PrivateKey  string `json:"private_key"`
+	// PKCS12 is the uploaded file (standard base64) and Password opens it.
+	PKCS12   string `json:"pkcs12"`
+	Password string `json:"password"`
+}
+
+// String keeps the key out of fmt output.
+func (CertificateSecret) String() string { return "[REDACTED]" }
+
+// GoString keeps the key out of %#v output.
+func (CertificateSecret) GoString() string { return "[REDACTED]" }
+
+// LogValue keeps the key out of slog output.
+func (CertificateSecret) LogValue() slog.Value { return slog.StringValue("[REDACTED]") }
+
+// ParsedCertificate is what a PKCS#12 file holds once checked: the leaf
+// certificate, its CA chain, and the leaf's private key.
+type ParsedCertificate struct {
+	Leaf  *x509.Certificate
+	Chain []*x509.Certificate
+	Key   crypto.Signer
+}
+
+// KeyAlgorithm names the leaf's key, e.g. "RSA-2048", "ECDSA-P-256".
+func (p *ParsedCertificate) KeyAlgorithm() string { return keyAlgorithm(p.Leaf.PublicKey) }
+
+func keyAlgorithm(pub any) string {
+	switch k := pub.(type) {
+	case *rsa.PublicKey:
+		return fmt.Sprintf("RSA-%d", k.N.BitLen())
+	case *ecdsa.PublicKey:
+		return "ECDSA-" + k.Curve.Params().Name
+	case ed25519.PublicKey:
+		return "Ed25519"
+	}
+	return "other"
+}
+
+// ParseCertificate decodes a PKCS#12 file and checks that it holds a
+// certificate with the private key that belongs to it. Every refusal is a
+// *fault.Error that says what to do; none repeats the file or password.
+func ParseCertificate(der []byte, password string) (*ParsedCertificate, error) {
+	if len(der) == 0 {
+		return nil, invalid("pkcs12_required", "give the certificate as a PKCS#12 file (.p12 or .pfx) in base64")
+	}
+	if len(der) > MaxPKCS12Bytes {
+		return nil, fault.New(fault.TooLarge, "pkcs12_too_large", "the PKCS#12 file is larger than %d bytes", MaxPKCS12Bytes)
+	}
+	if len(password) > maxP12Password {
+		return nil, invalid("invalid_password", "the password is longer than %d characters", maxP12Password)
+	}
+	if err := checkIterations(der, 0, MaxPKCS12Iterations); err != nil {
+		return nil, err
+	}
+	key, first, cas, err := pkcs12.DecodeChain(der, password)
+	if err != nil {
+		return nil, pkcs12Error(err)
+	}
+	signer, ok := key.(crypto.Signer)
+	if !ok {
+		return nil, invalid("unsupported_key", "the private key in the file cannot sign (it is not an RSA, ECDSA or Ed25519 key)")
+	}
+	// The leaf is the certificate of the key. Most exporters put it first,
+	// not all do.
+	var leaf *x509.Certificate
+	var chain []*x509.Certificate
+	for _, c := range append([]*x509.Certificate{first}, cas...) {
+		if leaf == nil && publicKeyEqual(signer.Public(), c.PublicKey) {
+			leaf = c
+			continue
+		}
+		chain = append(chain, c)
+	}
+	if leaf == nil {
+		return nil, invalid("key_mismatch", "the private key in the file does not belong to its certificate; export the certificate together with its own key")
+	}
+	return &ParsedCertificate{Leaf: leaf, Chain: chain, Key: signer}, nil
+}
+
+func publicKeyEqual(a crypto.PublicKey, b any) bool {
+	k, ok := a.(interface{ Equal(crypto.PublicKey) bool })
+	return ok && b != nil && k.Equal(b)
+}
+
+// pkcs12Error turns the decoder's refusal into a client error that says
+// what to do.
+func pkcs12Error(err error) error {
+	var ni pkcs12.NotImplementedError
+	switch {
+	case errors.Is(err, pkcs12.ErrIncorrectPassword), errors.Is(err, pkcs12.ErrDecryption):
+		return fault.Wrap(err, fault.Invalid, "wrong_password", "the password does not open this PKCS#12 file")
+	case err.Error() == "pkcs12: private key missing":
+		return fault.Wrap(err, fault.Invalid, "no_private_key",
+			"the file holds no private key: export the certificate with its private key (in Windows: \"Yes, export the private key\")")
+	case err.Error() == "pkcs12: certificate missing":
+		return fault.Wrap(err, fault.Invalid, "no_certificate", "the file holds a key but no certificate")
+	case errors.As(err, &ni):
+		return fault.Wrap(err, fault.Invalid, "unsupported_pkcs12",
+			"this PKCS#12 file uses a layout Custodia cannot read; export it again (e.g. with openssl pkcs12 -export)")
+	}
+	return fault.Wrap(err, fault.Invalid, "invalid_pkcs12",
+		"the file is not a readable PKCS#12 (.p12/.pfx) file with a certificate and its private key")
+}
+
+// checkIterations refuses a file that asks for more than limit
+// key-derivation rounds anywhere it can be seen before
+// decryption: in every SEQUENCE, an INTEGER right after an OCTET STRING is
+// the iteration count of PBE parameters, PBKDF2 parameters and MacData.
+// OCTET STRINGs are searched too, since PKCS#12 nests DER inside them. Input
+// that is not DER is left for the decoder to refuse.
+func checkIterations(b []byte, depth int, limit uint64) error {
+	if depth > 24 {
+		return nil
+	}
+	for len(b) > 0 {
+		var v asn1.RawValue
+		rest, err := asn1.Unmarshal(b, &v)
+		if err != nil {
+			return nil
+		}
+		b = rest
+		switch {
+		case v.Class == asn1.ClassUniversal && v.Tag == asn1.TagSequence && v.IsCompound:
+			if err := checkSequence(v.Bytes, limit); err != nil {
+				return err
+			}
+			fallthrough
+		case v.IsCompound:
+			if err := checkIterations(v.Bytes, depth+1, limit); err != nil {
+				return err
+			}
+		case v.Class == asn1.ClassUniversal && v.Tag == asn1.TagOctetString:
+			if err := checkIterations(v.Bytes, depth+1, limit); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func checkSequence(b []byte, limit uint64) error {
+	prevOctets := false
+	for len(b) > 0 {
+		var v asn1.RawValue
+		rest, err := asn1.Unmarshal(b, &v)
+		if err != nil {
+			return nil
+		}
+		b = rest
+		isInt := v.Class == asn1.ClassUniversal && v.Tag == asn1.TagInteger && !v.IsCompound
+		if prevOctets && isInt && tooMany(v.Bytes, limit) {
+			return invalid("pkcs12_too_costly", "the PKCS#12 file asks for more than %d key-derivation iterations; export it again with standard settings",
+				limit)
+		}
+		prevOctets = v.Class == asn1.ClassUniversal && v.Tag == asn1.TagOctetString && !v.IsCompound
+	}
+	return nil
+}
+
+// tooMany reports whether a DER INTEGER's content exceeds limit (negative
+// values are the decoder's to refuse).
+func tooMany(b []byte, limit uint64) bool {
+	if len(b) == 0 || b[0]&0x80 != 0 {
+		return false
+	}
+	b = bytes.TrimLeft(b, "\x00")
+	if len(b) > 4 {
+		return true
+	}
+	var n uint64
+	for _, c := range b {
+		n = n<<8 | uint64(c)
+	}
+	return n > limit
+}
+
+// parseBounded is ParseCertificate under parseSlots.
+func parseBounded(ctx context.Context, der []byte, password string) (*ParsedCertificate, error) {
+	select {
+	case parseSlots <- struct{}{}:
+	case <-ctx.Done():
+		return nil, fault.New(fault.Unavailable, "busy", "other certificates are being read; try again")
+	}
+	defer func() { <-parseSlots }()
+	return ParseCertificate(der, password)
+}
+
+// decodeBase64 reads a base64 file that may be wrapped in lines or lack
+// padding.
+func decodeBase64(s string) ([]byte, error) {
+	s = strings.Map(func(r rune) rune {
+		if r == ' ' || r == '\n' || r == '\r' || r == '\t' {
+			return -1
+		}
+		return r
+	}, s)
+	if base64.StdEncoding.DecodedLen(len(s)) > MaxPKCS12Bytes+3 {
+		return nil, fault.New(fault.TooLarge, "pkcs12_too_large", "the PKCS#12 file is larger than %d bytes", MaxPKCS12Bytes)
+	}
+	b, err := base64.StdEncoding.DecodeString(s)
+	if err != nil {
+		if b, err = base64.RawStdEncoding.DecodeString(s); err != nil {
+			return nil, invalid("invalid_pkcs12", "pkcs12 must be the file in standard base64")
+		}
+	}
+	return b, nil
+}
+
+func pemOf(typ string, der ...[]byte) string {
+	var b strings.Builder
+	for _, d := range der {
+		_ = pem.Encode(&b, &pem.Block{Type: typ, Bytes: d})
+	}
+	return b.String()
+}
+
+// certFields are the sealed fields of a certificate version.
+func certFields(p *ParsedCertificate, der []byte, password string) (Fields, []string, error) {
+	pk, err := x509.MarshalPKCS8PrivateKey(p.Key)
+	if err != nil {
+		return nil, nil, invalid("unsupported_key", "the private key cannot be kept: %s keys are not supported", p.KeyAlgorithm())
+	}
+	defer clear(pk)
+	f := Fields{
+		certFieldCertificate: pemOf("CERTIFICATE", p.Leaf.Raw),
+		certFieldKey:         pemOf("PRIVATE KEY", pk),
+		certFieldPKCS12:      base64.StdEncoding.EncodeToString(der),
+		certFieldPassword:    password,
+	}
+	if len(p.Chain) > 0 {
+		raws := make([][]byte, len(p.Chain))
+		for i, c := range p.Chain {
+			raws[i] = c.Raw
+		}
+		f[certFieldChain] = pemOf("CERTIFICATE", raws...)
+	}
+	names := make([]string, 0, len(f))
+	for k := range f {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	return f, names, nil
+}
+
+// certRow builds the metadata of version c.CurrentVersion from its leaf.
+// The alerts already given carry over when the certificate is the same
+// one; a different certificate starts its alerts afresh.
+func certRow(c *store.Credential, leaf *x509.Certificate, holder string, prev *store.Certificate, now time.Time) *store.Certificate {
+	fp := sha256.Sum256(leaf.Raw)
+	row := &store.Certificate{TenantID: c.TenantID, CredentialID: c.ID, Version: c.CurrentVersion, Subject: leaf.Subject.String(),
+		Issuer: leaf.Issuer.String(), Serial: hex.EncodeToString(leaf.SerialNumber.Bytes()), NotBefore: leaf.NotBefore.UTC(),
+		NotAfter: leaf.NotAfter.UTC(), Fingerprint: fp[:], KeyAlgorithm: keyAlgorithm(leaf.PublicKey), HolderID: holder,
+		CreatedAt: now, UpdatedAt: now}
+	if prev != nil {
+		row.CreatedAt = prev.CreatedAt
+		if bytes.Equal(prev.Fingerprint, row.Fingerprint) {
+			row.Alerted30Days, row.Alerted7Days, row.AlertedExpired = prev.Alerted30Days, prev.Alerted7Days, prev.AlertedExpired
+			if prev.HolderID == holder {
+				row.AlertedHolderLeft = prev.AlertedHolderLeft
+			}
+		}
+	}
+	return row
+}
+
+func daysLeft(notAfter, now time.Time) int {
+	return int(math.Floor(notAfter.Sub(now).Hours() / 24))
+}
+
+func certView(c *store.Credential, row *store.Certificate, fields []string, now time.Time) Certificate {
+	out := Certificate{Subject: row.Subject, Issuer: row.Issuer, Serial: row.Serial, NotBefore: row.NotBefore, NotAfter: row.NotAfter,
+		DaysLeft: daysLeft(row.NotAfter, now), Expired: !now.Before(row.NotAfter), Fingerprint: hex.EncodeToString(row.Fingerprint),
+		KeyAlgorithm: row.KeyAlgorithm, HolderID: row.HolderID, Version: row.Version, Credential: view(c, fields)}
+	switch {
+	case out.Expired:
+		out.Warning = fmt.Sprintf("this certificate expired on %s: it cannot sign until it is renewed", row.NotAfter.Format(time.DateOnly))
+	case now.Before(row.NotBefore):
+		out.Warning = fmt.Sprintf("this certificate is not valid before %s", row.NotBefore.Format(time.RFC3339))
+	}
+	return out
+}
+
+func errNoCertificate(ref string) error {
+	return fault.New(fault.NotFound, "not_found", "no certificate %q", ref)
+}
+
+// holderOf resolves a holder reference to a member who has not left.
+func holderOf(ctx context.Context, tx store.Tx, tenantID, ref string) (string, error) {
+	m, err := identity.MemberOf(ctx, tx, tenantID, ref)
+	if err != nil {
+		return "", err
+	}
+	if m.Status == store.MemberOffboarded {
+		return "", invalid("invalid_holder", "member %s was offboarded: a certificate's holder must be a current member", m.ID)
+	}
+	return m.ID, nil
+}
+
+// UploadCertificate checks a PKCS#12 file and keeps it sealed as a
+// certificate credential (or its next version); the answer shows its
+// public facts, never the key. An expired certificate is kept, with a
+// warning.
+func (s *Service) UploadCertificate(ctx context.Context, tenantID string, in UploadInput) (*Certificate, error) {
+	p := authz.From(ctx)
+	if p == nil {
+		return nil, fault.ErrUnauthenticated
+	}
+	if err := checkName(in.Name); err != nil {
+		return nil, err
+	}
+	if err := refuseSecondFactors(nil, in.Notes); err != nil {
+		return nil, err
+	}
+	if in.PKCS12 == "" {
+		return nil, invalid("pkcs12_required", "give the certificate as a PKCS#12 file (.p12 or .pfx) in base64")
+	}
+	der, err := decodeBase64(string(in.PKCS12))
+	if err != nil {
+		return nil, err
+	}
+	defer clear(der)
+	parsed, err := parseBounded(ctx, der, string(in.Password))
+	if err != nil {
+		return nil, err
+	}
+	fields, names, err := certFields(parsed, der, string(in.Password))
+	if err != nil {
+		return nil, err
+	}
+	var out Certificate
+	err = s.store.Update(ctx, func(tx store.Tx) error {
+		now := s.now().UTC()
+		c, err := tx.GetCredentialByName(ctx, tenantID, in.Name)
+		created := false
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			c = &store.Credential{TenantID: tenantID, ID: store.NewID("crd_"), Name: in.Name, Kind: store.KindCertificate, OwnerID: p.ID,
+				MaxVersions: DefaultMaxVersions, CreatedBy: p.ID, CreatedAt: now}
+			c.Group, _, _ = strings.Cut(in.Name, "/")
+			if in.Group != "" {
+				c.Group = in.Group
+			}
+			created = true
+		case err != nil:
+			return err
+		case c.Kind != store.KindCertificate:
+			if _, err := s.need(ctx, authz.CredentialsRead, tenantID, c); err != nil {
+				return err
+			}
+			return fault.New(fault.Conflict, "not_a_certificate", "credential %q is a %s credential, not a certificate; choose another name", c.Name, c.Kind)
+		}
+		if _, err := s.need(ctx, authz.CredentialsWrite, tenantID, c); err != nil {
+			return err
+		}
+		var prev *store.Certificate
+		if !created {
+			if prev, err = tx.GetCertificate(ctx, tenantID, c.ID); errors.Is(err, store.ErrNotFound) {
+				prev = nil
+			} else if err != nil {
+				return err
+			}
+		}
+		holder := ""
+		if prev != nil {
+			holder = prev.HolderID
+		}
+		if in.Holder != "" {
+			if holder, err = holderOf(ctx, tx, tenantID, in.Holder); err != nil {
+				return err
+			}
+		}
+		if in.Notes != "" {
+			c.Notes = in.Notes
+		}
+		if !in.RotateBy.IsZero() {
+			c.RotateBy = in.RotateBy.UTC()
+		}
+		c.UpdatedAt = now
+		c.CurrentVersion++
+		if err := s.sealVersion(ctx, tx, c, fields, names, p.ID, now); err != nil {
+			return err
+		}
+		if created {
+			if err := tx.InsertCredential(ctx, c); err != nil {
+				if errors.Is(err, store.ErrConflict) {
+					return fault.New(fault.Conflict, "name_taken", "credential %q was just created by someone else; retry", c.Name)
+				}
+				return err
+			}
+		} else if err := tx.UpdateCredential(ctx, c); err != nil {
+			return err
+		}
+		if err := s.prune(ctx, tx, c); err != nil {
+			return err
+		}
+		row := certRow(c, parsed.Leaf, holder, prev, now)
+		if err := tx.PutCertificate(ctx, row); err != nil {
+			return err
+		}
+		out = certView(c, row, names, now)
+		// The subject may name a person and their national ID: the audit
+		// log keeps what identifies the certificate without it.
+		return s.record(ctx, tx, tenantID, "certificate.upload", c.ID, map[string]any{"name": c.Name, "version": c.CurrentVersion,
+			"created": created, "serial": row.Serial, "fingerprint_sha256": out.Fingerprint, "not_after": row.NotAfter,
+			"expired": out.Expired, "holder": row.HolderID})
+	})
+	if err != nil {
+		return nil, wrapErr("upload certificate", err)
+	}
+	return &out, nil
+}
+
+// GetCertificate returns a certificate's public facts and its credential's
+// metadata. A refused read says "not found".
+func (s *Service) GetCertificate(ctx context.Context, tenantID, ref string) (*Certificate, error) {
+	var out Certificate
+	err := s.store.View(ctx, func(tx store.Tx) error {
+		c, err := lookup(ctx, tx, tenantID, ref)
+		if err != nil {
+			return err
+		}
+		if _, err := s.need(ctx, authz.CredentialsRead, tenantID, c); err != nil {
+			return err
+		}
+		if c.Kind != store.KindCertificate {
+			return errNoCertificate(ref)
+		}
+		row, err := tx.GetCertificate(ctx, tenantID, c.ID)
+		if errors.Is(err, store.ErrNotFound) {
+			return errNoCertificate(ref)
+		}
+		if err != nil {
+			return err
+		}
+		f, err := s.currentFields(ctx, tx, c)
+		out = certView(c, row, f, s.now().UTC())
+		return err
+	})
+	if err != nil {
+		return nil, wrapErr("get certificate", err)
+	}
+	return &out, nil
+}
+
+// ListCertificates returns the certificates the caller may read, soonest
+// expiry first; within > 0 keeps those expiring within it (expired ones
+// included).
+func (s *Service) ListCertificates(ctx context.Context, tenantID string, within time.Duration) ([]Certificate, error) {
+	p := authz.From(ctx)
+	out := []Certificate{}
+	err := s.store.View(ctx, func(tx store.Tx) error {
+		now := s.now().UTC()
+		f := store.CertificateFilter{TenantID: tenantID, Limit: 1000}
+		if within > 0 {
+			f.ExpiresBy = now.Add(within)
+		}
+		rows, err := tx.ListCertificates(ctx, f)
+		if err != nil {
+			return err
+		}
+		for i := range rows {
+			c, err := tx.GetCredential(ctx, tenantID, rows[i].CredentialID)
+			if err != nil {
+				return err
+			}
+			if _, ok := authz.Check(p, authz.CredentialsRead, tenantID, resourceOf(c), now); !ok {
+				continue
+			}
+			out = append(out, certView(c, &rows[i], nil, now))
+		}
+		return nil
+	})
+	return out, wrapErr("list certificates", err)
+}
+
+// FetchCertificate is Fetch for a certificate, with its parts named: a
+// robot with a fetch grant gets the leaf, chain and key in PEM under a
+// lease, and the original file with its password.
+func (s *Service) FetchCertificate(ctx context.Context, tenantID, ref string, in FetchInput) (*CertificateSecret, error) {
+	// Only a certificate: the generic fetch serves other credentials. The
+	// same "not found" answers a name that is not a certificate.
+	err := s.store.View(ctx, func(tx store.Tx) error {
+		c, err := lookup(ctx, tx, tenantID, ref)
+		if err == nil && c.Kind != store.KindCertificate {
+			err = errNoCertificate(ref)
+		}
+		return err
+	})
+	if err != nil {
+		return nil, wrapErr("fetch certificate", err)
+	}
+	sec, err := s.Fetch(ctx, tenantID, ref, in)
+	if err != nil {
+		return nil, err
+	}
+	return &CertificateSecret{Credential: sec.Credential, Name: sec.Name, Version: sec.Version, LeaseID: sec.LeaseID, ExpiresAt: sec.ExpiresAt,
+		Certificate: sec.Fields[certFieldCertificate], Chain: sec.Fields[certFieldChain], PrivateKey: sec.Fields[certFieldKey],
+		PKCS12: sec.Fields[certFieldPKCS12], Password: sec.Fields[certFieldPassword]}, nil
+}
+
+// refuseCertificatePut keeps certificates on the upload path, where the
+// file is checked and its facts tracked: Put may change a certificate
+// credential's metadata but not its secret or kind, nor make one.
+func refuseCertificatePut(c *store.Credential, created bool, in PutInput) error {
+	isCert := !created && c.Kind == store.KindCertificate
+	if isCert && in.Secret != nil || isCert && in.Kind != "" && in.Kind != store.KindCertificate || !isCert && in.Kind == store.KindCertificate {
+		return invalid("use_certificate_upload",
+			"certificates are uploaded as PKCS#12 files (POST /api/v1/tenants/{tenant}/certificates or custodia cert upload), so they are checked and their expiry tracked")
+	}
+	return nil
+}
+
+// restoredCertificate refreshes a certificate's facts after Restore made
+// an earlier version current again (as version c.CurrentVersion).
+func (s *Service) restoredCertificate(ctx context.Context, tx store.Tx, c *store.Credential, f Fields, now time.Time) error {
+	if c.Kind != store.KindCertificate {
+		return nil
+	}
+	blk, _ := pem.Decode([]byte(f[certFieldCertificate]))
+	if blk == nil {
+		return fmt.Errorf("version of %s holds no certificate", c.ID)
+	}
+	leaf, err := x509.ParseCertificate(blk.Bytes)
+	if err != nil {
+		return err
+	}
+	prev, err := tx.GetCertificate(ctx, c.TenantID, c.ID)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	holder := ""
+	if prev != nil {
+		holder = prev.HolderID
+	}
+	return tx.PutCertificate(ctx, certRow(c, leaf, holder, prev, now))
+}
+
+// alertLevel is one expiry alert: given once when a certificate comes
+// within before of its end.
+type alertLevel struct {
+	alert  string
+	before time.Duration
+	action string
+	kind   string
+}
+
+// Most severe first: a certificate found already past a nearer threshold
+// gets that alert alone, and the farther ones are marked as given.
+var alertLevels = []alertLevel{
+	{store.CertAlertExpired, 0, "certificate.expired", "certificate_expired"},
+	{store.CertAlert7Days, CertAlertAt7, "certificate.expiring", "certificate_expiring"},
+	{store.CertAlert30Days, CertAlertAt30, "certificate.expiring", "certificate_expiring"},
+}
+
+const alertBatch = 100
+
+// CertificateAlerts tells every tenant's active owners and admins about
+// certificates that came within 30 days, within 7 days, or past their
+// expiry, each once (across nodes: the mark is a compare-and-set), with an
+// audit entry in the same transaction. It returns how many alerts went
+// out.
+func (s *Service) CertificateAlerts(ctx context.Context) (int, error) {
+	total := 0
+	for i, lv := range alertLevels {
+		for {
+			var sent, seen int
+			err := s.store.Update(ctx, func(tx store.Tx) error {
+				sent, seen = 0, 0
+				now := s.now().UTC()
+				rows, err := tx.ListCertificates(ctx, store.CertificateFilter{ExpiresBy: now.Add(lv.before), Unalerted: lv.alert, Limit: alertBatch})
+				if err != nil {
+					return err
+				}
+				seen = len(rows)
+				for j := range rows {
+					ok, err := s.alertOne(ctx, tx, &rows[j], lv, alertLevels[i+1:], now)
+					if err != nil {
+						return err
+					}
+					if ok {
+						sent++
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				return total, wrapErr("certificate alerts", err)
+			}
+			total += sent
+			if seen < alertBatch {
+				break
+			}
+		}
+	}
+	return total, nil
+}
+
+func (s *Service) alertOne(ctx context.Context, tx store.Tx, row *store.Certificate, lv alertLevel, lesser []alertLevel, now time.Time) (bool, error) {
+	ok, err := tx.MarkCertificateAlert(ctx, row.TenantID, row.CredentialID, lv.alert, now)
+	if err != nil || !ok {
+		return false, err
+	}
+	for _, l := range lesser {
+		if _, err := tx.MarkCertificateAlert(ctx, row.TenantID, row.CredentialID, l.alert, now); err != nil {
+			return false, err
+		}
+	}
+	// A shredded tenant's keys are gone, and its certificates with them:
+	// nobody is to renew anything there.
+	if t, err := tx.GetTenant(ctx, row.TenantID); err != nil || t.Status == store.TenantShredded {
+		return false, err
+	}
+	c, err := tx.GetCredential(ctx, row.TenantID, row.CredentialID)
+	if err != nil {
+		return false, err
+	}
+	days := daysLeft(row.NotAfter, now)
+	subject := fmt.Sprintf("Certificate %s expires on %s (%d days left): renew it and upload the new one", c.Name,
+		row.NotAfter.Format(time.DateOnly), days)
+	if lv.alert == store.CertAlertExpired {
+		subject = fmt.Sprintf("Certificate %s expired on %s: it can no longer sign; renew it and upload the new one", c.Name,
+			row.NotAfter.Format(time.DateOnly))
+	}
+	n, err := identity.NotifyAdmins(ctx, tx, now, row.TenantID, lv.kind, subject, map[string]any{"credential": c.ID, "name": c.Name,
+		"serial": row.Serial, "not_after": row.NotAfter, "days_left": days, "threshold": lv.alert})
+	if err != nil {
+		return false, err
+	}
+	return true, audit.Append(ctx, tx, now, audit.Entry{Log: row.TenantID, Action: lv.action, Target: c.ID, Details: map[string]any{
+		"name": c.Name, "serial": row.Serial, "not_after": row.NotAfter, "days_left": days, "threshold": lv.alert, "admins_notified": n}})
+}
+
+// CertificateHolderLeft is called in the transaction that offboards
+// memberID: the tenant's admins are told about every certificate that
+// identifies the leaver (it should be revoked with its issuer and
+// replaced), once each, with an audit entry. It returns those
+// certificates' credential IDs.
+func CertificateHolderLeft(ctx context.Context, tx store.Tx, now time.Time, tenantID, memberID, reportID string) ([]string, error) {
+	rows, err := tx.ListCertificates(ctx, store.CertificateFilter{TenantID: tenantID, HolderID: memberID})
+	if err != nil {
+		return nil, err
+	}
+	ids := []string{}
+	for _, row := range rows {
+		ids = append(ids, row.CredentialID)
+		ok, err := tx.MarkCertificateAlert(ctx, tenantID, row.CredentialID, store.CertAlertHolderLeft, now)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			continue
+		}
+		c, err := tx.GetCredential(ctx, tenantID, row.CredentialID)
+		if err != nil {
+			return nil, err
+		}
+		n, err := identity.NotifyAdmins(ctx, tx, now, tenantID, "certificate_holder_left",
+			fmt.Sprintf("The holder of certificate %s was offboarded: revoke it with its issuer and upload a replacement", c.Name),
+			map[string]any{"credential": c.ID, "name": c.Name, "serial": row.Serial, "holder": memberID, "report": reportID})
+		if err != nil {
+			return nil, err
+		}
+		if err := audit.Append(ctx, tx, now, audit.Entry{Log: tenantID, Action: "certificate.holder_left", Target: c.ID,
+			Details: map[string]any{"name": c.Name, "serial": row.Serial, "holder": memberID, "report": reportID, "admins_notified": n}}); err != nil {
+			return nil, err
+		}
+	}
+	return ids, nil
+}
