@@ -45,6 +45,8 @@ func Run(t *testing.T, open Opener) {
 		{"NotificationsEvidenceFlags", testNotificationsEvidenceFlags},
 		{"Credentials", testCredentials},
 		{"Leases", testLeases},
+		{"InsertRecord", testInsertRecord},
+		{"CurrentCredentialVersions", testCurrentCredentialVersions},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
