@@ -104,6 +104,7 @@ func Routes(d *Deps) []Route {
 	rs = append(rs, auditRoutes(h, "/api/v1/audit/operator", "", "operator log")...)
 	rs = append(rs, identityRoutes(h)...)
 	rs = append(rs, vaultRoutes(h)...)
+	rs = append(rs, vaultHealthRoutes(h)...)
 	doc := OpenAPI(rs, d.Version)
 	body, _ := json.MarshalIndent(doc, "", "  ")
 	for i := range rs {
