@@ -255,6 +255,10 @@ func Check(p *Principal, perm Permission, tenantID string, res Resource, now tim
 	if id := p.Grants.Allows(perm, res, now); id != "" {
 		return id, true
 	}
+	// A grant on the whole tenant covers each of its resources.
+	if id := p.Grants.Allows(perm, Resource{Type: ResourceTenant, ID: tenantID}, now); id != "" {
+		return id, true
+	}
 	return "", false
 }
 
