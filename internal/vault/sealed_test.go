@@ -2,7 +2,10 @@ package vault
 
 import (
 	"context"
+	"crypto/hpke"
 	"encoding/base64"
+	"encoding/binary"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"maps"
@@ -225,5 +228,52 @@ func TestJudge(t *testing.T) {
 	}
 	if j := judge(Fields{"api_key": "k", "secret": "s"}); j.strength != -1 || j.password != "" {
 		t.Errorf("no password field judged %+v", j)
+	}
+}
+
+// docSeal is the standard-library example of docs/sealed-submission.md,
+// written from the document rather than from internal/keys: it pins the
+// documented layout, suite and info string.
+func docSeal(tenantID string, version int, pubB64, name string, fields map[string]string) (string, error) {
+	pub, err := base64.StdEncoding.DecodeString(pubB64)
+	if err != nil {
+		return "", err
+	}
+	pk, err := hpke.MLKEM768X25519().NewPublicKey(pub)
+	if err != nil {
+		return "", err
+	}
+	doc, err := json.Marshal(map[string]any{"v": 1, "tenant": tenantID, "name": name, "secret": fields})
+	if err != nil {
+		return "", err
+	}
+	info := []byte("custodia/record/v1")
+	for _, s := range []string{tenantID, "submission", ""} {
+		info = binary.BigEndian.AppendUint32(info, uint32(len(s)))
+		info = append(info, s...)
+	}
+	info = binary.BigEndian.AppendUint32(info, uint32(version))
+	ct, err := hpke.Seal(pk, hpke.HKDFSHA256(), hpke.AES256GCM(), info, doc)
+	if err != nil {
+		return "", err
+	}
+	blob := binary.BigEndian.AppendUint32([]byte{0x01}, uint32(version))
+	return base64.StdEncoding.EncodeToString(append(blob, ct...)), nil
+}
+
+func TestDocumentedFormat(t *testing.T) {
+	s, pub := newService(t)
+	b, err := docSeal(pub.TenantID, pub.Version, pub.PublicKey, "bank/x", map[string]string{"password": "Zq8-doc-example"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := base64.StdEncoding.DecodeString(b)
+	pk, _ := base64.StdEncoding.DecodeString(pub.PublicKey)
+	if len(pk) != 1216 || raw[0] != 1 || binary.BigEndian.Uint32(raw[1:5]) != uint32(pub.Version) || len(raw) != 5+1120+len(`{"name":"bank/x","secret":{"password":"Zq8-doc-example"},"tenant":"`+testTenant+`","v":1}`)+16 {
+		t.Fatalf("layout: public key %d bytes, blob %d bytes", len(pk), len(raw))
+	}
+	f, _, err := s.openSealed(context.Background(), testTenant, "bank/x", b)
+	if err != nil || f["password"] != "Zq8-doc-example" {
+		t.Fatalf("the documented format does not open: %v", err)
 	}
 }
