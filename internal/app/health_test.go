@@ -135,6 +135,16 @@ func TestPasswordHealth(t *testing.T) {
 		if got := n.putWarn(owner, map[string]any{"name": "bank/weak", "secret": map[string]string{"password": "password1"}}); !slices.Equal(got, []string{"breached", "weak"}) {
 			t.Errorf("warnings for a breached password = %v", got)
 		}
+		// Restoring the breached version judges it again.
+		if got := n.putWarn(owner, map[string]any{"name": "bank/weak", "secret": map[string]string{"password": soonSecret + "-v2"}}); len(got) != 0 {
+			t.Errorf("warnings for a strong second version = %v", got)
+		}
+		r := n.do("POST", "/api/v1/tenants/acme/credentials/bank%2Fweak/restore", owner, map[string]int{"version": 1})
+		var rc struct{ Warnings []warning }
+		r.json(t, &rc)
+		if r.status != 200 || len(rc.Warnings) != 2 || rc.Warnings[0].Code != "breached" || rc.Warnings[1].Code != "weak" {
+			t.Errorf("restore of a breached version: %d %s", r.status, r.body)
+		}
 		if got := n.putWarn(owner, map[string]any{"name": "bank/a", "secret": map[string]string{"password": sharedSecret}}); len(got) != 0 {
 			t.Errorf("warnings for a strong new password = %v", got)
 		}

@@ -47,6 +47,13 @@ func TestSealedSubmission(t *testing.T) {
 		if pub.Version != 1 || pub.TenantID != n.tenantID("acme") {
 			t.Fatalf("public key = %+v", pub)
 		}
+		cl, err := client.New(client.Options{Addr: n.srv.URL, Token: owner, InsecureSkipVerify: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := cl.TenantPublicKey(t.Context(), "acme"); err != nil || got != pub {
+			t.Fatalf("client.TenantPublicKey = %+v, %v; want %+v", got, err, pub)
+		}
 		put := func(tok string, body map[string]any) resp {
 			t.Helper()
 			return n.do("POST", "/api/v1/tenants/acme/credentials", tok, body)
