@@ -110,6 +110,7 @@ func Routes(d *Deps) []Route {
 	rs = append(rs, breakGlassRoutes(h)...)
 	rs = append(rs, shareRoutes(h)...)
 	rs = append(rs, certRoutes(h)...)
+	rs = append(rs, vaultHealthRoutes(h)...)
 	doc := OpenAPI(rs, d.Version)
 	body, _ := json.MarshalIndent(doc, "", "  ")
 	for i := range rs {

@@ -180,6 +180,8 @@ var routeAccess = map[string]string{
 	"GET /api/v1/tenants/{tenant}/leases/{lease}":                "OAMUR",
 	"POST /api/v1/tenants/{tenant}/leases/{lease}/renew":         "OAMUR",
 	"DELETE /api/v1/tenants/{tenant}/leases/{lease}":             "OAMUR",
+	"GET /api/v1/tenants/{tenant}/credentials-health":            "OAMUR",
+	"GET /api/v1/tenants/{tenant}/credentials-rotation":          "OAMUR",
 
 	"GET /api/v1/tenants/{tenant}/break-glass":               "oOAMUR",
 	"POST /api/v1/tenants/{tenant}/break-glass":              "o",

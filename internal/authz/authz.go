@@ -183,7 +183,12 @@ func (p *Principal) scoped(perm Permission) bool {
 	}
 	// A token scoped to fetching or revealing reaches the routes where the
 	// vault decides that per credential.
-	return perm == VaultUse && (slices.Contains(p.Scopes, CredentialsFetch) || slices.Contains(p.Scopes, CredentialsReveal))
+	if perm == VaultUse && (slices.Contains(p.Scopes, CredentialsFetch) || slices.Contains(p.Scopes, CredentialsReveal)) {
+		return true
+	}
+	// A token scoped to writing credentials may read the tenant's record and
+	// public key, so it can seal what it writes (sealed submissions).
+	return perm == TenantsRead && slices.Contains(p.Scopes, CredentialsWrite)
 }
 
 // Denial explains why Allow refused p perm on tenantID, without saying

@@ -27,63 +27,7 @@ tenant made it revealable to them and they hold a credentials.reveal grant
 ("cred get --reason"). Names are paths such as bank/santander/main.`,
 	}
 
-	put := &cobra.Command{
-		Use:   "put NAME",
-		Short: "Create a credential or write its next version; the secret is read from stdin",
-		Long: `Create a credential or write its next version. The secret comes from stdin:
-a JSON object of fields ({"password": "...", "pin": "..."}), or else its first
-line is the "password" field. Without --secret-stdin only metadata changes.
-Second factors (coordinate cards, authenticator seeds, one-time code lists,
-token serials) are refused: a stolen vault must not be enough to move money.`,
-		Args: exactArgs(1, "the credential's name"),
-	}
-	var in cv.PutInput
-	var rotateBy string
-	var labels []string
-	var cas int
-	var secretStdin bool
-	fs := put.Flags()
-	fs.StringVar(&in.Kind, "kind", "", "bank, tax_portal, payroll, invoicing, certificate or other")
-	fs.StringVar(&in.Institution, "institution", "", "the bank or portal")
-	fs.StringVar(&in.LoginID, "login-id", "", "the user name or ID at the institution (not secret)")
-	fs.StringVar(&in.Notes, "notes", "", "notes (not secret; never a second factor)")
-	fs.StringVar(&in.Group, "group", "", "group for grants (default: the name's first segment)")
-	fs.StringVar(&rotateBy, "rotate-by", "", "date the secret should be changed by (YYYY-MM-DD)")
-	fs.StringSliceVar(&labels, "label", nil, "label key=value (repeatable)")
-	fs.IntVar(&in.MaxVersions, "max-versions", 0, "versions kept (default 10)")
-	fs.IntVar(&cas, "cas", -1, "check-and-set: the version this write replaces (0: must not exist)")
-	fs.BoolVar(&secretStdin, "secret-stdin", false, "read the secret from stdin")
-	tenantSub(e, put, func(b string, args []string) (request, error) {
-		in.Name = args[0]
-		if rotateBy != "" {
-			t, err := time.Parse("2006-01-02", rotateBy)
-			if err != nil {
-				return request{}, usageErr("--rotate-by must be a date like 2027-03-31")
-			}
-			in.RotateBy = t
-		}
-		for _, l := range labels {
-			k, v, ok := strings.Cut(l, "=")
-			if !ok || k == "" {
-				return request{}, usageErr("--label must be key=value")
-			}
-			if in.Labels == nil {
-				in.Labels = map[string]string{}
-			}
-			in.Labels[k] = v
-		}
-		if cas >= 0 {
-			in.CAS = &cas
-		}
-		if secretStdin {
-			f, err := readSecret(e)
-			if err != nil {
-				return request{}, err
-			}
-			in.Secret = f
-		}
-		return request{method: http.MethodPost, path: b + "/credentials", body: in}, nil
-	}, func(raw json.RawMessage) error { return printCred(e, raw) }, nil)
+	put := credPutCmd(e)
 
 	list := &cobra.Command{Use: "list", Short: "List credentials (metadata only)", Args: exactArgs(0, "no arguments")}
 	var prefix string
@@ -180,6 +124,7 @@ token serials) are refused: a stolen vault must not be enough to move money.`,
 	}, nil, func(args []string) string { return "Deleted " + args[0] })
 
 	c.AddCommand(put, list, show, history, restore, get, revealable, del)
+	c.AddCommand(credHealthCmds(e)...)
 	return c
 }
 
@@ -235,6 +180,9 @@ func printCred(e *env, raw json.RawMessage) error {
 		rv = strings.Join(c.Revealable, ", ")
 	}
 	w("Revealable to", rv)
+	for _, warn := range c.Warnings {
+		fmt.Fprintf(e.stderr, "Warning (%s): %s\n", warn.Code, warn.Message)
+	}
 	return nil
 }
 

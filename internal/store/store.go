@@ -154,6 +154,11 @@ type Record struct {
 type RecordTx interface {
 	// PutRecord inserts or replaces a record.
 	PutRecord(ctx context.Context, r *Record) error
+	// InsertRecord inserts r unless a record with its tenant, kind and ID
+	// exists (then it changes nothing), and reports whether it inserted.
+	// A concurrent inserter waits for the first to finish, so exactly one
+	// record wins.
+	InsertRecord(ctx context.Context, r *Record) (bool, error)
 	GetRecord(ctx context.Context, tenantID, kind, id string) (*Record, error)
 	DeleteRecord(ctx context.Context, tenantID, kind, id string) error
 	// ListRecordsBelowVersion returns up to limit records of a tenant sealed

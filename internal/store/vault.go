@@ -68,7 +68,10 @@ type CredentialVersion struct {
 	// detection without plaintext; nil when there is none.
 	Fingerprint []byte
 	// Strength is the password's zxcvbn score 0-4, -1 when unknown.
-	Strength    int
+	Strength int
+	// Breached is set when the password was on the shipped list of
+	// breached passwords when the version was written.
+	Breached    bool
 	CreatedBy   string
 	CreatedAt   time.Time
 	DeletedAt   time.Time
@@ -119,6 +122,10 @@ type VaultTx interface {
 	// ListCredentialVersions returns a credential's versions, oldest first.
 	ListCredentialVersions(ctx context.Context, tenantID, credentialID string) ([]CredentialVersion, error)
 	DeleteCredentialVersion(ctx context.Context, tenantID, credentialID string, version int) error
+	// ListCurrentCredentialVersions returns the current, live version of
+	// each of a tenant's credentials, by credential ID; with fingerprint
+	// not nil, only those with that fingerprint (password reuse).
+	ListCurrentCredentialVersions(ctx context.Context, tenantID string, fingerprint []byte) ([]CredentialVersion, error)
 
 	InsertLease(ctx context.Context, l *Lease) error
 	GetLease(ctx context.Context, tenantID, id string) (*Lease, error)

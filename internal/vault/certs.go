@@ -515,7 +515,9 @@ func (s *Service) UploadCertificate(ctx context.Context, tenantID string, in Upl
 		}
 		c.UpdatedAt = now
 		c.CurrentVersion++
-		if err := s.sealVersion(ctx, tx, c, fields, names, p.ID, now); err != nil {
+		// A certificate's file password is no login password: it is not
+		// judged for strength or reuse.
+		if _, err := s.sealVersion(ctx, tx, c, fields, names, judgement{strength: -1}, p.ID, now); err != nil {
 			return err
 		}
 		if created {

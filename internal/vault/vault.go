@@ -88,6 +88,10 @@ type PutInput struct {
 	// Secret are the secret fields; nil keeps the current secret (a
 	// metadata-only change makes no new version).
 	Secret Fields `json:"secret,omitempty"`
+	// SealedSecret is the alternative to Secret: a Submission sealed to the
+	// tenant's public key, base64 (docs/sealed-submission.md), so whoever
+	// relays the request never holds the plaintext.
+	SealedSecret string `json:"sealed_secret,omitempty"`
 	// CAS, when set, must equal the current version (0: must not exist).
 	CAS *int `json:"cas,omitempty"`
 }
@@ -111,6 +115,9 @@ type Credential struct {
 	CreatedBy      string            `json:"created_by"`
 	CreatedAt      time.Time         `json:"created_at"`
 	UpdatedAt      time.Time         `json:"updated_at"`
+	// Warnings are what a write found wrong with the password it stored
+	// (weak, breached, reused); they never refuse it.
+	Warnings []Warning `json:"warnings,omitempty"`
 }
 
 // Version is one version's metadata.
@@ -276,6 +283,22 @@ func (s *Service) Put(ctx context.Context, tenantID string, in PutInput) (*Crede
 	if in.MaxVersions < 0 || in.MaxVersions > MaxVersionsLimit {
 		return nil, invalid("invalid_max_versions", "max_versions must be 1 to %d", MaxVersionsLimit)
 	}
+	if in.SealedSecret != "" {
+		if in.Secret != nil {
+			return nil, invalid("secret_and_sealed_secret", "give the secret as secret or as sealed_secret, not both")
+		}
+		f, cas, err := s.openSealed(ctx, tenantID, in.Name, in.SealedSecret)
+		if err != nil {
+			return nil, err
+		}
+		if cas != nil {
+			if in.CAS != nil && *in.CAS != *cas {
+				return nil, invalid("cas_mismatch", "cas %d differs from the cas %d sealed in the submission", *in.CAS, *cas)
+			}
+			in.CAS = cas
+		}
+		in.Secret, in.SealedSecret = f, ""
+	}
 	var fields []string
 	if in.Secret != nil {
 		var err error
@@ -285,6 +308,16 @@ func (s *Service) Put(ctx context.Context, tenantID string, in PutInput) (*Crede
 	}
 	if err := refuseSecondFactors(in.Secret, in.Notes); err != nil {
 		return nil, err
+	}
+	// The password is judged before the write transaction: zxcvbn takes
+	// milliseconds, which a single writer should not wait for.
+	var j judgement
+	if in.Secret != nil {
+		inputs, err := s.judgeInputs(ctx, tenantID, in)
+		if err != nil {
+			return nil, wrapErr("put", err)
+		}
+		j = judge(in.Secret, inputs...)
 	}
 	var out Credential
 	err := s.store.Update(ctx, func(tx store.Tx) error {
@@ -347,9 +380,10 @@ func (s *Service) Put(ctx context.Context, tenantID string, in PutInput) (*Crede
 		}
 		c.UpdatedAt = now
 		details := map[string]any{"name": c.Name, "kind": c.Kind}
+		var fp []byte
 		if in.Secret != nil {
 			c.CurrentVersion++
-			if err := s.sealVersion(ctx, tx, c, in.Secret, fields, p.ID, now); err != nil {
+			if fp, err = s.sealVersion(ctx, tx, c, in.Secret, fields, j, p.ID, now); err != nil {
 				return err
 			}
 			details["version"], details["fields"] = c.CurrentVersion, fields
@@ -367,6 +401,12 @@ func (s *Service) Put(ctx context.Context, tenantID string, in PutInput) (*Crede
 		if err := s.prune(ctx, tx, c); err != nil {
 			return err
 		}
+		var warn []Warning
+		if in.Secret != nil {
+			if warn, err = s.warnings(ctx, tx, c, j, fp, details); err != nil {
+				return err
+			}
+		}
 		action := "credential.update"
 		if created {
 			action = "credential.create"
@@ -379,6 +419,7 @@ func (s *Service) Put(ctx context.Context, tenantID string, in PutInput) (*Crede
 			return err
 		}
 		out = view(c, cur)
+		out.Warnings = warn
 		return nil
 	})
 	if err != nil {
@@ -387,24 +428,31 @@ func (s *Service) Put(ctx context.Context, tenantID string, in PutInput) (*Crede
 	return &out, nil
 }
 
-// sealVersion seals fields as version c.CurrentVersion of c.
-func (s *Service) sealVersion(ctx context.Context, tx store.Tx, c *store.Credential, f Fields, names []string, by string, now time.Time) error {
+// sealVersion seals fields as version c.CurrentVersion of c, with the
+// judgement of its password (strength, breached, keyed fingerprint), and
+// returns the fingerprint.
+func (s *Service) sealVersion(ctx context.Context, tx store.Tx, c *store.Credential, f Fields, names []string, j judgement, by string,
+	now time.Time) ([]byte, error) {
 	pt, err := json.Marshal(map[string]string(f))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer clear(pt)
 	rid := store.CredentialRecordID(c.ID, c.CurrentVersion)
 	kv, ct, err := s.keyring.Seal(ctx, tx, c.TenantID, store.RecordCredential, rid, pt)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := tx.PutRecord(ctx, &store.Record{TenantID: c.TenantID, Kind: store.RecordCredential, ID: rid, KeyVersion: kv,
 		Ciphertext: ct, CreatedAt: now, UpdatedAt: now}); err != nil {
-		return err
+		return nil, err
 	}
-	return tx.InsertCredentialVersion(ctx, &store.CredentialVersion{TenantID: c.TenantID, CredentialID: c.ID, Version: c.CurrentVersion,
-		Fields: names, Strength: -1, CreatedBy: by, CreatedAt: now})
+	fp, err := s.fingerprint(ctx, tx, c.TenantID, j)
+	if err != nil {
+		return nil, err
+	}
+	return fp, tx.InsertCredentialVersion(ctx, &store.CredentialVersion{TenantID: c.TenantID, CredentialID: c.ID, Version: c.CurrentVersion,
+		Fields: names, Fingerprint: fp, Strength: j.strength, Breached: j.breached, CreatedBy: by, CreatedAt: now})
 }
 
 // prune keeps the newest MaxVersions versions.
@@ -537,7 +585,10 @@ func (s *Service) Restore(ctx context.Context, tenantID, ref string, version int
 		now := s.now().UTC()
 		c.CurrentVersion++
 		c.UpdatedAt = now
-		if err := s.sealVersion(ctx, tx, c, f, v.Fields, p.ID, now); err != nil {
+		// Judged again: the breached list may have grown since.
+		j := judgeFor(c, f)
+		fp, err := s.sealVersion(ctx, tx, c, f, v.Fields, j, p.ID, now)
+		if err != nil {
 			return err
 		}
 		if err := tx.UpdateCredential(ctx, c); err != nil {
@@ -549,8 +600,14 @@ func (s *Service) Restore(ctx context.Context, tenantID, ref string, version int
 		if err := s.prune(ctx, tx, c); err != nil {
 			return err
 		}
+		details := map[string]any{"name": c.Name, "from_version": version, "version": c.CurrentVersion}
+		warn, err := s.warnings(ctx, tx, c, j, fp, details)
+		if err != nil {
+			return err
+		}
 		out = view(c, v.Fields)
-		return s.record(ctx, tx, tenantID, "credential.restore", c.ID, map[string]any{"name": c.Name, "from_version": version, "version": c.CurrentVersion})
+		out.Warnings = warn
+		return s.record(ctx, tx, tenantID, "credential.restore", c.ID, details)
 	})
 	if err != nil {
 		return nil, wrapErr("restore", err)

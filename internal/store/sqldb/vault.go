@@ -112,31 +112,33 @@ func (t *tx) DeleteCredential(ctx context.Context, tenantID, id string) error {
 
 // ---- versions ----
 
-const versionCols = `tenant_id, credential_id, version, fields, fingerprint, strength, created_by, created_at, deleted_at, destroyed_at`
+const versionCols = `tenant_id, credential_id, version, fields, fingerprint, strength, breached, created_by, created_at, deleted_at, destroyed_at`
 
 func scanVersion(s scanner) (store.CredentialVersion, error) {
 	var v store.CredentialVersion
 	var fields string
 	var c, d, x int64
-	err := s.Scan(&v.TenantID, &v.CredentialID, &v.Version, &fields, &v.Fingerprint, &v.Strength, &v.CreatedBy, &c, &d, &x)
-	v.Fields = parseList(fields)
+	var breached int
+	err := s.Scan(&v.TenantID, &v.CredentialID, &v.Version, &fields, &v.Fingerprint, &v.Strength, &breached, &v.CreatedBy, &c, &d, &x)
+	v.Fields, v.Breached = parseList(fields), breached != 0
 	v.CreatedAt, v.DeletedAt, v.DestroyedAt = fromMicros(c), fromMicros(d), fromMicros(x)
 	return v, err
 }
 
 func (t *tx) InsertCredentialVersion(ctx context.Context, v *store.CredentialVersion) error {
 	_, err := t.exec(ctx, "insert credential version",
-		`INSERT INTO credential_versions (`+versionCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-		v.TenantID, v.CredentialID, v.Version, jsonList(v.Fields), v.Fingerprint, v.Strength, v.CreatedBy,
+		`INSERT INTO credential_versions (`+versionCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+		v.TenantID, v.CredentialID, v.Version, jsonList(v.Fields), v.Fingerprint, v.Strength, b2i(v.Breached), v.CreatedBy,
 		toMicros(v.CreatedAt), toMicros(v.DeletedAt), toMicros(v.DestroyedAt))
 	return err
 }
 
 func (t *tx) UpdateCredentialVersion(ctx context.Context, v *store.CredentialVersion) error {
 	res, err := t.exec(ctx, "update credential version",
-		`UPDATE credential_versions SET fields = $4, fingerprint = $5, strength = $6, deleted_at = $7, destroyed_at = $8
+		`UPDATE credential_versions SET fields = $4, fingerprint = $5, strength = $6, breached = $7, deleted_at = $8, destroyed_at = $9
 		 WHERE tenant_id = $1 AND credential_id = $2 AND version = $3`,
-		v.TenantID, v.CredentialID, v.Version, jsonList(v.Fields), v.Fingerprint, v.Strength, toMicros(v.DeletedAt), toMicros(v.DestroyedAt))
+		v.TenantID, v.CredentialID, v.Version, jsonList(v.Fields), v.Fingerprint, v.Strength, b2i(v.Breached), toMicros(v.DeletedAt),
+		toMicros(v.DestroyedAt))
 	if err != nil {
 		return err
 	}

@@ -48,6 +48,8 @@ func Run(t *testing.T, open Opener) {
 		{"BreakGlass", testBreakGlass},
 		{"Shares", testShares},
 		{"Certificates", testCertificates},
+		{"InsertRecord", testInsertRecord},
+		{"CurrentCredentialVersions", testCurrentCredentialVersions},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,0 +1,45 @@
+package sqldb
+
+import (
+	"context"
+
+	"github.com/custodia-project/custodia/internal/store"
+)
+
+// InsertRecord uses ON CONFLICT DO NOTHING rather than a failing insert: a
+// unique violation would abort a PostgreSQL transaction, while this waits
+// for a concurrent inserter and then reports that it lost.
+func (t *tx) InsertRecord(ctx context.Context, r *store.Record) (bool, error) {
+	res, err := t.exec(ctx, "insert record",
+		`INSERT INTO records (`+recordCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7)
+		 ON CONFLICT (tenant_id, kind, id) DO NOTHING`,
+		r.TenantID, r.Kind, r.ID, r.KeyVersion, r.Ciphertext, toMicros(r.CreatedAt), toMicros(r.UpdatedAt))
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, t.wrap("insert record", err)
+	}
+	return n == 1, nil
+}
+
+// currentVersionCols are versionCols of the joined version row.
+const currentVersionCols = `v.tenant_id, v.credential_id, v.version, v.fields, v.fingerprint, v.strength, v.breached, v.created_by,
+	v.created_at, v.deleted_at, v.destroyed_at`
+
+func (t *tx) ListCurrentCredentialVersions(ctx context.Context, tenantID string, fingerprint []byte) ([]store.CredentialVersion, error) {
+	q := `SELECT ` + currentVersionCols + ` FROM credentials c
+		JOIN credential_versions v ON v.tenant_id = c.tenant_id AND v.credential_id = c.id AND v.version = c.current_version
+		WHERE c.tenant_id = $1 AND v.deleted_at = 0 AND v.destroyed_at = 0`
+	args := []any{tenantID}
+	if fingerprint != nil {
+		q += ` AND v.fingerprint = $2`
+		args = append(args, fingerprint)
+	}
+	rows, err := t.query(ctx, q+` ORDER BY c.id`, args...)
+	if err != nil {
+		return nil, t.wrap("list current credential versions", err)
+	}
+	return collect(t, "list current credential versions", rows, scanVersion)
+}
