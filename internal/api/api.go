@@ -118,11 +118,7 @@ func Public(err error) *fault.Error {
 func Render(w http.ResponseWriter, r *http.Request, log *slog.Logger, requestID string, err error) {
 	fe := Public(err)
 	status := Status(fe.Kind)
-	if status >= 500 && fe.Kind == fault.Internal {
-		log.ErrorContext(r.Context(), "request failed", "request_id", requestID, "err", err)
-	} else if fe.Err != nil {
-		log.InfoContext(r.Context(), "request refused", "request_id", requestID, "code", fe.Code, "cause", fe.Err)
-	}
+	logError(r, log, requestID, status, fe, err)
 	if status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="custodia"`)
 	}
@@ -130,6 +126,16 @@ func Render(w http.ResponseWriter, r *http.Request, log *slog.Logger, requestID 
 		w.Header().Set("Retry-After", "5")
 	}
 	WriteJSON(w, status, ErrorBody{Error: ErrorDetail{Code: fe.Code, Message: fe.Message, RequestID: requestID}})
+}
+
+// logError logs what a client does not see of an error: the whole of an
+// internal one, the cause of a refusal.
+func logError(r *http.Request, log *slog.Logger, requestID string, status int, fe *fault.Error, err error) {
+	if status >= 500 && fe.Kind == fault.Internal {
+		log.ErrorContext(r.Context(), "request failed", "request_id", requestID, "err", err)
+	} else if fe.Err != nil {
+		log.InfoContext(r.Context(), "request refused", "request_id", requestID, "code", fe.Code, "cause", fe.Err)
+	}
 }
 
 // RenderVault writes err as Vault does ({"errors":["..."]}, a bare 404 for
@@ -145,11 +151,7 @@ func RenderVault(w http.ResponseWriter, r *http.Request, log *slog.Logger, reque
 	case fault.Conflict:
 		status = http.StatusBadRequest
 	}
-	if status >= 500 && fe.Kind == fault.Internal {
-		log.ErrorContext(r.Context(), "request failed", "request_id", requestID, "err", err)
-	} else if fe.Err != nil {
-		log.InfoContext(r.Context(), "request refused", "request_id", requestID, "code", fe.Code, "cause", fe.Err)
-	}
+	logError(r, log, requestID, status, fe, err)
 	msgs := []string{fe.Message}
 	switch {
 	case fe.Kind == fault.NotFound:

@@ -253,10 +253,10 @@ func decodeVault(r *http.Request, v any) error {
 	dec := json.NewDecoder(r.Body)
 	if err := dec.Decode(v); err != nil {
 		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) || errors.Is(err, io.EOF) {
-			if errors.Is(err, io.EOF) {
-				return nil
-			}
+		switch {
+		case errors.Is(err, io.EOF):
+			return nil
+		case errors.As(err, &mbe):
 			return err
 		}
 		return fault.Wrap(err, fault.Invalid, "malformed_json", "failed to parse JSON input: %s", describeJSONError(err))

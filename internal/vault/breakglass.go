@@ -207,7 +207,7 @@ func (s *Service) RevealBreakGlass(ctx context.Context, tenantID, id string) (*S
 			map[string]any{"break_glass": b.ID, "credential": c.ID, "operator": p.ID, "reason": b.Reason}); err != nil {
 			return err
 		}
-		out = &Secret{Credential: c.ID, Name: c.Name, Version: v.Version, LoginID: c.LoginID, Fields: f, CreatedAt: v.CreatedAt, Labels: c.Labels}
+		out = secretOf(c, v, f)
 		return s.recordBoth(ctx, tx, tenantID, "breakglass.reveal", b.ID, map[string]any{"credential": c.ID, "name": c.Name,
 			"version": v.Version, "reason": b.Reason})
 	})

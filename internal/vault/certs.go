@@ -555,11 +555,8 @@ func (s *Service) UploadCertificate(ctx context.Context, tenantID string, in Upl
 func (s *Service) GetCertificate(ctx context.Context, tenantID, ref string) (*Certificate, error) {
 	var out Certificate
 	err := s.store.View(ctx, func(tx store.Tx) error {
-		c, err := lookup(ctx, tx, tenantID, ref)
+		c, err := s.find(ctx, tx, tenantID, ref, authz.CredentialsRead)
 		if err != nil {
-			return err
-		}
-		if _, err := s.need(ctx, authz.CredentialsRead, tenantID, c); err != nil {
 			return err
 		}
 		if c.Kind != store.KindCertificate {

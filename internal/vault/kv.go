@@ -31,11 +31,8 @@ type Metadata struct {
 func (s *Service) Metadata(ctx context.Context, tenantID, ref string) (*Metadata, error) {
 	var out Metadata
 	err := s.store.View(ctx, func(tx store.Tx) error {
-		c, err := lookup(ctx, tx, tenantID, ref)
+		c, err := s.find(ctx, tx, tenantID, ref, authz.CredentialsRead)
 		if err != nil {
-			return err
-		}
-		if _, err := s.need(ctx, authz.CredentialsRead, tenantID, c); err != nil {
 			return err
 		}
 		vs, err := tx.ListCredentialVersions(ctx, tenantID, c.ID)
@@ -81,11 +78,8 @@ func (s *Service) Configure(ctx context.Context, tenantID, ref string, in Settin
 		return err
 	}
 	err := s.store.Update(ctx, func(tx store.Tx) error {
-		c, err := lookup(ctx, tx, tenantID, ref)
+		c, err := s.find(ctx, tx, tenantID, ref, authz.CredentialsWrite)
 		if err != nil {
-			return err
-		}
-		if _, err := s.need(ctx, authz.CredentialsWrite, tenantID, c); err != nil {
 			return err
 		}
 		details := map[string]any{"name": c.Name}
@@ -148,11 +142,8 @@ func (s *Service) ChangeVersions(ctx context.Context, tenantID, ref, op string, 
 		return invalid("invalid_versions", "at most %d versions at once", MaxVersionsLimit)
 	}
 	err := s.store.Update(ctx, func(tx store.Tx) error {
-		c, err := lookup(ctx, tx, tenantID, ref)
+		c, err := s.find(ctx, tx, tenantID, ref, authz.CredentialsWrite)
 		if err != nil {
-			return err
-		}
-		if _, err := s.need(ctx, authz.CredentialsWrite, tenantID, c); err != nil {
 			return err
 		}
 		vs := versions

@@ -197,6 +197,37 @@ func verb(p authz.Permission) string {
 	return "read"
 }
 
+// find looks a credential up by ID or name and checks perm on it for the
+// caller.
+func (s *Service) find(ctx context.Context, tx store.VaultTx, tenantID, ref string, perm authz.Permission) (*store.Credential, error) {
+	c, err := lookup(ctx, tx, tenantID, ref)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.need(ctx, perm, tenantID, c); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// secretOf is version v's fields f of c, handed out.
+func secretOf(c *store.Credential, v *store.CredentialVersion, f Fields) *Secret {
+	return &Secret{Credential: c.ID, Name: c.Name, Version: v.Version, LoginID: c.LoginID, Fields: f, CreatedAt: v.CreatedAt, Labels: c.Labels}
+}
+
+// parseTTL reads a lease lifetime: DefaultLease when empty, at most
+// MaxLease.
+func parseTTL(ttl string) (time.Duration, error) {
+	if ttl == "" {
+		return DefaultLease, nil
+	}
+	d, err := time.ParseDuration(ttl)
+	if err != nil || d <= 0 || d > MaxLease {
+		return 0, invalid("invalid_ttl", "ttl must be a duration up to %s", MaxLease)
+	}
+	return d, nil
+}
+
 // lookup finds a credential by ID or name.
 func lookup(ctx context.Context, tx store.VaultTx, tenantID, ref string) (*store.Credential, error) {
 	c, err := tx.GetCredentialByName(ctx, tenantID, ref)
@@ -494,11 +525,8 @@ func (s *Service) currentFields(ctx context.Context, tx store.Tx, c *store.Crede
 func (s *Service) Get(ctx context.Context, tenantID, ref string) (*Credential, error) {
 	var out Credential
 	err := s.store.View(ctx, func(tx store.Tx) error {
-		c, err := lookup(ctx, tx, tenantID, ref)
+		c, err := s.find(ctx, tx, tenantID, ref, authz.CredentialsRead)
 		if err != nil {
-			return err
-		}
-		if _, err := s.need(ctx, authz.CredentialsRead, tenantID, c); err != nil {
 			return err
 		}
 		f, err := s.currentFields(ctx, tx, c)
@@ -547,11 +575,8 @@ func (s *Service) List(ctx context.Context, tenantID, prefix, after string, limi
 func (s *Service) History(ctx context.Context, tenantID, ref string) ([]Version, error) {
 	var out []Version
 	err := s.store.View(ctx, func(tx store.Tx) error {
-		c, err := lookup(ctx, tx, tenantID, ref)
+		c, err := s.find(ctx, tx, tenantID, ref, authz.CredentialsRead)
 		if err != nil {
-			return err
-		}
-		if _, err := s.need(ctx, authz.CredentialsRead, tenantID, c); err != nil {
 			return err
 		}
 		vs, err := tx.ListCredentialVersions(ctx, tenantID, c.ID)
@@ -570,11 +595,8 @@ func (s *Service) Restore(ctx context.Context, tenantID, ref string, version int
 	p := authz.From(ctx)
 	var out Credential
 	err := s.store.Update(ctx, func(tx store.Tx) error {
-		c, err := lookup(ctx, tx, tenantID, ref)
+		c, err := s.find(ctx, tx, tenantID, ref, authz.CredentialsWrite)
 		if err != nil {
-			return err
-		}
-		if _, err := s.need(ctx, authz.CredentialsWrite, tenantID, c); err != nil {
 			return err
 		}
 		f, v, err := s.open(ctx, tx, c, version)
@@ -668,13 +690,9 @@ func (s *Service) Fetch(ctx context.Context, tenantID, ref string, in FetchInput
 	if in.Purpose == "" || len(in.Purpose) > 500 {
 		return nil, invalid("purpose_required", "say why the secret is needed now (purpose, 1 to 500 characters)")
 	}
-	ttl := DefaultLease
-	if in.TTL != "" {
-		d, err := time.ParseDuration(in.TTL)
-		if err != nil || d <= 0 || d > MaxLease {
-			return nil, invalid("invalid_ttl", "ttl must be a duration up to %s", MaxLease)
-		}
-		ttl = d
+	ttl, err := parseTTL(in.TTL)
+	if err != nil {
+		return nil, err
 	}
 	// The read runs on a reader (in parallel with every other read); only
 	// the lease and its audit entry go through the writer, together. A
@@ -682,7 +700,7 @@ func (s *Service) Fetch(ctx context.Context, tenantID, ref string, in FetchInput
 	// had come just before.
 	var out *Secret
 	var grant string
-	err := s.store.View(ctx, func(tx store.Tx) error {
+	err = s.store.View(ctx, func(tx store.Tx) error {
 		c, err := lookup(ctx, tx, tenantID, ref)
 		if err != nil {
 			return err
@@ -694,7 +712,7 @@ func (s *Service) Fetch(ctx context.Context, tenantID, ref string, in FetchInput
 		if err != nil {
 			return err
 		}
-		out = &Secret{Credential: c.ID, Name: c.Name, Version: v.Version, LoginID: c.LoginID, Fields: f, CreatedAt: v.CreatedAt, Labels: c.Labels}
+		out = secretOf(c, v, f)
 		return nil
 	})
 	if err != nil {
@@ -756,7 +774,7 @@ func (s *Service) Reveal(ctx context.Context, tenantID, ref string, in RevealInp
 			return err
 		}
 		now := s.now().UTC()
-		out = &Secret{Credential: c.ID, Name: c.Name, Version: v.Version, LoginID: c.LoginID, Fields: f, CreatedAt: v.CreatedAt, Labels: c.Labels}
+		out = secretOf(c, v, f)
 		if c.OwnerID != p.ID {
 			if err := identity.Notify(ctx, tx, now, tenantID, c.OwnerID, "credential_revealed",
 				fmt.Sprintf("%s was revealed", c.Name), map[string]any{"credential": c.ID, "by": p.ID, "reason": in.Reason}); err != nil {
@@ -881,16 +899,13 @@ func (s *Service) liveLease(ctx context.Context, tx store.Tx, tenantID, id strin
 // RenewLease extends the caller's live lease by ttl from now (at most an
 // hour from now).
 func (s *Service) RenewLease(ctx context.Context, tenantID, leaseID, ttl string) (*store.Lease, error) {
-	d := DefaultLease
-	if ttl != "" {
-		var err error
-		if d, err = time.ParseDuration(ttl); err != nil || d <= 0 || d > MaxLease {
-			return nil, invalid("invalid_ttl", "ttl must be a duration up to %s", MaxLease)
-		}
+	d, err := parseTTL(ttl)
+	if err != nil {
+		return nil, err
 	}
 	p := authz.From(ctx)
 	var out *store.Lease
-	err := s.store.Update(ctx, func(tx store.Tx) error {
+	err = s.store.Update(ctx, func(tx store.Tx) error {
 		l, c, err := s.liveLease(ctx, tx, tenantID, leaseID, p)
 		if err != nil {
 			return err
@@ -957,11 +972,8 @@ func (s *Service) Leases(ctx context.Context, tenantID, ref string) ([]store.Lea
 // Delete removes a credential, every version and its sealed secrets.
 func (s *Service) Delete(ctx context.Context, tenantID, ref string) error {
 	err := s.store.Update(ctx, func(tx store.Tx) error {
-		c, err := lookup(ctx, tx, tenantID, ref)
+		c, err := s.find(ctx, tx, tenantID, ref, authz.CredentialsWrite)
 		if err != nil {
-			return err
-		}
-		if _, err := s.need(ctx, authz.CredentialsWrite, tenantID, c); err != nil {
 			return err
 		}
 		vs, err := tx.ListCredentialVersions(ctx, tenantID, c.ID)
