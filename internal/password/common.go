@@ -38,6 +38,10 @@ var commonList = sync.OnceValue(func() []string {
 	return list
 })
 
+// Common reports whether password, ignoring case, is on the shipped list of
+// passwords known from breaches. It is a lookup, without any estimate.
+func Common(password string) bool { return isCommon(password) }
+
 // isCommon reports whether password, ignoring case, is in the common list.
 func isCommon(password string) bool {
 	_, found := slices.BinarySearch(commonList(), strings.ToLower(password))

@@ -34,6 +34,15 @@ const (
 	// linearly with length. Estimating only a prefix can only under-rate a
 	// password, never over-rate it.
 	maxEstimateRunes = 100
+	// quickEstimateRunes is the prefix estimated first: zxcvbn's cost grows
+	// about with the cube of the length (0.2 ms at 12 runes, 3 ms at 32,
+	// 35 ms at 100 on this project's benchmark machine). When the prefix
+	// alone already earns the top score, so does the whole password, and
+	// the rest is not estimated. Random machine secrets (API keys,
+	// generated passwords) take this path; people's passphrases, whose
+	// first words are guessable, are estimated up to maxEstimateRunes.
+	quickEstimateRunes = 12
+	topScore           = 4
 )
 
 // Validate refuses a minimum length below 12, a maximum length below the
@@ -106,15 +115,23 @@ func Strength(password string, userInputs ...string) (score int, guessesLog10 fl
 }
 
 func estimate(password string, userInputs []string) zxcvbn.Result {
-	if utf8.RuneCountInString(password) > maxEstimateRunes {
-		i := 0
-		for n := 0; n < maxEstimateRunes; n++ {
-			_, size := utf8.DecodeRuneInString(password[i:])
-			i += size
+	inputs := expandInputs(userInputs)
+	if utf8.RuneCountInString(password) > quickEstimateRunes {
+		if res := zxcvbn.PasswordStrength(prefix(password, quickEstimateRunes), inputs); res.Score >= topScore {
+			return res
 		}
-		password = password[:i]
 	}
-	return zxcvbn.PasswordStrength(password, expandInputs(userInputs))
+	return zxcvbn.PasswordStrength(prefix(password, maxEstimateRunes), inputs)
+}
+
+// prefix is s's first n runes (all of s when it is shorter).
+func prefix(s string, n int) string {
+	i := 0
+	for ; n > 0 && i < len(s); n-- {
+		_, size := utf8.DecodeRuneInString(s[i:])
+		i += size
+	}
+	return s[:i]
 }
 
 func log10(guesses float64) float64 {

@@ -125,6 +125,12 @@ func TestStrength(t *testing.T) {
 		// Only the first 100 characters are estimated: a long repetition
 		// stays weak, and the call stays cheap.
 		{"ok/truncated", strings.Repeat("ab", 5000), nil, 0, 0, 0, 4},
+		// A weak start is estimated in full: the quick prefix does not
+		// decide for it (a whole weak password over 12 runes stays weak).
+		{"ok/weak-long", "passwordpassword123", nil, 0, 2, 0, 9},
+		{"ok/name-then-year", "alicesmith1984!", []string{"Alice Smith"}, 0, 2, 0, 9},
+		// A random start earns the top score from its prefix alone.
+		{"ok/random-long", "q7Vd-Mx2p-RkT9-w4Lz-Hc8N" + strings.Repeat("x", 2000), nil, 4, 4, 10, 100},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -5,11 +5,9 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"io"
-	"math"
 	"slices"
 	"time"
 
-	"github.com/custodia-project/custodia/internal/fault"
 	passwd "github.com/custodia-project/custodia/internal/password"
 )
 
@@ -54,22 +52,10 @@ func Strength(password string, userInputs ...string) int {
 // StrongScore is the least Strength score that is not reported as weak.
 const StrongScore = 3
 
-// commonOnly is a Policy that can refuse a password only for being on the
-// common list: no length bound that matters and a minimum score of 0. It is
-// outside what Policy.Validate accepts, on purpose; Check does not call
-// Validate.
-var commonOnly = passwd.Policy{MinLength: 0, MaxLength: math.MaxInt, MinScore: 0}
-
 // Breached reports whether password, ignoring case, is in the list of common
 // leaked passwords that internal/password ships (see its data/NOTICE.md). The
 // list is loaded on first use. Invalid UTF-8 is never reported as breached.
-func Breached(password string) bool {
-	// internal/password keeps its lookup unexported; Check with a policy that
-	// can only fail on the list is the exported way to reach it, and the
-	// stable code "password_common" says which check failed.
-	fe, ok := fault.As(commonOnly.Check(password))
-	return ok && fe.Code == "password_common"
-}
+func Breached(password string) bool { return passwd.Common(password) }
 
 // Credential is what Health needs to know about one stored credential.
 type Credential struct {

@@ -53,8 +53,9 @@ type DB struct {
 	group   *grouper
 	// stmts are read statements prepared on the reader pools, by pool
 	// and query (PrepareReads).
-	stmts sync.Map // stmtKey -> *sql.Stmt
+	stmts sync.Map // stmtKey -> *sql.Stmt or preparing
 	nstmt atomic.Int64
+	bg    sync.WaitGroup // statements being prepared
 }
 
 type stmtKey struct {
@@ -63,26 +64,42 @@ type stmtKey struct {
 }
 
 // readStmt returns pool's prepared statement for q, or nil to run q
-// unprepared (the cache is full or preparing failed).
-func (db *DB) readStmt(ctx context.Context, pool *sql.DB, q string) *sql.Stmt {
+// unprepared this time (the cache is full, preparing failed, or q is being
+// prepared). It never waits for a connection: the caller holds one of the
+// pool's connections already, and preparing on the pool needs another, so
+// with every connection held by a transaction that is preparing, waiting
+// would deadlock. The first use of q therefore starts preparing it in the
+// background; later uses find it ready.
+func (db *DB) readStmt(pool *sql.DB, q string) *sql.Stmt {
 	k := stmtKey{pool, q}
-	if st, ok := db.stmts.Load(k); ok {
-		return st.(*sql.Stmt)
+	if v, ok := db.stmts.Load(k); ok {
+		st, _ := v.(*sql.Stmt) // nil while preparing, or after a failure
+		return st
 	}
 	if db.nstmt.Load() >= maxStmts {
 		return nil
 	}
-	st, err := pool.PrepareContext(ctx, q)
-	if err != nil {
+	if _, loaded := db.stmts.LoadOrStore(k, preparing{}); loaded {
 		return nil
 	}
-	if prev, loaded := db.stmts.LoadOrStore(k, st); loaded {
-		st.Close()
-		return prev.(*sql.Stmt)
-	}
 	db.nstmt.Add(1)
-	return st
+	db.bg.Add(1)
+	go func() {
+		defer db.bg.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		st, err := pool.PrepareContext(ctx, q)
+		if err != nil {
+			return // the marker stays: q runs unprepared from now on
+		}
+		db.stmts.Store(k, st)
+	}()
+	return nil
 }
+
+// preparing marks a read statement being prepared, or one that could not
+// be.
+type preparing struct{}
 
 // executor is what a transaction runs statements on: a *sql.Tx, or the
 // group-commit writer connection inside an explicit BEGIN.
@@ -133,8 +150,11 @@ func (db *DB) Ping(ctx context.Context) error {
 
 func (db *DB) Close() error {
 	var errs []error
+	db.bg.Wait()
 	db.stmts.Range(func(k, v any) bool {
-		errs = append(errs, v.(*sql.Stmt).Close())
+		if st, ok := v.(*sql.Stmt); ok {
+			errs = append(errs, st.Close())
+		}
 		db.stmts.Delete(k)
 		return true
 	})
@@ -172,7 +192,7 @@ func (db *DB) run(ctx context.Context, pool *sql.DB, readOnly bool, fn func(stor
 	t := &tx{ex: sqlTx, d: &db.dialect}
 	if readOnly && db.dialect.PrepareReads {
 		t.prep = func(ctx context.Context, q string) *sql.Stmt {
-			if st := db.readStmt(ctx, pool, q); st != nil {
+			if st := db.readStmt(pool, q); st != nil {
 				return sqlTx.StmtContext(ctx, st)
 			}
 			return nil

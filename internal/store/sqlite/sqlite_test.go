@@ -5,7 +5,10 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/custodia-project/custodia/internal/store"
 	"github.com/custodia-project/custodia/internal/store/sqlite"
@@ -56,5 +59,45 @@ func TestRefusesNewerSchema(t *testing.T) {
 	s.Close()
 	if _, err := sqlite.Open(context.Background(), dir); !errors.Is(err, store.ErrSchemaTooNew) {
 		t.Fatalf("opening a database migrated by a newer binary: %v, want ErrSchemaTooNew", err)
+	}
+}
+
+// TestReadersDoNotDeadlockPreparing holds every reader connection in a read
+// transaction at once, then has each run a query never run before. Readers
+// keep their statements prepared; preparing one must not wait for a free
+// connection, or this test (and a busy server) hangs.
+func TestReadersDoNotDeadlockPreparing(t *testing.T) {
+	s, err := sqlite.Open(context.Background(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	n := max(4, runtime.GOMAXPROCS(0)*2) // the reader pool's size (sqlite.Open)
+	var inside sync.WaitGroup
+	inside.Add(n)
+	errs := make(chan error, n)
+	for range n {
+		go func() {
+			errs <- s.View(t.Context(), func(tx store.Tx) error {
+				inside.Done()
+				inside.Wait() // every connection is now held
+				if _, err := tx.GetTenant(t.Context(), "t_none"); !errors.Is(err, store.ErrNotFound) {
+					return err
+				}
+				_, err := tx.ListTenantKeys(t.Context(), "t_none")
+				return err
+			})
+		}()
+	}
+	timeout := time.After(30 * time.Second)
+	for range n {
+		select {
+		case err := <-errs:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-timeout:
+			t.Fatal("readers deadlocked preparing statements")
+		}
 	}
 }
