@@ -20,7 +20,7 @@ pw="plum Vortex harbour 93 quietly"
 # One 1 KiB secret value (random letters and digits, so it is no second
 # factor and no weak password).
 secret=$(head -c 2048 /dev/urandom | base64 -w0 | tr -dc 'A-Za-z0-9' | head -c 1024)
-printf '{"data":{"password":"%s"}}' "$secret" >"$work/secret.json"
+printf '{"data":{"password":"%s-{i}"}}' "$secret" >"$work/secret.json"
 
 run_engine() { # name, port, extra server flags...
 	local name=$1 port=$2

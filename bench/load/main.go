@@ -135,7 +135,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	)
 	fs.StringVar(&cfg.url, "url", "", "target `URL` on loopback, e.g. https://127.0.0.1:8443/healthz; {i} is replaced when -paths is set")
 	fs.StringVar(&cfg.method, "method", http.MethodGet, "HTTP method")
-	fs.StringVar(&bodyFile, "body", "", "`file` whose content is sent as every request's body")
+	fs.StringVar(&bodyFile, "body", "", "`file` whose content is sent as every request's body; {i} in it is replaced as in -url")
 	fs.Var(&headers, "header", "request header \"K: V\" (repeatable)")
 	fs.IntVar(&cfg.concurrency, "c", 16, "concurrent workers, one keep-alive connection each")
 	fs.Int64Var(&cfg.requests, "n", 0, "total requests (0 = bounded by -d only)")
@@ -307,6 +307,7 @@ func attack(ctx context.Context, client *http.Client, cfg *config, dur time.Dura
 	defer cancel()
 
 	urlParts := strings.Split(cfg.url, "{i}")
+	bodyParts := bytes.Split(cfg.body, []byte("{i}"))
 	var issued atomic.Int64
 	workers := make([]*worker, cfg.concurrency)
 	perWorker := int(min(n/int64(cfg.concurrency)+1, 1<<16))
@@ -322,11 +323,15 @@ func attack(ctx context.Context, client *http.Client, cfg *config, dur time.Dura
 				if i >= n {
 					return
 				}
-				target := urlParts[0]
+				target, body := urlParts[0], cfg.body
 				if cfg.paths > 0 {
-					target = strings.Join(urlParts, strconv.FormatInt(i%int64(cfg.paths), 10))
+					p := strconv.FormatInt(i%int64(cfg.paths), 10)
+					target = strings.Join(urlParts, p)
+					if len(bodyParts) > 1 {
+						body = bytes.Join(bodyParts, []byte(p))
+					}
 				}
-				wk.do(ctx, client, cfg, target)
+				wk.do(ctx, client, cfg, target, body)
 			}
 		})
 	}
@@ -350,10 +355,10 @@ func attack(ctx context.Context, client *http.Client, cfg *config, dur time.Dura
 	return res
 }
 
-func (wk *worker) do(ctx context.Context, client *http.Client, cfg *config, target string) {
+func (wk *worker) do(ctx context.Context, client *http.Client, cfg *config, target string, payload []byte) {
 	var body io.Reader
-	if cfg.body != nil {
-		body = bytes.NewReader(cfg.body)
+	if payload != nil {
+		body = bytes.NewReader(payload)
 	}
 	req, err := http.NewRequestWithContext(ctx, cfg.method, target, body)
 	if err != nil {

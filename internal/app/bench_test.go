@@ -18,9 +18,10 @@ func benchVault(b *testing.B, n *node, paths int) (owner, robot string) {
 	owner = n.pat(n.owner("acme"))
 	rid, robot := n.robot(owner, "bench-bot")
 	n.grantFetch(owner, rid)
-	body := fmt.Sprintf(`{"data":{"password":%q}}`, rand.Text()+strings.Repeat("k", 1000))
+	body := fmt.Sprintf(`{"data":{"password":%q}}`, rand.Text()+strings.Repeat("k", 1000)+"-{i}")
 	for i := range paths {
-		if r := n.do("PUT", fmt.Sprintf("/v1/secret/data/bench/p%d", i), owner, body); r.status != 200 {
+		p := fmt.Sprint(i)
+		if r := n.do("PUT", "/v1/secret/data/bench/p"+p, owner, strings.ReplaceAll(body, "{i}", p)); r.status != 200 {
 			b.Fatalf("fill: %d %s", r.status, r.body)
 		}
 	}
@@ -31,7 +32,8 @@ func benchNode(b *testing.B, engine int) *node {
 	return newNode(b, engines()[engine].open(b))
 }
 
-// vaultLoad runs b.N requests from 64 goroutines over keep-alive HTTPS.
+// vaultLoad runs b.N requests from 64 goroutines over keep-alive HTTPS;
+// {i} in body is the path's number (each path its own password).
 func vaultLoad(b *testing.B, n *node, method, token, body string, paths int) {
 	var i atomic.Int64
 	client := n.srv.Client()
@@ -42,7 +44,7 @@ func vaultLoad(b *testing.B, n *node, method, token, body string, paths int) {
 			k := i.Add(1) % int64(paths)
 			var rd io.Reader
 			if body != "" {
-				rd = strings.NewReader(body)
+				rd = strings.NewReader(strings.ReplaceAll(body, "{i}", fmt.Sprint(k)))
 			}
 			req, _ := http.NewRequest(method, fmt.Sprintf("%s/v1/secret/data/bench/p%d", n.srv.URL, k), rd)
 			req.Header.Set("X-Vault-Token", token)
@@ -79,7 +81,7 @@ func BenchmarkVaultWrite(b *testing.B) {
 		b.Run(e.name, func(b *testing.B) {
 			n := benchNode(b, i)
 			owner, _ := benchVault(b, n, 1000)
-			vaultLoad(b, n, "PUT", owner, fmt.Sprintf(`{"data":{"password":%q}}`, rand.Text()+strings.Repeat("w", 1000)), 1000)
+			vaultLoad(b, n, "PUT", owner, fmt.Sprintf(`{"data":{"password":%q}}`, rand.Text()+strings.Repeat("w", 1000)+"-{i}"), 1000)
 		})
 	}
 }

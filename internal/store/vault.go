@@ -104,6 +104,10 @@ type CredentialFilter struct {
 	Limit int
 }
 
+// MaxReuseCount bounds CountReuse: past it, a write's reuse warning says
+// "at least" and costs no more.
+const MaxReuseCount = 1000
+
 // VaultTx stores credentials, their versions and leases.
 type VaultTx interface {
 	// InsertCredential fails with ErrConflict when the name is taken.
@@ -126,6 +130,9 @@ type VaultTx interface {
 	// each of a tenant's credentials, by credential ID; with fingerprint
 	// not nil, only those with that fingerprint (password reuse).
 	ListCurrentCredentialVersions(ctx context.Context, tenantID string, fingerprint []byte) ([]CredentialVersion, error)
+	// CountReuse counts the tenant's credentials other than exceptID whose
+	// current, live version has fingerprint, counting at most MaxReuseCount.
+	CountReuse(ctx context.Context, tenantID string, fingerprint []byte, exceptID string) (int, error)
 
 	InsertLease(ctx context.Context, l *Lease) error
 	GetLease(ctx context.Context, tenantID, id string) (*Lease, error)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -139,19 +140,17 @@ func (s *Service) warnings(ctx context.Context, tx store.Tx, c *store.Credential
 			"(custodia cred put --generate makes one) and store the new one", j.strength)})
 		details["weak"] = true
 	}
-	same, err := tx.ListCurrentCredentialVersions(ctx, c.TenantID, fp)
+	others, err := tx.CountReuse(ctx, c.TenantID, fp, c.ID)
 	if err != nil {
 		return nil, err
 	}
-	others := 0
-	for _, v := range same {
-		if v.CredentialID != c.ID {
-			others++
-		}
-	}
 	if others > 0 {
-		out = append(out, Warning{"reused", fmt.Sprintf("the same password is the current one of %d other credential(s) of this organization: "+
-			"one leak opens them all; give each its own (custodia cred health lists them)", others)})
+		count := strconv.Itoa(others)
+		if others >= store.MaxReuseCount {
+			count = "at least " + count
+		}
+		out = append(out, Warning{"reused", fmt.Sprintf("the same password is the current one of %s other credential(s) of this organization: "+
+			"one leak opens them all; give each its own (custodia cred health lists them)", count)})
 		details["reused"] = others
 	}
 	return out, nil

@@ -43,3 +43,12 @@ func (t *tx) ListCurrentCredentialVersions(ctx context.Context, tenantID string,
 	}
 	return collect(t, "list current credential versions", rows, scanVersion)
 }
+
+func (t *tx) CountReuse(ctx context.Context, tenantID string, fingerprint []byte, exceptID string) (int, error) {
+	var n int
+	err := t.queryRow(ctx, `SELECT count(*) FROM (SELECT 1 FROM credential_versions v
+		JOIN credentials c ON c.tenant_id = v.tenant_id AND c.id = v.credential_id AND c.current_version = v.version
+		WHERE v.tenant_id = $1 AND v.fingerprint = $2 AND v.credential_id <> $3 AND v.deleted_at = 0 AND v.destroyed_at = 0
+		LIMIT $4) r`, tenantID, fingerprint, exceptID, store.MaxReuseCount).Scan(&n)
+	return n, t.wrapNil("count reuse", err)
+}

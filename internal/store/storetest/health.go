@@ -144,6 +144,17 @@ func testCurrentCredentialVersions(t *testing.T, s store.Store) {
 		if none, err := tx.ListCurrentCredentialVersions(ctx, "t1", []byte("no such fingerprint")); err != nil || len(none) != 0 {
 			t.Errorf("unknown fingerprint = %v, %v", ids(none), err)
 		}
+		// Reuse counts the other credentials whose current version shares
+		// the fingerprint.
+		for _, c := range []struct {
+			fp     []byte
+			except string
+			want   int
+		}{{fpA, "c1", 1}, {fpA, "c9", 2}, {[]byte("no such fingerprint"), "c1", 0}} {
+			if n, err := tx.CountReuse(ctx, "t1", c.fp, c.except); err != nil || n != c.want {
+				t.Errorf("CountReuse(%q, except %s) = %d, %v; want %d", c.fp, c.except, n, err, c.want)
+			}
+		}
 		return nil
 	})
 }
