@@ -61,12 +61,18 @@ func (s *Service) tenantPrincipal(ctx context.Context, tx store.Tx, p *authz.Pri
 	if err != nil {
 		return err
 	}
-	if t.Status != store.TenantActive {
-		return ErrTenantInactive
-	}
 	v, err := tx.AccessVersion(ctx, p.TenantID)
 	if err != nil {
 		return err
+	}
+	return s.finishPrincipal(ctx, tx, p, t.Status, v, now)
+}
+
+// finishPrincipal refuses a principal of an inactive tenant and gives it
+// its grants as of access version v.
+func (s *Service) finishPrincipal(ctx context.Context, tx store.Tx, p *authz.Principal, tenantStatus string, v int64, now time.Time) error {
+	if tenantStatus != store.TenantActive {
+		return ErrTenantInactive
 	}
 	set, ok := s.grants.Lookup(p.TenantID, v, p.ID)
 	if !ok {
@@ -100,20 +106,26 @@ func (s *Service) authenticateToken(ctx context.Context, token string) (*authz.P
 	now := s.now()
 	var p *authz.Principal
 	var rec *store.APIToken
+	// One read gives the token, its subject's state and its tenant's.
 	err := s.store.View(ctx, func(tx store.Tx) error {
-		var err error
-		rec, err = tx.GetAPITokenByHash(ctx, Hash(token))
+		a, err := tx.GetTokenAuth(ctx, Hash(token))
 		if err != nil {
 			return err
 		}
+		rec = &a.Token
 		if !rec.RevokedAt.IsZero() || !now.Before(rec.ExpiresAt) {
 			return fault.ErrUnauthenticated
 		}
-		kind, role, hasMFA, err := subject(ctx, tx, rec.TenantID, rec.SubjectType, rec.SubjectID)
-		if err != nil {
-			return err
+		var kind string
+		switch {
+		case rec.SubjectType == store.SubjectMember && a.SubjectStatus == store.MemberActive:
+			kind = authz.KindMember
+		case rec.SubjectType == store.SubjectRobot && a.SubjectStatus == store.RobotActive:
+			kind = authz.KindRobot
+		default:
+			return fault.ErrUnauthenticated
 		}
-		p = &authz.Principal{Kind: kind, ID: rec.SubjectID, TenantID: rec.TenantID, Role: role, Via: rec.ID}
+		p = &authz.Principal{Kind: kind, ID: rec.SubjectID, TenantID: rec.TenantID, Role: a.Role, Via: rec.ID}
 		if len(rec.Scopes) > 0 {
 			p.Scopes = make([]authz.Permission, len(rec.Scopes))
 			for i, sc := range rec.Scopes {
@@ -122,7 +134,7 @@ func (s *Service) authenticateToken(ctx context.Context, token string) (*authz.P
 		}
 		// A person's token is held to the tenant's second-factor rule as
 		// their sessions are: without an enrolled factor it only enrolls.
-		if kind == authz.KindMember && !hasMFA {
+		if kind == authz.KindMember && !a.MFA {
 			pol, err := tenant.ReadPolicy(ctx, tx, rec.TenantID)
 			if err != nil {
 				return err
@@ -131,7 +143,7 @@ func (s *Service) authenticateToken(ctx context.Context, token string) (*authz.P
 				p.Scopes, p.MFAPending = mfaPending, true
 			}
 		}
-		return s.tenantPrincipal(ctx, tx, p, now)
+		return s.finishPrincipal(ctx, tx, p, a.TenantStatus, a.AccessVersion, now)
 	})
 	if err != nil {
 		return nil, notFoundIsUnauthenticated(err)

@@ -71,6 +71,18 @@ const (
 
 // APIToken authenticates a person or robot of one tenant, limited to
 // scopes. Only its hash is stored.
+// TokenAuth is an API token with the state of its subject and tenant.
+type TokenAuth struct {
+	Token APIToken
+	// SubjectStatus is the member's or robot's status; "" when the
+	// subject does not exist.
+	SubjectStatus string
+	Role          string // a member's
+	MFA           bool   // whether a member has a second factor
+	TenantStatus  string
+	AccessVersion int64
+}
+
 type APIToken struct {
 	ID          string
 	TenantID    string
@@ -291,6 +303,9 @@ type IdentityTx interface {
 
 	InsertAPIToken(ctx context.Context, t *APIToken) error
 	GetAPITokenByHash(ctx context.Context, hash []byte) (*APIToken, error)
+	// GetTokenAuth reads a token with what authenticating it needs, in one
+	// read: its subject's state and its tenant's.
+	GetTokenAuth(ctx context.Context, hash []byte) (*TokenAuth, error)
 	// ListAPITokens lists a tenant's tokens, of one subject when subjectID
 	// is not "".
 	ListAPITokens(ctx context.Context, tenantID, subjectID string) ([]APIToken, error)

@@ -104,6 +104,13 @@ type CredentialFilter struct {
 	Limit int
 }
 
+// CredentialSecret is a credential with one version and its sealed record.
+type CredentialSecret struct {
+	Credential Credential
+	Version    CredentialVersion
+	Record     Record
+}
+
 // MaxReuseCount bounds CountReuse: past it, a write's reuse warning says
 // "at least" and costs no more.
 const MaxReuseCount = 1000
@@ -115,6 +122,10 @@ type VaultTx interface {
 	UpdateCredential(ctx context.Context, c *Credential) error
 	GetCredential(ctx context.Context, tenantID, id string) (*Credential, error)
 	GetCredentialByName(ctx context.Context, tenantID, name string) (*Credential, error)
+	// GetCredentialSecret reads the credential named name with its version
+	// (the current one when version is 0) and that version's sealed
+	// record, in one read. ErrNotFound when any of the three is missing.
+	GetCredentialSecret(ctx context.Context, tenantID, name string, version int) (*CredentialSecret, error)
 	ListCredentials(ctx context.Context, f CredentialFilter) ([]Credential, error)
 	// DeleteCredential removes a credential with its versions, leases and
 	// certificate metadata (the caller deletes the sealed records).

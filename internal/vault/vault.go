@@ -649,24 +649,70 @@ func (s *Service) open(ctx context.Context, tx store.Tx, c *store.Credential, ve
 	if err != nil {
 		return nil, nil, err
 	}
+	if err := live(c, v); err != nil {
+		return nil, nil, err
+	}
+	rec, err := tx.GetRecord(ctx, c.TenantID, store.RecordCredential, store.CredentialRecordID(c.ID, version))
+	if err != nil {
+		return nil, nil, err
+	}
+	f, err := s.unseal(ctx, tx, rec)
+	return f, v, err
+}
+
+// live refuses a deleted or destroyed version.
+func live(c *store.Credential, v *store.CredentialVersion) error {
 	if !v.DeletedAt.IsZero() || !v.DestroyedAt.IsZero() {
-		return nil, nil, fault.New(fault.NotFound, "version_deleted", "version %d of %q is deleted", version, c.Name)
+		return fault.New(fault.NotFound, "version_deleted", "version %d of %q is deleted", v.Version, c.Name)
 	}
-	rid := store.CredentialRecordID(c.ID, version)
-	rec, err := tx.GetRecord(ctx, c.TenantID, store.RecordCredential, rid)
+	return nil
+}
+
+// unseal opens a credential version's sealed record.
+func (s *Service) unseal(ctx context.Context, tx store.Tx, rec *store.Record) (Fields, error) {
+	pt, err := s.keyring.Open(ctx, tx, rec.TenantID, store.RecordCredential, rec.ID, rec.Ciphertext)
 	if err != nil {
-		return nil, nil, err
-	}
-	pt, err := s.keyring.Open(ctx, tx, c.TenantID, store.RecordCredential, rid, rec.Ciphertext)
-	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	defer clear(pt)
 	var f Fields
 	if err := json.Unmarshal(pt, &f); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	return f, v, nil
+	return f, nil
+}
+
+// findOpen finds a credential, checks perm on it and opens a version (the
+// current one when version is 0). A credential named by its name is read
+// with its version and sealed record at once; by ID, or when one of them
+// is missing, it takes the longer way, which says which one is.
+func (s *Service) findOpen(ctx context.Context, tx store.Tx, tenantID, ref string, version int, perm authz.Permission) (*store.Credential, *store.CredentialVersion, Fields, string, error) {
+	cs, err := tx.GetCredentialSecret(ctx, tenantID, ref, version)
+	if err != nil {
+		if !errors.Is(err, store.ErrNotFound) {
+			return nil, nil, nil, "", err
+		}
+		c, err := lookup(ctx, tx, tenantID, ref)
+		if err != nil {
+			return nil, nil, nil, "", err
+		}
+		grant, err := s.need(ctx, perm, tenantID, c)
+		if err != nil {
+			return nil, nil, nil, "", err
+		}
+		f, v, err := s.open(ctx, tx, c, version)
+		return c, v, f, grant, err
+	}
+	c, v := &cs.Credential, &cs.Version
+	grant, err := s.need(ctx, perm, tenantID, c)
+	if err != nil {
+		return nil, nil, nil, "", err
+	}
+	if err := live(c, v); err != nil {
+		return nil, nil, nil, "", err
+	}
+	f, err := s.unseal(ctx, tx, &cs.Record)
+	return c, v, f, grant, err
 }
 
 // FetchInput is a robot's just-in-time fetch.
@@ -701,18 +747,11 @@ func (s *Service) Fetch(ctx context.Context, tenantID, ref string, in FetchInput
 	var out *Secret
 	var grant string
 	err = s.store.View(ctx, func(tx store.Tx) error {
-		c, err := lookup(ctx, tx, tenantID, ref)
+		c, v, f, g, err := s.findOpen(ctx, tx, tenantID, ref, in.Version, authz.CredentialsFetch)
 		if err != nil {
 			return err
 		}
-		if grant, err = s.need(ctx, authz.CredentialsFetch, tenantID, c); err != nil {
-			return err
-		}
-		f, v, err := s.open(ctx, tx, c, in.Version)
-		if err != nil {
-			return err
-		}
-		out = secretOf(c, v, f)
+		out, grant = secretOf(c, v, f), g
 		return nil
 	})
 	if err != nil {

@@ -175,6 +175,30 @@ func (t *tx) GetAPITokenByHash(ctx context.Context, hash []byte) (*store.APIToke
 	return &x, nil
 }
 
+func (t *tx) GetTokenAuth(ctx context.Context, hash []byte) (*store.TokenAuth, error) {
+	var a store.TokenAuth
+	var scopes string
+	var c, e, r, l int64
+	var mfa int
+	x := &a.Token
+	err := t.queryRow(ctx, `SELECT k.id, k.tenant_id, k.subject_type, k.subject_id, k.name, k.token_hash, k.scopes, k.created_by,
+		  k.created_at, k.expires_at, k.revoked_at, k.last_used_at,
+		  COALESCE(m.status, r.status, ''), COALESCE(m.role, ''), COALESCE(m.mfa, 0), t.status, t.access_version
+		FROM api_tokens k
+		JOIN tenants t ON t.id = k.tenant_id
+		LEFT JOIN members m ON k.subject_type = $2 AND m.tenant_id = k.tenant_id AND m.id = k.subject_id
+		LEFT JOIN robots r ON k.subject_type = $3 AND r.tenant_id = k.tenant_id AND r.id = k.subject_id
+		WHERE k.token_hash = $1`, hash, store.SubjectMember, store.SubjectRobot).Scan(
+		&x.ID, &x.TenantID, &x.SubjectType, &x.SubjectID, &x.Name, &x.Hash, &scopes, &x.CreatedBy, &c, &e, &r, &l,
+		&a.SubjectStatus, &a.Role, &mfa, &a.TenantStatus, &a.AccessVersion)
+	if err != nil {
+		return nil, t.wrap("get token auth", err)
+	}
+	x.Scopes, a.MFA = parseList(scopes), mfa != 0
+	x.CreatedAt, x.ExpiresAt, x.RevokedAt, x.LastUsedAt = fromMicros(c), fromMicros(e), fromMicros(r), fromMicros(l)
+	return &a, nil
+}
+
 func (t *tx) ListAPITokens(ctx context.Context, tenantID, subjectID string) ([]store.APIToken, error) {
 	rows, err := t.query(ctx, `SELECT `+apiTokenCols+` FROM api_tokens
 		WHERE tenant_id = $1 AND ($2 = '' OR subject_id = $2) ORDER BY created_at, id`, tenantID, subjectID)

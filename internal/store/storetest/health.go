@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -120,6 +121,35 @@ func testCurrentCredentialVersions(t *testing.T, s store.Store) {
 		}
 		v.DeletedAt = t0.Add(time.Hour)
 		return tx.UpdateCredentialVersion(ctx, v)
+	})
+	// A credential's secret is read with its version and sealed record at
+	// once; any of the three missing is ErrNotFound.
+	update(t, s, func(tx store.Tx) error {
+		for v := 1; v <= 2; v++ {
+			if err := tx.PutRecord(ctx, &store.Record{TenantID: "t1", Kind: store.RecordCredential, ID: store.CredentialRecordID("c1", v),
+				KeyVersion: 1, Ciphertext: []byte(fmt.Sprint("sealed-", v)), CreatedAt: t0, UpdatedAt: t0}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	view(t, s, func(tx store.Tx) error {
+		for _, c := range []struct{ ask, want int }{{0, 2}, {1, 1}, {2, 2}} {
+			cs, err := tx.GetCredentialSecret(ctx, "t1", "bank/c1", c.ask)
+			if err != nil || cs.Credential.ID != "c1" || cs.Version.Version != c.want || string(cs.Record.Ciphertext) != fmt.Sprint("sealed-", c.want) ||
+				cs.Record.ID != store.CredentialRecordID("c1", c.want) || cs.Version.Fields[0] != "password" {
+				t.Errorf("GetCredentialSecret(version %d) = %+v, %v", c.ask, cs, err)
+			}
+		}
+		for _, c := range []struct {
+			tenant, name string
+			version      int
+		}{{"t1", "bank/c1", 3}, {"t1", "bank/c2", 0}, {"t2", "bank/c1", 0}, {"t1", "bank/none", 0}} {
+			if _, err := tx.GetCredentialSecret(ctx, c.tenant, c.name, c.version); !errors.Is(err, store.ErrNotFound) {
+				t.Errorf("GetCredentialSecret(%s, %s, %d) = %v, want ErrNotFound", c.tenant, c.name, c.version, err)
+			}
+		}
+		return nil
 	})
 	view(t, s, func(tx store.Tx) error {
 		ids := func(vs []store.CredentialVersion) []string {

@@ -81,6 +81,41 @@ func testTokensAndSessions(t *testing.T, s store.Store) {
 		if err != nil || got.ID != "tok1" || len(got.Scopes) != 1 || got.Scopes[0] != "credentials.fetch" || !got.LastUsedAt.Equal(t0.Add(time.Minute)) {
 			t.Errorf("GetAPITokenByHash = %+v, %v", got, err)
 		}
+		// The token's robot does not exist (yet): no subject status.
+		a, err := tx.GetTokenAuth(ctx, []byte("hash-1"))
+		if err != nil || a.Token.ID != "tok1" || a.Token.Scopes[0] != "credentials.fetch" || a.SubjectStatus != "" ||
+			a.TenantStatus != store.TenantActive {
+			t.Errorf("GetTokenAuth without its robot = %+v, %v", a, err)
+		}
+		if _, err := tx.GetTokenAuth(ctx, []byte("no such hash")); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("GetTokenAuth of an unknown hash = %v", err)
+		}
+		return nil
+	})
+	// With its subject, the read carries the subject's state and the
+	// tenant's access version.
+	update(t, s, func(tx store.Tx) error {
+		if err := tx.InsertRobot(ctx, &store.Robot{ID: "rbt_1", TenantID: "t1", Name: "bot", OwnerID: "m1", Status: store.RobotActive, CreatedAt: t0}); err != nil {
+			return err
+		}
+		if err := tx.InsertMember(ctx, &store.Member{ID: "m9", TenantID: "t1", Email: "m9@example.com", Role: store.RoleAdmin,
+			Status: store.MemberActive, MFA: true, CreatedAt: t0, UpdatedAt: t0}); err != nil {
+			return err
+		}
+		if err := tx.InsertAPIToken(ctx, &store.APIToken{ID: "tok3", TenantID: "t1", SubjectType: store.SubjectMember, SubjectID: "m9",
+			Hash: []byte("hash-3"), CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}); err != nil {
+			return err
+		}
+		return tx.BumpAccess(ctx, "t1")
+	})
+	view(t, s, func(tx store.Tx) error {
+		v, _ := tx.AccessVersion(ctx, "t1")
+		if a, err := tx.GetTokenAuth(ctx, []byte("hash-1")); err != nil || a.SubjectStatus != store.RobotActive || a.Role != "" || a.AccessVersion != v || v == 0 {
+			t.Errorf("GetTokenAuth of a robot's token = %+v, %v (access version %d)", a, err, v)
+		}
+		if a, err := tx.GetTokenAuth(ctx, []byte("hash-3")); err != nil || a.SubjectStatus != store.MemberActive || a.Role != store.RoleAdmin || !a.MFA {
+			t.Errorf("GetTokenAuth of a member's token = %+v, %v", a, err)
+		}
 		return nil
 	})
 	var n int64
