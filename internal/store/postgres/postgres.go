@@ -25,6 +25,11 @@ var dialect = sqldb.Dialect{
 	Name:      "postgres",
 	BytesType: "BYTEA",
 	Begin:     "BEGIN",
+	// Audit entries are written in multi-row statements at commit; the
+	// log's row, locked from the first append, keeps nodes' numbering
+	// consistent.
+	DeferAudit: true,
+	LockRows:   " FOR UPDATE",
 	IsUniqueViolation: func(err error) bool {
 		var e *pgconn.PgError
 		return errors.As(err, &e) && e.Code == "23505"
@@ -70,8 +75,8 @@ func Open(ctx context.Context, url string, opt Options) (*sqldb.DB, error) {
 	closers = append(closers, writer.Close)
 	db := sqldb.New(writer, readers, dialect, closers...)
 	// Group commit on this node: concurrent writes share one transaction
-	// and one commit. Audit appends keep their per-log row lock, so nodes
-	// still number entries consistently.
+	// and one commit. Audit appends take their log's row lock until
+	// commit, so nodes still number entries consistently.
 	db.EnableGroupCommit()
 	return db, nil
 }

@@ -9,13 +9,14 @@ import (
 	"github.com/custodia-project/custodia/internal/store"
 )
 
-// Deferred audit writes. Under group commit there is one writer, so a
-// transaction can number audit entries itself and write them, with their
-// tree hashes and the logs' new sizes, as a few multi-row statements just
-// before COMMIT instead of three statements per entry. Any read of the audit
-// tables inside the transaction flushes first, so reads always see the
-// transaction's own appends. Engines with concurrent writers (PostgreSQL)
-// keep the per-entry row lock instead.
+// Deferred audit writes. Under group commit a transaction numbers audit
+// entries itself and writes them, with their tree hashes and the logs'
+// new sizes, as a few multi-row statements just before COMMIT instead of
+// three statements per entry. It reads a log's size once, locking the
+// log's row until commit where other writers exist (PostgreSQL nodes), so
+// numbering stays dense and in commit order. Any read of the audit tables
+// inside the transaction flushes first, so reads always see the
+// transaction's own appends.
 
 type deferredAudit struct {
 	sizes  map[string]int64 // next seq per log touched in this transaction
@@ -45,7 +46,15 @@ func (t *tx) appendDeferred(ctx context.Context, e *store.AuditEvent) error {
 	d := t.deferred
 	size, ok := d.sizes[e.LogID]
 	if !ok {
-		if err := t.queryRow(ctx, `SELECT size FROM audit_logs WHERE log_id = $1`, e.LogID).Scan(&size); err != nil {
+		if t.d.LockRows != "" {
+			// The row must exist to be locked: two writers appending the
+			// log's first entry then queue on it like any other.
+			if _, err := t.exec(ctx, "append audit", `INSERT INTO audit_logs (log_id, size) VALUES ($1, 0) ON CONFLICT (log_id) DO NOTHING`,
+				e.LogID); err != nil {
+				return err
+			}
+		}
+		if err := t.queryRow(ctx, `SELECT size FROM audit_logs WHERE log_id = $1`+t.d.LockRows, e.LogID).Scan(&size); err != nil {
 			if err := t.wrap("append audit", err); !errors.Is(err, store.ErrNotFound) {
 				return err
 			}

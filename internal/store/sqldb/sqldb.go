@@ -31,8 +31,14 @@ type Dialect struct {
 	// Begin starts a group-commit transaction on the held connection.
 	Begin string
 	// DeferAudit numbers audit entries in the transaction and writes them
-	// at commit; only safe with a single writer (SQLite).
+	// at commit. With one writer (SQLite) nothing else can append; with
+	// several (PostgreSQL nodes), LockRows must be set so that the log's
+	// row stays locked from the first append to commit.
 	DeferAudit bool
+	// LockRows is appended to a SELECT that must lock the rows it reads
+	// until commit (" FOR UPDATE"); "" where the single writer makes it
+	// needless.
+	LockRows string
 	// LockMigrations, when set, takes a lock held until tx ends so that two
 	// nodes starting at once do not both migrate.
 	LockMigrations func(ctx context.Context, tx *sql.Tx) error
