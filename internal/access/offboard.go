@@ -13,13 +13,21 @@ import (
 	"github.com/custodia-project/custodia/internal/authz"
 	"github.com/custodia-project/custodia/internal/fault"
 	"github.com/custodia-project/custodia/internal/identity"
+	"github.com/custodia-project/custodia/internal/sharelinks"
 	"github.com/custodia-project/custodia/internal/store"
 	"github.com/custodia-project/custodia/internal/vault"
 )
 
 // Audit actions that hand a credential's secret to its actor. The vault
 // records these; the blast-radius report reads them back.
-var revealActions = []string{"credential.reveal", "credential.fetch", "credential.export", "share.create"}
+var revealActions = []string{"credential.reveal", "credential.fetch", "credential.export", shareCreate}
+
+// shareCreate is the audit action of a one-time link made; the report
+// lists such links as shareResource plus the link's ID.
+const (
+	shareCreate   = "share.create"
+	shareResource = "share:"
+)
 
 // OffboardInput names the leaver and who inherits what they owned.
 type OffboardInput struct {
@@ -46,24 +54,27 @@ type Revealed struct {
 
 // Report is the blast-radius report of an offboarding.
 type Report struct {
-	ID              string     `json:"id"`
-	TenantID        string     `json:"tenant_id"`
-	MemberID        string     `json:"member_id"`
-	Role            string     `json:"role"`
-	OffboardedAt    time.Time  `json:"offboarded_at"`
-	OffboardedBy    string     `json:"offboarded_by"`
-	Reason          string     `json:"reason,omitempty"`
-	TransferredTo   string     `json:"transferred_to,omitempty"`
-	SessionsRevoked int64      `json:"sessions_revoked"`
-	TokensRevoked   int64      `json:"tokens_revoked"`
-	GrantsRevoked   int64      `json:"grants_revoked"`
-	RequestsClosed  int        `json:"requests_closed"`
-	Transferred     []string   `json:"transferred"`
-	CouldReach      []Reach    `json:"could_reach"`
-	ActuallyRead    []Revealed `json:"actually_revealed"`
-	RotationNeeded  []string   `json:"rotation_needed"`
-	AdminsNotified  int        `json:"admins_notified"`
-	AuditLogSize    int64      `json:"audit_log_size"`
+	ID              string    `json:"id"`
+	TenantID        string    `json:"tenant_id"`
+	MemberID        string    `json:"member_id"`
+	Role            string    `json:"role"`
+	OffboardedAt    time.Time `json:"offboarded_at"`
+	OffboardedBy    string    `json:"offboarded_by"`
+	Reason          string    `json:"reason,omitempty"`
+	TransferredTo   string    `json:"transferred_to,omitempty"`
+	SessionsRevoked int64     `json:"sessions_revoked"`
+	TokensRevoked   int64     `json:"tokens_revoked"`
+	GrantsRevoked   int64     `json:"grants_revoked"`
+	RequestsClosed  int       `json:"requests_closed"`
+	// ShareLinksBurned are the one-time links the leaver had made and not
+	// yet been read.
+	ShareLinksBurned int        `json:"share_links_burned"`
+	Transferred      []string   `json:"transferred"`
+	CouldReach       []Reach    `json:"could_reach"`
+	ActuallyRead     []Revealed `json:"actually_revealed"`
+	RotationNeeded   []string   `json:"rotation_needed"`
+	AdminsNotified   int        `json:"admins_notified"`
+	AuditLogSize     int64      `json:"audit_log_size"`
 
 	// CertificatesHeld are the certificates that identify the leaver
 	// (credential:ID): revoke them with their issuer and replace them.
@@ -131,7 +142,9 @@ func (s *Service) Offboard(ctx context.Context, tenantID, ref string, in Offboar
 			return err
 		}
 		for _, r := range rep.ActuallyRead {
-			rotate[r.Resource] = true
+			if !strings.HasPrefix(r.Resource, shareResource) {
+				rotate[r.Resource] = true
+			}
 		}
 		// Stop everything at once.
 		if rep.SessionsRevoked, err = tx.RevokeMemberSessions(ctx, tenantID, m.ID, now); err != nil {
@@ -141,6 +154,9 @@ func (s *Service) Offboard(ctx context.Context, tenantID, ref string, in Offboar
 			return err
 		}
 		if rep.GrantsRevoked, err = tx.RevokeSubjectGrants(ctx, tenantID, m.ID, now); err != nil {
+			return err
+		}
+		if rep.ShareLinksBurned, err = sharelinks.BurnCreatedBy(ctx, tx, now, tenantID, m.ID); err != nil {
 			return err
 		}
 		reqs, err := tx.ListAccessRequests(ctx, tenantID, store.RequestPending, m.ID)
@@ -226,7 +242,7 @@ func (s *Service) Offboard(ctx context.Context, tenantID, ref string, in Offboar
 			return err
 		}
 		return s.record(ctx, tx, tenantID, "member.offboard", m.ID, map[string]any{"report": rep.ID, "transfer_to": rep.TransferredTo,
-			"sessions": rep.SessionsRevoked, "tokens": rep.TokensRevoked, "grants": rep.GrantsRevoked, "rotation_needed": len(rep.RotationNeeded)})
+			"sessions": rep.SessionsRevoked, "tokens": rep.TokensRevoked, "grants": rep.GrantsRevoked, "share_links": rep.ShareLinksBurned, "rotation_needed": len(rep.RotationNeeded)})
 	})
 	return rep, wrapErr("offboard", err)
 }
@@ -261,7 +277,12 @@ func revealed(ctx context.Context, tx store.Tx, tenantID, memberID string) ([]Re
 				continue
 			}
 			res := e.Target
-			if !strings.Contains(res, ":") {
+			switch {
+			case e.Action == shareCreate:
+				// What they handed out through a one-time link: the server
+				// never knew what it was, so it names no credential.
+				res = shareResource + res
+			case !strings.Contains(res, ":"):
 				res = store.ResourceCredential + ":" + res
 			}
 			r := by[res]
@@ -343,7 +364,8 @@ func (r *Report) Text() string {
 	w("")
 	w("## Access stopped")
 	w("")
-	w("- %d session(s), %d token(s) and %d grant(s) revoked; %d pending request(s) closed.", r.SessionsRevoked, r.TokensRevoked, r.GrantsRevoked, r.RequestsClosed)
+	w("- %d session(s), %d token(s) and %d grant(s) revoked; %d pending request(s) closed; %d share link(s) burned.",
+		r.SessionsRevoked, r.TokensRevoked, r.GrantsRevoked, r.RequestsClosed, r.ShareLinksBurned)
 	for _, t := range r.Transferred {
 		w("- %s transferred to %s", t, r.TransferredTo)
 	}

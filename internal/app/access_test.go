@@ -463,12 +463,15 @@ func TestInvariantOffboardingIsImmediate(t *testing.T) {
 		if r.status != 201 {
 			t.Fatalf("grant: %d %s", r.status, r.body)
 		}
+		// A one-time link the leaver made and nobody opened yet.
+		link := n.makeShare(mel, "door code 4417", shareOpts{})
 		r = n.do("POST", "/api/v1/tenants/acme/members/"+melID+"/offboard", ada, map[string]string{"transfer_to": adaID, "reason": "left"})
 		if r.status != 200 {
 			t.Fatalf("offboard: %d %s", r.status, r.body)
 		}
 		var rep struct {
 			ID              string
+			ShareLinks      int      `json:"share_links_burned"`
 			SessionsRevoked int64    `json:"sessions_revoked"`
 			TokensRevoked   int64    `json:"tokens_revoked"`
 			GrantsRevoked   int64    `json:"grants_revoked"`
@@ -476,7 +479,7 @@ func TestInvariantOffboardingIsImmediate(t *testing.T) {
 			AdminsNotified  int      `json:"admins_notified"`
 		}
 		r.json(t, &rep)
-		if rep.SessionsRevoked != 1 || rep.TokensRevoked != 1 || rep.GrantsRevoked != 1 || rep.AdminsNotified != 2 ||
+		if rep.SessionsRevoked != 1 || rep.TokensRevoked != 1 || rep.GrantsRevoked != 1 || rep.AdminsNotified != 2 || rep.ShareLinks != 1 ||
 			fmt.Sprint(rep.RotationNeeded) != "[credential:payroll]" {
 			t.Errorf("report = %s", r.body)
 		}
@@ -484,6 +487,9 @@ func TestInvariantOffboardingIsImmediate(t *testing.T) {
 			if r := n.do("GET", "/api/v1/me", cred, nil); r.status != 401 {
 				t.Errorf("offboarded member's %s: %d, want 401", name, r.status)
 			}
+		}
+		if r := n.do("GET", "/api/v1/shares/"+link.link.ID, "", nil); r.status == 200 {
+			t.Errorf("the leaver's share link still opens after offboarding")
 		}
 		if r := n.do("POST", "/api/v1/auth/signin", "", map[string]any{"tenant": "acme", "email": "mel@acme.example", "password": testPassword}); r.status != 401 {
 			t.Errorf("offboarded member signs in: %d", r.status)

@@ -50,6 +50,8 @@ const (
 	BurnRevoked         = "revoked"
 	BurnExpired         = "expired"
 	BurnTooManyAttempts = "too_many_attempts"
+	// BurnCreatorLeft: the member who made the link was offboarded.
+	BurnCreatorLeft = "creator_offboarded"
 )
 
 // Service is the share-link domain.
@@ -245,14 +247,34 @@ func (s *Service) List(ctx context.Context, tenantID string) ([]Info, error) {
 // burn deletes a share and its envelope and records why. It is
 // store.ErrNotFound when another transaction burned it first.
 func (s *Service) burn(ctx context.Context, tx store.Tx, sh *store.Share, reason string) error {
+	return burnShare(ctx, tx, s.now(), sh, reason)
+}
+
+func burnShare(ctx context.Context, tx store.Tx, now time.Time, sh *store.Share, reason string) error {
 	if err := tx.DeleteShare(ctx, sh.TenantID, sh.ID); err != nil {
 		return err
 	}
 	if err := tx.DeleteRecord(ctx, sh.TenantID, store.RecordShare, sh.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
 		return err
 	}
-	return s.record(ctx, tx, sh.TenantID, "share.burn", sh.ID, audit.ResultOK, map[string]any{"reason": reason, "views": sh.Views,
-		"failed_attempts": sh.FailedAttempts})
+	return audit.Append(ctx, tx, now, audit.Entry{Log: sh.TenantID, Action: "share.burn", Target: sh.ID, Result: audit.ResultOK,
+		Details: map[string]any{"reason": reason, "views": sh.Views, "failed_attempts": sh.FailedAttempts}})
+}
+
+// BurnCreatedBy burns, in tx, every link memberID made in tenantID: an
+// offboarding calls it, so that a leaver's links do not outlive their
+// access. It returns how many it burned.
+func BurnCreatedBy(ctx context.Context, tx store.Tx, now time.Time, tenantID, memberID string) (int, error) {
+	ss, err := tx.ListShares(ctx, store.ShareFilter{TenantID: tenantID, CreatedBy: memberID})
+	if err != nil {
+		return 0, err
+	}
+	for i := range ss {
+		if err := burnShare(ctx, tx, now, &ss[i], BurnCreatorLeft); err != nil {
+			return 0, err
+		}
+	}
+	return len(ss), nil
 }
 
 // Burn revokes a link now: its creator, or whoever manages shares.
