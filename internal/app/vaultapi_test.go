@@ -9,6 +9,8 @@ import (
 	"time"
 
 	bao "github.com/openbao/openbao/api/v2"
+
+	"github.com/custodia-project/custodia/internal/identity"
 )
 
 // baoClient is the stock OpenBao (Vault-compatible) Go client, pointed at
@@ -154,7 +156,9 @@ func TestVaultCompatibleAPI(t *testing.T) {
 			t.Errorf("version 1: %+v %v", old, err)
 		}
 		acts := n.auditActions(tid)
-		if !slices.Contains(acts, "credential.fetch:ok") || !slices.Contains(acts, "robot.approle_login:ok") {
+		// The refusal with another role ID above is in the tenant's log.
+		if !slices.Contains(acts, "credential.fetch:ok") || !slices.Contains(acts, "robot.approle_login:ok") ||
+			!slices.Contains(acts, "robot.approle_login:failed") {
 			t.Errorf("audit = %v", acts)
 		}
 		// The lease renews and revokes through sys/leases.
@@ -248,4 +252,23 @@ func TestVaultHealthSealed(t *testing.T) {
 	if r := n.do("GET", "/v1/nothing/here", "", nil); r.status != 404 || string(r.body) != "{\"errors\":[]}\n" {
 		t.Errorf("unknown /v1 path: %d %s", r.status, r.body)
 	}
+}
+
+// AppRole logins that fail are limited per source address (successful ones
+// cost nothing): after identity.AppRoleFailuresPerMinute refusals the
+// address gets 429 until its bucket refills.
+func TestAppRoleFailuresAreLimited(t *testing.T) {
+	forEngine(t, func(t *testing.T, n *node) {
+		n.initAndUnseal()
+		n.createTenant("acme")
+		body := map[string]any{"role_id": "rbt_x", "secret_id": "cust_rbt_not-a-real-secret-id"}
+		for i := range identity.AppRoleFailuresPerMinute {
+			if r := n.do("POST", "/v1/auth/approle/login", "", body); r.status != 400 {
+				t.Fatalf("refusal %d: %d %s", i+1, r.status, r.body)
+			}
+		}
+		if r := n.do("POST", "/v1/auth/approle/login", "", body); r.status != 429 {
+			t.Fatalf("after %d refusals: %d %s", identity.AppRoleFailuresPerMinute, r.status, r.body)
+		}
+	})
 }

@@ -48,6 +48,8 @@ type Service struct {
 	o       Options
 	sso     *sso.Cache
 	guard   *guard
+	// approle limits AppRole login failures per source address.
+	approle *guard
 }
 
 // New returns the service.
@@ -70,7 +72,7 @@ func New(s store.Store, kr *keys.Keyring, ts *tenant.Service, now func() time.Ti
 	}
 	o.Limits = o.Limits.withDefaults()
 	return &Service{store: s, keyring: kr, tenants: ts, now: now, log: log, o: o,
-		sso: sso.NewCache(o.HTTPClient, 10*time.Minute), guard: newGuard(o.Limits)}
+		sso: sso.NewCache(o.HTTPClient, 10*time.Minute), guard: newGuard(o.Limits), approle: newGuard(SigninLimits{PerSource: AppRoleFailuresPerMinute})}
 }
 
 // NormalizeEmail lowercases and trims an address and checks its shape.

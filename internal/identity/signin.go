@@ -111,6 +111,19 @@ func (g *guard) allow(src string, now time.Time) bool {
 	return true
 }
 
+// exhausted reports, without taking anything, whether src's bucket is
+// empty: for limits that charge only failures (allow then charges one).
+func (g *guard) exhausted(src string, now time.Time) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	b := g.buckets[src]
+	if b == nil {
+		return false
+	}
+	capacity := float64(g.limits.PerSource)
+	return min(capacity, b.tokens+now.Sub(b.at).Minutes()*capacity) < 1
+}
+
 func (g *guard) sweep(now time.Time) {
 	for k, b := range g.buckets {
 		if now.Sub(b.at) > time.Minute {
