@@ -100,22 +100,31 @@ func (db *DB) updateGrouped(ctx context.Context, fn func(store.Tx) error) error 
 	return c.err
 }
 
-// lead runs batches until no call is pending.
+// lead runs one batch, the one holding the caller's own call, then hands
+// the lead to a new goroutine if calls are pending. Leading on would keep
+// the caller (an HTTP request) waiting for other callers' batches for as
+// long as load lasts: one request per busy period answered only at its end.
 func (db *DB) lead() {
 	g := db.group
-	for {
-		g.mu.Lock()
-		n := min(len(g.pending), maxGroup)
-		if n == 0 {
-			g.leading = false
-			g.mu.Unlock()
-			return
-		}
-		batch := g.pending[:n:n]
-		g.pending = g.pending[n:]
+	g.mu.Lock()
+	n := min(len(g.pending), maxGroup)
+	if n == 0 {
+		g.leading = false
 		g.mu.Unlock()
-		db.runBatch(batch)
+		return
 	}
+	batch := g.pending[:n:n]
+	g.pending = g.pending[n:]
+	g.mu.Unlock()
+	db.runBatch(batch)
+	g.mu.Lock()
+	if len(g.pending) == 0 {
+		g.leading = false
+		g.mu.Unlock()
+		return
+	}
+	g.mu.Unlock()
+	go db.lead()
 }
 
 func (db *DB) runBatch(batch []*groupCall) {

@@ -101,3 +101,43 @@ func TestReadersDoNotDeadlockPreparing(t *testing.T) {
 		}
 	}
 }
+
+// TestGroupLeaderIsNotHeld: the caller whose Update leads a group commit
+// returns once its own batch commits, not after the batches of callers
+// that arrived meanwhile. B's call waits for A's Update to return; if A
+// led on into B's batch, each would wait for the other.
+func TestGroupLeaderIsNotHeld(t *testing.T) {
+	s, err := sqlite.Open(context.Background(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := t.Context()
+	var inA sync.Once
+	aRunning, aRelease, aDone := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	go func() {
+		_ = s.Update(ctx, func(tx store.Tx) error {
+			inA.Do(func() { close(aRunning) })
+			<-aRelease
+			return nil
+		})
+		close(aDone)
+	}()
+	<-aRunning // A leads and runs its batch
+	bErr := make(chan error, 1)
+	go func() {
+		bErr <- s.Update(ctx, func(tx store.Tx) error {
+			select {
+			case <-aDone:
+				return nil
+			case <-time.After(30 * time.Second):
+				return errors.New("A's Update did not return while B's batch ran: the leader was held by later callers")
+			}
+		})
+	}()
+	time.Sleep(100 * time.Millisecond) // let B queue behind A's batch
+	close(aRelease)
+	if err := <-bErr; err != nil {
+		t.Fatal(err)
+	}
+}
