@@ -691,3 +691,49 @@ func TestReviewClosesAtDeadline(t *testing.T) {
 		}
 	})
 }
+
+// A person revokes their own token, not someone else's (that one does not
+// exist for them); a revoked token stops at once; revoking twice is a
+// conflict; an admin revokes any of the tenant's.
+func TestRevokeTokens(t *testing.T) {
+	forEngine(t, func(t *testing.T, n *node) {
+		n.initAndUnseal()
+		n.createTenant("acme")
+		owner := n.owner("acme")
+		_, ada := n.join("acme", owner, "ada", "admin")
+		_, mel := n.join("acme", owner, "mel", "member")
+		_, kim := n.join("acme", owner, "kim", "member")
+		mk := func(session string) (id, tok string) {
+			r := n.do("POST", "/api/v1/me/tokens", session, map[string]string{"name": "t"})
+			var nt struct {
+				Token string
+				Info  struct{ ID string }
+			}
+			r.json(t, &nt)
+			return nt.Info.ID, nt.Token
+		}
+		melID, melTok := mk(mel)
+		if r := n.do("DELETE", "/api/v1/me/tokens/"+melID, kim, nil); r.status != 404 {
+			t.Errorf("another member revokes mel's token: %d %s", r.status, r.body)
+		}
+		if r := n.do("GET", "/api/v1/me", melTok, nil); r.status != 200 {
+			t.Fatalf("mel's token after kim's attempt: %d", r.status)
+		}
+		if r := n.do("DELETE", "/api/v1/me/tokens/"+melID, mel, nil); r.status != 204 {
+			t.Fatalf("mel revokes her token: %d %s", r.status, r.body)
+		}
+		if r := n.do("GET", "/api/v1/me", melTok, nil); r.status != 401 {
+			t.Errorf("revoked token: %d, want 401", r.status)
+		}
+		if r := n.do("DELETE", "/api/v1/me/tokens/"+melID, mel, nil); r.status != 409 {
+			t.Errorf("revoke twice: %d, want 409", r.status)
+		}
+		kimID, kimTok := mk(kim)
+		if r := n.do("DELETE", "/api/v1/tenants/acme/tokens/"+kimID, ada, nil); r.status != 204 {
+			t.Fatalf("admin revokes kim's token: %d %s", r.status, r.body)
+		}
+		if r := n.do("GET", "/api/v1/me", kimTok, nil); r.status != 401 {
+			t.Errorf("token revoked by an admin: %d, want 401", r.status)
+		}
+	})
+}

@@ -119,13 +119,12 @@ func (s *Service) Tokens(ctx context.Context, tenantID, subjectID string) ([]sto
 func (s *Service) RevokeToken(ctx context.Context, tenantID, id string, anyOwner bool) error {
 	p := actorOf(ctx)
 	return wrapErr("revoke token", s.store.Update(ctx, func(tx store.Tx) error {
-		ts, err := tx.ListAPITokens(ctx, tenantID, "")
+		tok, err := tx.GetAPIToken(ctx, tenantID, id)
+		if errors.Is(err, store.ErrNotFound) || err == nil && !anyOwner && tok.SubjectID != p.ID {
+			return fault.New(fault.NotFound, "not_found", "no token %q", id)
+		}
 		if err != nil {
 			return err
-		}
-		i := slices.IndexFunc(ts, func(t store.APIToken) bool { return t.ID == id })
-		if i < 0 || (!anyOwner && ts[i].SubjectID != p.ID) {
-			return fault.New(fault.NotFound, "not_found", "no token %q", id)
 		}
 		if err := tx.RevokeAPIToken(ctx, tenantID, id, s.now().UTC()); err != nil {
 			if errors.Is(err, store.ErrNotFound) {
@@ -133,7 +132,7 @@ func (s *Service) RevokeToken(ctx context.Context, tenantID, id string, anyOwner
 			}
 			return err
 		}
-		return s.record(ctx, tx, tenantID, "token.revoke", id, map[string]any{"subject": ts[i].SubjectID})
+		return s.record(ctx, tx, tenantID, "token.revoke", id, map[string]any{"subject": tok.SubjectID})
 	}))
 }
 

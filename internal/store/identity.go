@@ -303,6 +303,8 @@ type IdentityTx interface {
 
 	InsertAPIToken(ctx context.Context, t *APIToken) error
 	GetAPITokenByHash(ctx context.Context, hash []byte) (*APIToken, error)
+	// GetAPIToken reads one of a tenant's tokens by ID.
+	GetAPIToken(ctx context.Context, tenantID, id string) (*APIToken, error)
 	// GetTokenAuth reads a token with what authenticating it needs, in one
 	// read: its subject's state and its tenant's.
 	GetTokenAuth(ctx context.Context, hash []byte) (*TokenAuth, error)

@@ -175,6 +175,14 @@ func (t *tx) GetAPITokenByHash(ctx context.Context, hash []byte) (*store.APIToke
 	return &x, nil
 }
 
+func (t *tx) GetAPIToken(ctx context.Context, tenantID, id string) (*store.APIToken, error) {
+	x, err := scanAPIToken(t.queryRow(ctx, `SELECT `+apiTokenCols+` FROM api_tokens WHERE tenant_id = $1 AND id = $2`, tenantID, id))
+	if err != nil {
+		return nil, t.wrap("get api token", err)
+	}
+	return &x, nil
+}
+
 func (t *tx) GetTokenAuth(ctx context.Context, hash []byte) (*store.TokenAuth, error) {
 	var a store.TokenAuth
 	var scopes string

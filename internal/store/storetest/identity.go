@@ -87,6 +87,12 @@ func testTokensAndSessions(t *testing.T, s store.Store) {
 			a.TenantStatus != store.TenantActive {
 			t.Errorf("GetTokenAuth without its robot = %+v, %v", a, err)
 		}
+		if got, err := tx.GetAPIToken(ctx, "t1", "tok1"); err != nil || got.ID != "tok1" || string(got.Hash) != "hash-1" {
+			t.Errorf("GetAPIToken = %+v, %v", got, err)
+		}
+		if _, err := tx.GetAPIToken(ctx, "t2", "tok1"); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("GetAPIToken of another tenant = %v", err)
+		}
 		if _, err := tx.GetTokenAuth(ctx, []byte("no such hash")); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("GetTokenAuth of an unknown hash = %v", err)
 		}
