@@ -505,7 +505,7 @@ func TestInvariantOffboardingIsImmediate(t *testing.T) {
 		}
 		var fl struct {
 			Flags []struct {
-				ResourceID string `json:"ResourceID"`
+				ResourceID string `json:"resource_id"`
 			}
 		}
 		n.do("GET", "/api/v1/tenants/acme/rotation-flags", ada, nil).json(t, &fl)
@@ -633,7 +633,7 @@ func TestReviewClosesAtDeadline(t *testing.T) {
 			Lines []struct {
 				Seq        int
 				Kind       string
-				SubjectID  string
+				SubjectID  string `json:"subject_id"`
 				Permission string
 			}
 		}

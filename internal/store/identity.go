@@ -233,22 +233,22 @@ type Review struct {
 // ReviewItem is one line of a review: a member's role, a grant, a token or
 // a robot, with its last use.
 type ReviewItem struct {
-	ReviewID     string
-	Seq          int
-	Kind         string
-	SubjectType  string
-	SubjectID    string
-	Label        string
-	Permission   string
-	ResourceType string
-	ResourceID   string
+	ReviewID     string `json:"review_id"`
+	Seq          int    `json:"seq"`
+	Kind         string `json:"kind"`
+	SubjectType  string `json:"subject_type"`
+	SubjectID    string `json:"subject_id"`
+	Label        string `json:"label,omitempty"`
+	Permission   string `json:"permission,omitempty"`
+	ResourceType string `json:"resource_type,omitempty"`
+	ResourceID   string `json:"resource_id,omitempty"`
 	// RefID is the ID of what is reviewed (member, grant, token, robot).
-	RefID      string
-	LastUsedAt time.Time
-	Decision   string
-	DecidedBy  string
-	Note       string
-	DecidedAt  time.Time
+	RefID      string    `json:"ref_id"`
+	LastUsedAt time.Time `json:"last_used_at,omitzero"`
+	Decision   string    `json:"decision,omitempty"`
+	DecidedBy  string    `json:"decided_by,omitempty"`
+	Note       string    `json:"note,omitempty"`
+	DecidedAt  time.Time `json:"decided_at,omitzero"`
 }
 
 // Notification is a message to a member, shown in the console and the API.
@@ -276,13 +276,13 @@ type Evidence struct {
 
 // RotationFlag marks a resource whose secret should be rotated.
 type RotationFlag struct {
-	TenantID     string
-	ResourceType string
-	ResourceID   string
-	Reason       string
-	Source       string
-	FlaggedAt    time.Time
-	ClearedAt    time.Time
+	TenantID     string    `json:"tenant_id"`
+	ResourceType string    `json:"resource_type"`
+	ResourceID   string    `json:"resource_id"`
+	Reason       string    `json:"reason"`
+	Source       string    `json:"source,omitempty"`
+	FlaggedAt    time.Time `json:"flagged_at"`
+	ClearedAt    time.Time `json:"cleared_at,omitzero"`
 }
 
 // IdentityTx stores members, robots, tokens, sessions and challenges.
