@@ -2,9 +2,11 @@
 # Whole-system benchmark of the Vault-compatible KV API: reads and writes of
 # /v1/secret/data/... over HTTPS, 1 KiB secrets on 10,000 paths, 16 and 64
 # concurrent clients, audit on (every read is a lease and an audit entry)
-# and every acknowledged write fsynced. SQLite always; PostgreSQL when
-# BENCH_POSTGRES_URL names an empty database. Loopback only; every run is
-# bounded by -d. Results go in docs/benchmarks.md.
+# and every acknowledged write fsynced; each path has its own password.
+# SQLite; PostgreSQL too when BENCH_POSTGRES_URL names an empty database
+# (psql must be installed: the script analyzes it after the fill).
+# Loopback only; every run is bounded by -d. Results go in
+# docs/benchmarks.md.
 #
 # Usage: bench/vault.sh [seconds per run, default 15]
 # BENCH_ENGINES="sqlite postgres" (the default) chooses the engines.
