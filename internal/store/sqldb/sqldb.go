@@ -59,9 +59,11 @@ type DB struct {
 	group   *grouper
 	// stmts are read statements prepared on the reader pools, by pool
 	// and query (PrepareReads).
-	stmts sync.Map // stmtKey -> *sql.Stmt or preparing
-	nstmt atomic.Int64
-	bg    sync.WaitGroup // statements being prepared
+	stmts  sync.Map // stmtKey -> *sql.Stmt or preparing
+	nstmt  atomic.Int64
+	bg     sync.WaitGroup // statements being prepared
+	bgMu   sync.Mutex     // orders bg.Add before Close's bg.Wait
+	closed bool
 }
 
 type stmtKey struct {
@@ -89,6 +91,11 @@ func (db *DB) readStmt(pool *sql.DB, q string) *sql.Stmt {
 		return nil
 	}
 	db.nstmt.Add(1)
+	db.bgMu.Lock()
+	defer db.bgMu.Unlock()
+	if db.closed {
+		return nil
+	}
 	db.bg.Add(1)
 	go func() {
 		defer db.bg.Done()
@@ -156,6 +163,9 @@ func (db *DB) Ping(ctx context.Context) error {
 
 func (db *DB) Close() error {
 	var errs []error
+	db.bgMu.Lock()
+	db.closed = true
+	db.bgMu.Unlock()
 	db.bg.Wait()
 	db.stmts.Range(func(k, v any) bool {
 		if st, ok := v.(*sql.Stmt); ok {
