@@ -30,6 +30,8 @@ var dialect = sqldb.Dialect{
 	// consistent.
 	DeferAudit: true,
 	LockRows:   " FOR UPDATE",
+	// Reads run under READ COMMITTED, statement by statement.
+	AutocommitReads: true,
 	IsUniqueViolation: func(err error) bool {
 		var e *pgconn.PgError
 		return errors.As(err, &e) && e.Code == "23505"

@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -144,6 +145,35 @@ func TestTwoNodesAppendOneLog(t *testing.T) {
 			if err := tlog.CheckRecord(proof, total, root, int64(i), leaf); err != nil {
 				return fmt.Errorf("entry %d: %w", i, err)
 			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Reads run statement by statement, outside a transaction (they are READ
+// COMMITTED either way); a View that tries to write is refused as the
+// read-only transaction refused it, and writes nothing.
+func TestViewRefusesWrites(t *testing.T) {
+	s, err := postgres.Open(context.Background(), pgtest.URL(t), postgres.Options{MaxConns: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Error("a write in a View was not refused")
+			}
+		}()
+		_ = s.View(ctx, func(tx store.Tx) error { return tx.PutMeta(ctx, "k", []byte("v")) })
+	}()
+	err = s.View(ctx, func(tx store.Tx) error {
+		if _, err := tx.GetMeta(ctx, "k"); !errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("meta after the refused write: %v", err)
 		}
 		return nil
 	})

@@ -46,6 +46,11 @@ type Dialect struct {
 	// connection (for engines where parsing SQL is a large share of a
 	// small query's cost, as in SQLite; pgx caches its own).
 	PrepareReads bool
+	// AutocommitReads runs View's statements on one connection without
+	// BEGIN and COMMIT. Under READ COMMITTED (PostgreSQL's default) each
+	// statement of a transaction takes its own snapshot anyway, so a
+	// read-only transaction adds two round trips and no guarantee.
+	AutocommitReads bool
 }
 
 // DB implements store.Store over a writer and a reader pool, which may be
@@ -195,6 +200,14 @@ func (db *DB) View(ctx context.Context, fn func(store.Tx) error) error {
 }
 
 func (db *DB) run(ctx context.Context, pool *sql.DB, readOnly bool, fn func(store.Tx) error) (err error) {
+	if readOnly && db.dialect.AutocommitReads {
+		conn, err := pool.Conn(ctx)
+		if err != nil {
+			return fmt.Errorf("%s: reader connection: %w", db.dialect.Name, err)
+		}
+		defer conn.Close()
+		return fn(&tx{ex: conn, d: &db.dialect, readOnly: true})
+	}
 	sqlTx, err := pool.BeginTx(ctx, &sql.TxOptions{ReadOnly: readOnly})
 	if err != nil {
 		return fmt.Errorf("%s: begin: %w", db.dialect.Name, err)
@@ -228,6 +241,9 @@ func (db *DB) run(ctx context.Context, pool *sql.DB, readOnly bool, fn func(stor
 type tx struct {
 	ex executor
 	d  *Dialect
+	// readOnly marks a read run outside a transaction (AutocommitReads):
+	// a statement that is not a SELECT is a programming error.
+	readOnly bool
 	// prep, when set, returns a prepared statement for a query (nil to run
 	// it unprepared).
 	prep func(ctx context.Context, q string) *sql.Stmt
@@ -252,7 +268,17 @@ func (t *tx) cacheHash(logID string, idx int64, h []byte) {
 	m[idx] = h
 }
 
+// mustRead refuses, in a read run outside a transaction, any statement but
+// a SELECT: a View that writes is a programming error, which a read-only
+// transaction would have refused.
+func (t *tx) mustRead(q string) {
+	if t.readOnly && !strings.HasPrefix(strings.TrimSpace(q), "SELECT") {
+		panic(fmt.Sprintf("sqldb: %s: a write in a read-only View: %.60s", t.d.Name, strings.TrimSpace(q)))
+	}
+}
+
 func (t *tx) execQ(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	t.mustRead(q)
 	if t.prep != nil {
 		if st := t.prep(ctx, q); st != nil {
 			return st.ExecContext(ctx, args...)
@@ -262,6 +288,7 @@ func (t *tx) execQ(ctx context.Context, q string, args ...any) (sql.Result, erro
 }
 
 func (t *tx) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	t.mustRead(q)
 	if t.prep != nil {
 		if st := t.prep(ctx, q); st != nil {
 			return st.QueryContext(ctx, args...)
@@ -271,6 +298,7 @@ func (t *tx) query(ctx context.Context, q string, args ...any) (*sql.Rows, error
 }
 
 func (t *tx) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
+	t.mustRead(q)
 	if t.prep != nil {
 		if st := t.prep(ctx, q); st != nil {
 			return st.QueryRowContext(ctx, args...)
