@@ -265,16 +265,24 @@ func burnShare(ctx context.Context, tx store.Tx, now time.Time, sh *store.Share,
 // offboarding calls it, so that a leaver's links do not outlive their
 // access. It returns how many it burned.
 func BurnCreatedBy(ctx context.Context, tx store.Tx, now time.Time, tenantID, memberID string) (int, error) {
-	ss, err := tx.ListShares(ctx, store.ShareFilter{TenantID: tenantID, CreatedBy: memberID})
-	if err != nil {
-		return 0, err
-	}
-	for i := range ss {
-		if err := burnShare(ctx, tx, now, &ss[i], BurnCreatorLeft); err != nil {
+	const page = 1000
+	burned := 0
+	for {
+		// Burned links are deleted, so each page starts over.
+		ss, err := tx.ListShares(ctx, store.ShareFilter{TenantID: tenantID, CreatedBy: memberID, Limit: page})
+		if err != nil {
 			return 0, err
 		}
+		for i := range ss {
+			if err := burnShare(ctx, tx, now, &ss[i], BurnCreatorLeft); err != nil {
+				return 0, err
+			}
+		}
+		burned += len(ss)
+		if len(ss) < page {
+			return burned, nil
+		}
 	}
-	return len(ss), nil
 }
 
 // Burn revokes a link now: its creator, or whoever manages shares.
