@@ -10,16 +10,7 @@
 #
 # Usage: bench/vault.sh [seconds per run, default 15]
 # BENCH_ENGINES="sqlite postgres" (the default) chooses the engines.
-set -euo pipefail
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
-export PATH="/usr/local/go/bin:$PATH"
-secs=${1:-15}
-work=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
-
-go build -o "$work/custodia" ./cmd/custodia
-go build -o "$work/load" ./bench/load
-pw="plum Vortex harbour 93 quietly"
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh" "$@"
 # One 1 KiB secret value (random letters and digits, so it is no second
 # factor and no weak password).
 secret=$(head -c 2048 /dev/urandom | base64 -w0 | tr -dc 'A-Za-z0-9' | head -c 1024)
@@ -28,24 +19,9 @@ printf '{"data":{"password":"%s-{i}"}}' "$secret" >"$work/secret.json"
 run_engine() { # name, port, extra server flags...
 	local name=$1 port=$2
 	shift 2
-	local data="$work/data-$name"
-	"$work/custodia" server --dev --data "$data" --listen "127.0.0.1:$port" --log-level warn "$@" 2>"$work/server-$name.log" &
-	local addr="https://127.0.0.1:$port" ca="$data/tls/cert.pem"
-	export CUSTODIA_ADDR=$addr CUSTODIA_CA_CERT=$ca
-	for _ in $(seq 100); do
-		curl -sfk "$addr/readyz" >/dev/null 2>&1 && break
-		sleep 0.2
-	done
-	export CUSTODIA_TOKEN
-	CUSTODIA_TOKEN=$(cat "$data/dev-operator-token")
-	local slug="bench$RANDOM"
-	"$work/custodia" tenant create --slug "$slug" --name Bench >/dev/null
-	local invite
-	invite=$("$work/custodia" tenant invite-owner "$slug" --email "o@$slug.example" | sed -n 's/.*Invitation token: \([^ ]*\).*/\1/p')
-	echo "$pw" | "$work/custodia" member accept "$invite" --password-stdin >/dev/null
-	CUSTODIA_TOKEN=$(echo "$pw" | "$work/custodia" login --tenant "$slug" --email "o@$slug.example" --password-stdin 2>/dev/null)
-	local pat robot
-	pat=$("$work/custodia" token create --name bench 2>/dev/null | grep -o 'cust_pat_[A-Za-z0-9_-]*' | head -1)
+	local data addr ca slug pat robot
+	start_server "$name" "$port" "$@"
+	new_tenant
 	CUSTODIA_TOKEN=$pat
 	robot=$("$work/custodia" robot create --tenant "$slug" --name payroll-bot -o json | sed -n 's/.*"token": *"\([^"]*\)".*/\1/p')
 	"$work/custodia" grant create --tenant "$slug" --subject payroll-bot --permission credentials.fetch --duration 24h \
