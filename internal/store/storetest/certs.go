@@ -65,9 +65,7 @@ func testCertificates(t *testing.T, s store.Store) {
 		var out []string
 		view(t, s, func(tx store.Tx) error {
 			cs, err := tx.ListCertificates(ctx, f)
-			for _, c := range cs {
-				out = append(out, c.CredentialID)
-			}
+			out = each(cs, func(c store.Certificate) string { return c.CredentialID })
 			return err
 		})
 		return out

@@ -153,11 +153,7 @@ func testCurrentCredentialVersions(t *testing.T, s store.Store) {
 	})
 	view(t, s, func(tx store.Tx) error {
 		ids := func(vs []store.CredentialVersion) []string {
-			var out []string
-			for _, v := range vs {
-				out = append(out, fmt.Sprint(v.CredentialID, "/", v.Version))
-			}
-			return out
+			return each(vs, func(v store.CredentialVersion) string { return fmt.Sprint(v.CredentialID, "/", v.Version) })
 		}
 		all, err := tx.ListCurrentCredentialVersions(ctx, "t1", nil)
 		if err != nil || !slices.Equal(ids(all), []string{"c1/2", "c2/1", "c3/2", "c4/1"}) {

@@ -48,11 +48,7 @@ func testShares(t *testing.T, s store.Store) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var out []string
-			for _, x := range ss {
-				out = append(out, x.ID)
-			}
-			return out
+			return each(ss, func(x store.Share) string { return x.ID })
 		}
 		if got := ids(store.ShareFilter{TenantID: "t1"}); !slices.Equal(got, []string{"shr_3", "shr_2", "shr_1"}) {
 			t.Errorf("t1 shares, newest first = %v", got)

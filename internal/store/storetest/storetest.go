@@ -74,6 +74,16 @@ func view(t *testing.T, s store.Store, fn func(store.Tx) error) {
 	}
 }
 
+// each maps xs to one string apiece, to compare a listing with a fixed
+// order.
+func each[T any](xs []T, key func(T) string) []string {
+	var out []string
+	for _, x := range xs {
+		out = append(out, key(x))
+	}
+	return out
+}
+
 func mkTenant(t *testing.T, s store.Store, id string) {
 	t.Helper()
 	update(t, s, func(tx store.Tx) error {

@@ -44,11 +44,7 @@ func testCredentials(t *testing.T, s store.Store) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var out []string
-			for _, c := range cs {
-				out = append(out, c.Name)
-			}
-			return out
+			return each(cs, func(c store.Credential) string { return c.Name })
 		}
 		if got := names(store.CredentialFilter{TenantID: "t1"}); !slices.Equal(got, []string{"bank/bbva", "bank/santander/main", "tax/aeat"}) {
 			t.Errorf("list all = %v", got)
