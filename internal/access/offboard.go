@@ -66,8 +66,8 @@ type Report struct {
 	TokensRevoked   int64     `json:"tokens_revoked"`
 	GrantsRevoked   int64     `json:"grants_revoked"`
 	RequestsClosed  int       `json:"requests_closed"`
-	// ShareLinksBurned are the one-time links the leaver had made and not
-	// yet been read.
+	// ShareLinksBurned is how many of the one-time links the leaver made
+	// were still live; the offboarding burned them.
 	ShareLinksBurned int        `json:"share_links_burned"`
 	Transferred      []string   `json:"transferred"`
 	CouldReach       []Reach    `json:"could_reach"`

@@ -40,10 +40,7 @@ var commonList = sync.OnceValue(func() []string {
 
 // Common reports whether password, ignoring case, is on the shipped list of
 // passwords known from breaches. It is a lookup, without any estimate.
-func Common(password string) bool { return isCommon(password) }
-
-// isCommon reports whether password, ignoring case, is in the common list.
-func isCommon(password string) bool {
+func Common(password string) bool {
 	_, found := slices.BinarySearch(commonList(), strings.ToLower(password))
 	return found
 }

@@ -86,7 +86,7 @@ func (p Policy) Check(password string, userInputs ...string) error {
 	if n > p.MaxLength {
 		return fault.New(fault.Invalid, "password_too_long", "password must be at most %d characters long", p.MaxLength)
 	}
-	if isCommon(password) {
+	if Common(password) {
 		return fault.New(fault.Invalid, "password_common",
 			"password is on a list of commonly used passwords found in data breaches; choose another")
 	}

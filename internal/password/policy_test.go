@@ -160,12 +160,12 @@ func TestCommonList(t *testing.T) {
 		}
 	}
 	for _, w := range []string{"123456", "password", "qwerty", "dragon", "trustno1", "password1234", "1qaz2wsx3edc"} {
-		if !isCommon(w) {
+		if !Common(w) {
 			t.Errorf("%q not found", w)
 		}
 	}
 	for _, w := range []string{"zebra quantum ladle fjord", "", "password12345678901234567890x"} {
-		if isCommon(w) {
+		if Common(w) {
 			t.Errorf("%q found", w)
 		}
 	}
