@@ -10,7 +10,7 @@ secs=${1:-15}
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
 
-go build -o "$work/custodia" ./cmd/custodia
+go build ${BENCH_TAGS:+-tags "$BENCH_TAGS"} -o "$work/custodia" ./cmd/custodia
 go build -o "$work/load" ./bench/load
 pw="plum Vortex harbour 93 quietly"
 

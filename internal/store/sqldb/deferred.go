@@ -17,11 +17,16 @@ import (
 // numbering stays dense and in commit order. Any read of the audit tables
 // inside the transaction flushes first, so reads always see the
 // transaction's own appends.
+//
+// New leases (one per robot fetch, beside its audit entry) are deferred
+// the same way: every statement on the leases table flushes first. A
+// lease's ID is random, so its insert cannot conflict at flush time.
 
 type deferredAudit struct {
 	sizes  map[string]int64 // next seq per log touched in this transaction
 	events []store.AuditEvent
 	hashes []hashRow
+	leases []store.Lease
 }
 
 type hashRow struct {
@@ -73,15 +78,30 @@ func (t *tx) appendDeferred(ctx context.Context, e *store.AuditEvent) error {
 	return nil
 }
 
+// insertLeaseDeferred holds l until the next flush.
+func (t *tx) insertLeaseDeferred(ctx context.Context, l *store.Lease) error {
+	d := t.deferred
+	d.leases = append(d.leases, *l)
+	if len(d.leases) >= flushEvery {
+		return t.flush(ctx)
+	}
+	return nil
+}
+
 // flush writes what is deferred. It is a no-op for engines that do not
 // defer.
 func (t *tx) flush(ctx context.Context) error {
 	d := t.deferred
-	if d == nil || (len(d.events) == 0 && len(d.hashes) == 0 && len(d.sizes) == 0) {
+	if d == nil || (len(d.events) == 0 && len(d.hashes) == 0 && len(d.sizes) == 0 && len(d.leases) == 0) {
 		return nil
 	}
+	err := insertRows(ctx, t, "insert lease", `INSERT INTO leases (`+leaseCols+`) VALUES `, 10, "", len(d.leases),
+		func(i int, args []any) []any { return leaseArgs(&d.leases[i], args) })
+	if err != nil {
+		return err
+	}
 	const eventCols = 12
-	err := insertRows(ctx, t, "append audit", `INSERT INTO audit_events (`+auditCols+`) VALUES `, eventCols, ", 0", len(d.events),
+	err = insertRows(ctx, t, "append audit", `INSERT INTO audit_events (`+auditCols+`) VALUES `, eventCols, ", 0", len(d.events),
 		func(i int, args []any) []any {
 			e := &d.events[i]
 			details := string(e.Details)

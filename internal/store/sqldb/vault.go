@@ -103,6 +103,9 @@ func (t *tx) ListCredentials(ctx context.Context, f store.CredentialFilter) ([]s
 }
 
 func (t *tx) DeleteCredential(ctx context.Context, tenantID, id string) error {
+	if err := t.flush(ctx); err != nil {
+		return err
+	}
 	for _, q := range []string{
 		`DELETE FROM certificates WHERE tenant_id = $1 AND credential_id = $2`,
 		`DELETE FROM leases WHERE tenant_id = $1 AND credential_id = $2`,
@@ -244,15 +247,26 @@ func scanLease(s scanner) (store.Lease, error) {
 	return l, err
 }
 
-func (t *tx) InsertLease(ctx context.Context, l *store.Lease) error {
-	_, err := t.exec(ctx, "insert lease",
-		`INSERT INTO leases (`+leaseCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-		l.ID, l.TenantID, l.CredentialID, l.Version, l.SubjectType, l.SubjectID, l.Purpose,
+func leaseArgs(l *store.Lease, args []any) []any {
+	return append(args, l.ID, l.TenantID, l.CredentialID, l.Version, l.SubjectType, l.SubjectID, l.Purpose,
 		toMicros(l.CreatedAt), toMicros(l.ExpiresAt), toMicros(l.RevokedAt))
+}
+
+// InsertLease defers the insert to the transaction's flush where writes
+// are deferred (group commit); see deferred.go.
+func (t *tx) InsertLease(ctx context.Context, l *store.Lease) error {
+	if t.deferred != nil {
+		return t.insertLeaseDeferred(ctx, l)
+	}
+	_, err := t.exec(ctx, "insert lease",
+		`INSERT INTO leases (`+leaseCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`, leaseArgs(l, nil)...)
 	return err
 }
 
 func (t *tx) GetLease(ctx context.Context, tenantID, id string) (*store.Lease, error) {
+	if err := t.flush(ctx); err != nil {
+		return nil, err
+	}
 	l, err := scanLease(t.queryRow(ctx, `SELECT `+leaseCols+` FROM leases WHERE tenant_id = $1 AND id = $2`, tenantID, id))
 	if err != nil {
 		return nil, t.wrap("get lease", err)
@@ -261,6 +275,9 @@ func (t *tx) GetLease(ctx context.Context, tenantID, id string) (*store.Lease, e
 }
 
 func (t *tx) UpdateLease(ctx context.Context, l *store.Lease) error {
+	if err := t.flush(ctx); err != nil {
+		return err
+	}
 	res, err := t.exec(ctx, "update lease", `UPDATE leases SET expires_at = $3, revoked_at = $4 WHERE tenant_id = $1 AND id = $2`,
 		l.TenantID, l.ID, toMicros(l.ExpiresAt), toMicros(l.RevokedAt))
 	if err != nil {
@@ -270,6 +287,9 @@ func (t *tx) UpdateLease(ctx context.Context, l *store.Lease) error {
 }
 
 func (t *tx) ListLeases(ctx context.Context, tenantID, credentialID, subjectID string, liveAt time.Time) ([]store.Lease, error) {
+	if err := t.flush(ctx); err != nil {
+		return nil, err
+	}
 	live := int64(-1)
 	if !liveAt.IsZero() {
 		live = toMicros(liveAt)

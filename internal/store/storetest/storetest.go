@@ -7,6 +7,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -468,6 +470,10 @@ func testConcurrentFailAlone(t *testing.T, s store.Store) {
 				if err := tx.AppendAudit(ctx, audit("G", "tenant.create", t0)); err != nil {
 					return err
 				}
+				if err := tx.InsertLease(ctx, &store.Lease{ID: "lse_" + id, TenantID: "G", CredentialID: "crd_g", Version: 1,
+					SubjectType: store.SubjectRobot, SubjectID: "rbt_g", Purpose: "p", CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}); err != nil {
+					return err
+				}
 				if i%2 == 1 {
 					return boom
 				}
@@ -493,6 +499,15 @@ func testConcurrentFailAlone(t *testing.T, s store.Store) {
 		for i, e := range evs {
 			if e.Seq != int64(i) {
 				t.Fatalf("audit seq %d at position %d: a failed update left a gap", e.Seq, i)
+			}
+		}
+		ls, err := tx.ListLeases(ctx, "G", "crd_g", "", time.Time{})
+		if err != nil || len(ls) != n/2 {
+			t.Fatalf("%d leases persisted, want %d (%v)", len(ls), n/2, err)
+		}
+		for _, l := range ls {
+			if i, _ := strconv.Atoi(strings.TrimPrefix(l.ID, "lse_g")); i%2 == 1 {
+				t.Fatalf("lease %s of a failed update persisted", l.ID)
 			}
 		}
 		return nil

@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -130,6 +131,35 @@ func testLeases(t *testing.T, s store.Store) {
 		}
 		if _, err := tx.GetLease(ctx, "t2", "l1"); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("lease of another tenant = %v", err)
+		}
+		return nil
+	})
+	// Many leases in one transaction (engines may hold them back and write
+	// them together): the transaction reads its own, and all persist.
+	const many = 70
+	update(t, s, func(tx store.Tx) error {
+		for i := range many {
+			if err := tx.InsertLease(ctx, &store.Lease{ID: fmt.Sprint("m", i), TenantID: "t1", CredentialID: "crd_2", Version: 1,
+				SubjectType: store.SubjectRobot, SubjectID: "rbt_m", Purpose: "batch", CreatedAt: t0, ExpiresAt: t0.Add(time.Minute)}); err != nil {
+				return err
+			}
+		}
+		if l, err := tx.GetLease(ctx, "t1", "m69"); err != nil || l.Purpose != "batch" {
+			t.Errorf("lease written in this transaction = %+v, %v", l, err)
+		}
+		if err := tx.InsertLease(ctx, &store.Lease{ID: "m-last", TenantID: "t1", CredentialID: "crd_2", Version: 1,
+			SubjectType: store.SubjectRobot, SubjectID: "rbt_m", Purpose: "batch", CreatedAt: t0, ExpiresAt: t0.Add(time.Minute)}); err != nil {
+			return err
+		}
+		mine, err := tx.ListLeases(ctx, "t1", "crd_2", "", time.Time{})
+		if err != nil || len(mine) != many+1 {
+			t.Errorf("leases listed in the transaction that wrote them = %d, %v", len(mine), err)
+		}
+		return nil
+	})
+	view(t, s, func(tx store.Tx) error {
+		if mine, err := tx.ListLeases(ctx, "t1", "crd_2", "", time.Time{}); err != nil || len(mine) != many+1 {
+			t.Errorf("leases after commit = %d, %v", len(mine), err)
 		}
 		return nil
 	})
