@@ -42,10 +42,18 @@ type Service struct {
 	// grantUse is when each grant's last use was written (grant ID to
 	// time.Time), so a busy grant is written at most once a minute.
 	grantUse sync.Map
+	// tokens holds what authenticating a personal or robot token read
+	// (by token hash), valid while the store's change stamp is unchanged:
+	// any committed change to a token, member, robot, tenant, policy or
+	// grant drops it (see store.ReadCache).
+	tokens *store.ReadCache[string, cachedToken]
 }
 
+// tokenCacheBytes bounds the token cache (an entry is a few hundred bytes).
+const tokenCacheBytes = 8 << 20
+
 func New(s store.Store, now func() time.Time) *Service {
-	return &Service{store: s, now: now, grants: authz.NewIndex()}
+	return &Service{store: s, now: now, grants: authz.NewIndex(), tokens: store.NewReadCache[string, cachedToken](s, tokenCacheBytes)}
 }
 
 // Hash is what the store keeps of a token.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/custodia-project/custodia/internal/authz"
@@ -102,13 +103,33 @@ func notFoundIsUnauthenticated(err error) error {
 	return fmt.Errorf("auth: %w", err)
 }
 
+// cachedToken is what authenticating a token read: the principal (its
+// grants are judged at each request's time) and the token's own times.
+type cachedToken struct {
+	p         authz.Principal
+	expiresAt time.Time
+	lastUsed  time.Time
+	tokenID   string
+}
+
 func (s *Service) authenticateToken(ctx context.Context, token string) (*authz.Principal, error) {
 	now := s.now()
+	hash := Hash(token)
+	if c, ok := s.tokens.Get(string(hash)); ok {
+		if !now.Before(c.expiresAt) {
+			return nil, fault.ErrUnauthenticated
+		}
+		p := c.p
+		p.Scopes = slices.Clone(c.p.Scopes)
+		s.touchToken(ctx, c.tokenID, c.lastUsed, now)
+		return &p, nil
+	}
+	stamp, cacheable := s.tokens.Stamp()
 	var p *authz.Principal
 	var rec *store.APIToken
 	// One read gives the token, its subject's state and its tenant's.
 	err := s.store.View(ctx, func(tx store.Tx) error {
-		a, err := tx.GetTokenAuth(ctx, Hash(token))
+		a, err := tx.GetTokenAuth(ctx, hash)
 		if err != nil {
 			return err
 		}
@@ -148,10 +169,20 @@ func (s *Service) authenticateToken(ctx context.Context, token string) (*authz.P
 	if err != nil {
 		return nil, notFoundIsUnauthenticated(err)
 	}
-	if now.Sub(rec.LastUsedAt) >= touchEvery {
-		_ = s.store.Update(ctx, func(tx store.Tx) error { return tx.TouchAPIToken(ctx, rec.ID, now.UTC()) })
+	if cacheable {
+		c := cachedToken{p: *p, expiresAt: rec.ExpiresAt, lastUsed: rec.LastUsedAt, tokenID: rec.ID}
+		c.p.Scopes = slices.Clone(p.Scopes)
+		s.tokens.Put(string(hash), c, stamp, 512)
 	}
+	s.touchToken(ctx, rec.ID, rec.LastUsedAt, now)
 	return p, nil
+}
+
+// touchToken records a token's use at most once every touchEvery.
+func (s *Service) touchToken(ctx context.Context, id string, lastUsed, now time.Time) {
+	if now.Sub(lastUsed) >= touchEvery {
+		_ = s.store.Update(ctx, func(tx store.Tx) error { return tx.TouchAPIToken(ctx, id, now.UTC()) })
+	}
 }
 
 // mfaPending are the permissions of a member who must enroll a second

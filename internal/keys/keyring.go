@@ -144,6 +144,42 @@ func CiphertextVersion(ct []byte) (int, error) {
 	return int(binary.BigEndian.Uint32(ct[1:5])), nil
 }
 
+// cached returns the tenant's keys if they are cached, unwrapped under
+// root generation gen, and fresh.
+func (k *Keyring) cached(tenantID string, gen int) *tenantKeys {
+	now := k.now()
+	k.mu.Lock()
+	tk := k.cache[tenantID]
+	k.mu.Unlock()
+	if tk != nil && tk.rootGen == gen && now.Sub(tk.loaded) < cacheTTL && now.Sub(tk.loaded) >= 0 {
+		return tk
+	}
+	return nil
+}
+
+// OpenCached is Open without a transaction, for a tenant whose keys are
+// cached and fresh; ok is false otherwise, and the caller then uses Open.
+func (k *Keyring) OpenCached(tenantID, kind, id string, ct []byte) (pt Secret, ok bool, err error) {
+	v, err := CiphertextVersion(ct)
+	if err != nil {
+		return nil, true, err
+	}
+	_, gen, err := k.root.wrapper()
+	if err != nil {
+		return nil, true, err
+	}
+	tk := k.cached(tenantID, gen)
+	if tk == nil {
+		return nil, false, nil
+	}
+	kv, err := tk.open(v)
+	if err != nil {
+		return nil, true, err
+	}
+	pt, err = k.openWith(kv.aead, tenantID, kind, id, v, ct)
+	return pt, true, err
+}
+
 // load returns the tenant's keys, unwrapping them from tx when the cache
 // is cold or stale.
 func (k *Keyring) load(ctx context.Context, tx store.KeyTx, tenantID string) (*tenantKeys, error) {
@@ -151,13 +187,10 @@ func (k *Keyring) load(ctx context.Context, tx store.KeyTx, tenantID string) (*t
 	if err != nil {
 		return nil, err
 	}
-	now := k.now()
-	k.mu.Lock()
-	tk := k.cache[tenantID]
-	k.mu.Unlock()
-	if tk != nil && tk.rootGen == gen && now.Sub(tk.loaded) < cacheTTL && now.Sub(tk.loaded) >= 0 {
+	if tk := k.cached(tenantID, gen); tk != nil {
 		return tk, nil
 	}
+	now := k.now()
 	rows, err := tx.ListTenantKeys(ctx, tenantID)
 	if err != nil {
 		return nil, fmt.Errorf("keys: load tenant keys: %w", err)
@@ -165,7 +198,7 @@ func (k *Keyring) load(ctx context.Context, tx store.KeyTx, tenantID string) (*t
 	if len(rows) == 0 {
 		return nil, ErrNoTenantKey
 	}
-	tk = &tenantKeys{loaded: now, rootGen: gen, versions: map[int]*keyVersion{}}
+	tk := &tenantKeys{loaded: now, rootGen: gen, versions: map[int]*keyVersion{}}
 	for _, r := range rows {
 		kv := &keyVersion{state: r.State, pub: r.HPKEPublic}
 		if r.Wrapped != nil {
@@ -226,6 +259,11 @@ func (k *Keyring) version(ctx context.Context, tx store.KeyTx, tenantID string, 
 	if err != nil {
 		return nil, err
 	}
+	return tk.open(v)
+}
+
+// open returns key version v if it can still open records.
+func (tk *tenantKeys) open(v int) (*keyVersion, error) {
 	kv := tk.versions[v]
 	if kv == nil {
 		return nil, ErrBadCiphertext

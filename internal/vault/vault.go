@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -54,11 +55,14 @@ type Service struct {
 
 	mu      sync.Mutex
 	reveals map[string][]time.Time // member ID to recent reveal times
+
+	secrets *store.ReadCache[secretKey, *store.CredentialSecret] // see findOpen
 }
 
 // New returns the service.
 func New(s store.Store, kr *keys.Keyring, now func() time.Time, log *slog.Logger) *Service {
-	return &Service{store: s, keyring: kr, now: now, log: log, reveals: map[string][]time.Time{}}
+	return &Service{store: s, keyring: kr, now: now, log: log, reveals: map[string][]time.Time{},
+		secrets: store.NewReadCache[secretKey, *store.CredentialSecret](s, secretsCacheBytes)}
 }
 
 // Fields are a credential's secret fields (password, PIN, API key...).
@@ -212,7 +216,8 @@ func (s *Service) find(ctx context.Context, tx store.VaultTx, tenantID, ref stri
 
 // secretOf is version v's fields f of c, handed out.
 func secretOf(c *store.Credential, v *store.CredentialVersion, f Fields) *Secret {
-	return &Secret{Credential: c.ID, Name: c.Name, Version: v.Version, LoginID: c.LoginID, Fields: f, CreatedAt: v.CreatedAt, Labels: c.Labels}
+	return &Secret{Credential: c.ID, Name: c.Name, Version: v.Version, LoginID: c.LoginID, Fields: f, CreatedAt: v.CreatedAt,
+		Labels: maps.Clone(c.Labels)} // c may be shared through the secrets cache
 }
 
 // parseTTL reads a lease lifetime: DefaultLease when empty, at most
@@ -674,6 +679,11 @@ func (s *Service) unseal(ctx context.Context, tx store.Tx, rec *store.Record) (F
 	if err != nil {
 		return nil, err
 	}
+	return decodeFields(pt)
+}
+
+// decodeFields decodes an opened record and clears it.
+func decodeFields(pt keys.Secret) (Fields, error) {
 	defer clear(pt)
 	var f Fields
 	if err := json.Unmarshal(pt, &f); err != nil {
@@ -686,32 +696,91 @@ func (s *Service) unseal(ctx context.Context, tx store.Tx, rec *store.Record) (F
 // current one when version is 0). A credential named by its name is read
 // with its version and sealed record at once; by ID, or when one of them
 // is missing, it takes the longer way, which says which one is.
-func (s *Service) findOpen(ctx context.Context, tx store.Tx, tenantID, ref string, version int, perm authz.Permission) (*store.Credential, *store.CredentialVersion, Fields, string, error) {
-	cs, err := tx.GetCredentialSecret(ctx, tenantID, ref, version)
-	if err != nil {
-		if !errors.Is(err, store.ErrNotFound) {
-			return nil, nil, nil, "", err
+//
+// It reads through the secrets cache: a credential found by name, with its
+// version and sealed record, is kept (still sealed) while the store's
+// change stamp holds. The grant and the version's state are judged afresh
+// on every call, and the plaintext is never kept.
+func (s *Service) findOpen(ctx context.Context, tenantID, ref string, version int, perm authz.Permission) (*store.Credential, *store.CredentialVersion, Fields, string, error) {
+	key := secretKey{tenantID, ref, version}
+	if cs, ok := s.secrets.Get(key); ok {
+		c, v, f, grant, err := s.openFound(ctx, nil, cs, perm)
+		if !errors.Is(err, errKeysNotCached) {
+			return c, v, f, grant, err
 		}
-		c, err := lookup(ctx, tx, tenantID, ref)
-		if err != nil {
-			return nil, nil, nil, "", err
-		}
-		grant, err := s.need(ctx, perm, tenantID, c)
-		if err != nil {
-			return nil, nil, nil, "", err
-		}
-		f, v, err := s.open(ctx, tx, c, version)
-		return c, v, f, grant, err
 	}
+	stamp, cacheable := s.secrets.Stamp() // before the read: see store.ReadCache
+	var c *store.Credential
+	var v *store.CredentialVersion
+	var f Fields
+	var grant string
+	err := s.store.View(ctx, func(tx store.Tx) error {
+		cs, err := tx.GetCredentialSecret(ctx, tenantID, ref, version)
+		if err == nil {
+			if cacheable {
+				s.secrets.Put(key, cs, stamp, len(cs.Record.Ciphertext)+len(cs.Credential.Notes)+1024)
+			}
+			c, v, f, grant, err = s.openFound(ctx, tx, cs, perm)
+			return err
+		}
+		if !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		if c, err = lookup(ctx, tx, tenantID, ref); err != nil {
+			return err
+		}
+		if grant, err = s.need(ctx, perm, tenantID, c); err != nil {
+			return err
+		}
+		f, v, err = s.open(ctx, tx, c, version)
+		return err
+	})
+	if err != nil {
+		return nil, nil, nil, "", err
+	}
+	return c, v, f, grant, nil
+}
+
+// secretKey names what findOpen caches: a credential by tenant and
+// reference, at a version (0: the current one).
+type secretKey struct {
+	tenantID, ref string
+	version       int
+}
+
+// secretsCacheBytes bounds the secrets cache (sealed records and their
+// credentials' metadata).
+const secretsCacheBytes = 64 << 20
+
+// errKeysNotCached: openFound was given no transaction and the tenant's
+// keys are not cached.
+var errKeysNotCached = errors.New("vault: tenant keys not cached")
+
+// openFound checks perm on a credential read with its version and record
+// and opens the record. Without a transaction (tx nil) it opens only with
+// the keyring's cached keys, failing with errKeysNotCached otherwise. cs
+// is not changed: it may be shared through the cache.
+func (s *Service) openFound(ctx context.Context, tx store.Tx, cs *store.CredentialSecret, perm authz.Permission) (*store.Credential, *store.CredentialVersion, Fields, string, error) {
 	c, v := &cs.Credential, &cs.Version
-	grant, err := s.need(ctx, perm, tenantID, c)
+	grant, err := s.need(ctx, perm, c.TenantID, c)
 	if err != nil {
 		return nil, nil, nil, "", err
 	}
 	if err := live(c, v); err != nil {
 		return nil, nil, nil, "", err
 	}
-	f, err := s.unseal(ctx, tx, &cs.Record)
+	var f Fields
+	if tx == nil {
+		pt, ok, err := s.keyring.OpenCached(cs.Record.TenantID, store.RecordCredential, cs.Record.ID, cs.Record.Ciphertext)
+		if !ok {
+			return nil, nil, nil, "", errKeysNotCached
+		}
+		if err == nil {
+			f, err = decodeFields(pt)
+		}
+		return c, v, f, grant, err
+	}
+	f, err = s.unseal(ctx, tx, &cs.Record)
 	return c, v, f, grant, err
 }
 
@@ -744,19 +813,11 @@ func (s *Service) Fetch(ctx context.Context, tenantID, ref string, in FetchInput
 	// the lease and its audit entry go through the writer, together. A
 	// grant revoked or a version destroyed in between is as if the fetch
 	// had come just before.
-	var out *Secret
-	var grant string
-	err = s.store.View(ctx, func(tx store.Tx) error {
-		c, v, f, g, err := s.findOpen(ctx, tx, tenantID, ref, in.Version, authz.CredentialsFetch)
-		if err != nil {
-			return err
-		}
-		out, grant = secretOf(c, v, f), g
-		return nil
-	})
+	c, v, f, grant, err := s.findOpen(ctx, tenantID, ref, in.Version, authz.CredentialsFetch)
 	if err != nil {
 		return nil, wrapErr("fetch", err)
 	}
+	out := secretOf(c, v, f)
 	err = s.store.Update(ctx, func(tx store.Tx) error {
 		now := s.now().UTC()
 		l := &store.Lease{ID: store.NewID("lse_"), TenantID: tenantID, CredentialID: out.Credential, Version: out.Version,

@@ -134,11 +134,16 @@ func (t *tx) flush(ctx context.Context) error {
 	return nil
 }
 
-// rowsPerInsert is the row count of the multi-row inserts; a fixed count
-// keeps the statement text, and so its prepared form, the same.
+// rowsPerInsert is the largest row count of a multi-row insert unless the
+// dialect sets its own (Dialect.RowsPerInsert). Row counts are taken from a
+// few fixed sizes, so that each size's statement text, and so its
+// prepared form, stays the same.
 const rowsPerInsert = 32
 
-// insertRows inserts n rows, rowsPerInsert at a time, then one by one.
+// insertSizes are the row counts insertRows uses below the largest.
+var insertSizes = []int{8, 4, 2, 1}
+
+// insertRows inserts n rows, as few statements as the fixed sizes allow.
 func insertRows(ctx context.Context, t *tx, op, prefix string, cols int, extra string, n int, row func(i int, args []any) []any) error {
 	stmt := func(rows int) string {
 		var b strings.Builder
@@ -151,21 +156,29 @@ func insertRows(ctx context.Context, t *tx, op, prefix string, cols int, extra s
 		}
 		return b.String()
 	}
-	full, one := stmt(rowsPerInsert), stmt(1)
-	args := make([]any, 0, cols*rowsPerInsert)
-	i := 0
-	for ; i+rowsPerInsert <= n; i += rowsPerInsert {
-		args = args[:0]
-		for r := range rowsPerInsert {
-			args = row(i+r, args)
-		}
-		if _, err := t.exec(ctx, op, full, args...); err != nil {
-			return err
-		}
+	most := t.d.RowsPerInsert
+	if most <= 0 {
+		most = rowsPerInsert
 	}
-	for ; i < n; i++ {
-		if _, err := t.exec(ctx, op, one, row(i, args[:0])...); err != nil {
-			return err
+	sizes := append([]int{most}, insertSizes...)
+	args := make([]any, 0, cols*most)
+	i := 0
+	for _, size := range sizes {
+		if size > most {
+			continue
+		}
+		q := ""
+		for ; i+size <= n; i += size {
+			if q == "" {
+				q = stmt(size)
+			}
+			args = args[:0]
+			for r := range size {
+				args = row(i+r, args)
+			}
+			if _, err := t.exec(ctx, op, q, args...); err != nil {
+				return err
+			}
 		}
 	}
 	return nil

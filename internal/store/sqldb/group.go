@@ -264,7 +264,9 @@ func (db *DB) attempt(t *tx, calls []*groupCall, savepoints bool) error {
 		rollback()
 		return err
 	}
-	if _, err := t.execQ(bg, "COMMIT"); err != nil {
+	_, err := t.execQ(bg, "COMMIT")
+	db.stampAfter(t)
+	if err != nil {
 		rollback()
 		return fmt.Errorf("%s: commit: %w", db.dialect.Name, err)
 	}

@@ -51,6 +51,14 @@ type Dialect struct {
 	// statement of a transaction takes its own snapshot anyway, so a
 	// read-only transaction adds two round trips and no guarantee.
 	AutocommitReads bool
+	// SoleWriter: this process is the database's only writer (SQLite's
+	// data directory is locked), so DB.Stamp can promise to see every
+	// change.
+	SoleWriter bool
+	// RowsPerInsert bounds the rows of one multi-row insert (default 32).
+	// modernc's SQLite looks each parameter up by name when binding, a
+	// cost that grows with the square of a statement's parameters.
+	RowsPerInsert int
 }
 
 // DB implements store.Store over a writer and a reader pool, which may be
@@ -69,6 +77,8 @@ type DB struct {
 	bg     sync.WaitGroup // statements being prepared
 	bgMu   sync.Mutex     // orders bg.Add before Close's bg.Wait
 	closed bool
+	// stamp counts committed writes to stamped tables (stamp.go).
+	stamp atomic.Uint64
 }
 
 type stmtKey struct {
@@ -138,6 +148,9 @@ func New(writer *sql.DB, readers []*sql.DB, d Dialect, closers ...func() error) 
 	}
 	return &DB{writer: writer, readers: readers, dialect: d, closers: closers}
 }
+
+// AddCloser adds fn to what Close runs, after the connections are closed.
+func (db *DB) AddCloser(fn func() error) { db.closers = append(db.closers, fn) }
 
 func (db *DB) reader() *sql.DB {
 	if len(db.readers) == 1 {
@@ -231,7 +244,9 @@ func (db *DB) run(ctx context.Context, pool *sql.DB, readOnly bool, fn func(stor
 		_ = sqlTx.Rollback()
 		return err
 	}
-	if err := sqlTx.Commit(); err != nil {
+	err = sqlTx.Commit()
+	db.stampAfter(t)
+	if err != nil {
 		return fmt.Errorf("%s: commit: %w", db.dialect.Name, err)
 	}
 	return nil
@@ -254,6 +269,8 @@ type tx struct {
 	hashes map[string]map[int64][]byte
 	// deferred, when set, holds audit writes until the next flush.
 	deferred *deferredAudit
+	// dirty: a statement may have changed a stamped table (stamp.go).
+	dirty bool
 }
 
 func (t *tx) cacheHash(logID string, idx int64, h []byte) {
@@ -271,10 +288,13 @@ func (t *tx) cacheHash(logID string, idx int64, h []byte) {
 // mustRead refuses, in a read run outside a transaction, any statement but
 // a SELECT: a View that writes is a programming error, which a read-only
 // transaction would have refused.
+// mustRead refuses a write in a read-only View run outside a transaction,
+// and notes a write for the change stamp.
 func (t *tx) mustRead(q string) {
 	if t.readOnly && !strings.HasPrefix(strings.TrimSpace(q), "SELECT") {
 		panic(fmt.Sprintf("sqldb: %s: a write in a read-only View: %.60s", t.d.Name, strings.TrimSpace(q)))
 	}
+	t.noteWrite(q)
 }
 
 func (t *tx) execQ(ctx context.Context, q string, args ...any) (sql.Result, error) {

@@ -141,3 +141,76 @@ func TestGroupLeaderIsNotHeld(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestOneProcessPerDirectory: a second open of a data directory in use
+// fails (flock is per open file, so this holds within one process too), and
+// the directory is free again once the first closes.
+func TestOneProcessPerDirectory(t *testing.T) {
+	dir := t.TempDir()
+	s, err := sqlite.Open(context.Background(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s2, err := sqlite.Open(context.Background(), dir); !errors.Is(err, sqlite.ErrLocked) {
+		if s2 != nil {
+			s2.Close()
+		}
+		t.Fatalf("second open of a directory in use: %v, want ErrLocked", err)
+	}
+	s.Close()
+	s, err = sqlite.Open(context.Background(), dir)
+	if err != nil {
+		t.Fatalf("open after the holder closed: %v", err)
+	}
+	s.Close()
+}
+
+// TestStamp: the change stamp moves when a commit changes anything but the
+// audit and lease tables, before Update returns, and only then.
+func TestStamp(t *testing.T) {
+	ctx := context.Background()
+	s, err := sqlite.Open(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	stamp := func() uint64 {
+		v, ok := s.Stamp()
+		if !ok {
+			t.Fatal("SQLite gives no stamp")
+		}
+		return v
+	}
+	at := stamp()
+	now := time.Now()
+	if err := s.Update(ctx, func(tx store.Tx) error {
+		if err := tx.AppendAudit(ctx, &store.AuditEvent{LogID: "L", Time: now, Action: "credential.fetch", Result: "ok"}); err != nil {
+			return err
+		}
+		return tx.InsertLease(ctx, &store.Lease{ID: "l1", TenantID: "t", CredentialID: "c", Version: 1, SubjectType: store.SubjectRobot,
+			SubjectID: "r", Purpose: "p", CreatedAt: now, ExpiresAt: now.Add(time.Minute)})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.View(ctx, func(tx store.Tx) error { _, err := tx.GetTenant(ctx, "t"); return ignoreNotFound(err) }); err != nil {
+		t.Fatal(err)
+	}
+	if got := stamp(); got != at {
+		t.Fatalf("stamp moved from %d to %d for a fetch's writes (audit, lease) and a read", at, got)
+	}
+	if err := s.Update(ctx, func(tx store.Tx) error {
+		return tx.CreateTenant(ctx, &store.Tenant{ID: "t", Slug: "t", Name: "t", Status: store.TenantActive})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if got := stamp(); got == at {
+		t.Fatal("stamp did not move for a committed change")
+	}
+}
+
+func ignoreNotFound(err error) error {
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	return err
+}
