@@ -82,7 +82,10 @@ func open(ctx context.Context, dir string) (*sqldb.DB, error) {
 		}
 		return "file:" + path + "?" + v.Encode()
 	}
-	writer, err := sql.Open("sqlite", dsn(url.Values{"_txlock": {"immediate"}}))
+	// The writer checkpoints on its own only past backstopPages; the
+	// checkpointer below keeps the log short without holding up commits.
+	writer, err := sql.Open("sqlite", dsn(url.Values{"_txlock": {"immediate"},
+		"_pragma": {fmt.Sprintf("wal_autocheckpoint(%d)", backstopPages)}}))
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open: %w", err)
 	}
@@ -110,7 +113,45 @@ func open(ctx context.Context, dir string) (*sqldb.DB, error) {
 	n := max(4, runtime.GOMAXPROCS(0)*2)
 	reader.SetMaxOpenConns(n)
 	reader.SetMaxIdleConns(n)
-	db := sqldb.New(writer, []*sql.DB{reader}, dialect, reader.Close, writer.Close)
+	stop := checkpointer(writer)
+	db := sqldb.New(writer, []*sql.DB{reader}, dialect, stop, reader.Close, writer.Close)
 	db.EnableGroupCommit()
 	return db, nil
+}
+
+// Checkpoints copy the write-ahead log back into the database file. Left
+// to SQLite they run inside the commit that crosses the log's threshold,
+// holding up that commit and every write queued behind it (with its own
+// fsync of the database file). A goroutine does them instead, PASSIVE
+// (never blocking the writer or readers) every checkpointEvery on the
+// writer pool's spare connection; the writer's own threshold stays as a
+// backstop should the log outgrow backstopPages pages anyway.
+const (
+	checkpointEvery = 100 * time.Millisecond
+	backstopPages   = 16384 // 64 MiB of 4 KiB pages
+)
+
+// checkpointer starts the checkpoint goroutine and returns what stops it
+// (and waits for it).
+func checkpointer(writer *sql.DB) (stop func() error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(checkpointEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				_, _ = writer.ExecContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)")
+			}
+		}
+	}()
+	return func() error {
+		cancel()
+		<-done
+		return nil
+	}
 }

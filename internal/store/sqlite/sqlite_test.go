@@ -3,6 +3,7 @@ package sqlite_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -213,4 +214,55 @@ func ignoreNotFound(err error) error {
 		return nil
 	}
 	return err
+}
+
+// TestCheckpointsInBackground: committed pages reach the database file
+// without any commit checkpointing (the writer's own threshold is far
+// above what this writes), so commits never wait for a checkpoint.
+func TestCheckpointsInBackground(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s, err := sqlite.Open(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	size := func() int64 {
+		fi, err := os.Stat(filepath.Join(dir, sqlite.FileName))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fi.Size()
+	}
+	if err := s.Update(ctx, func(tx store.Tx) error {
+		return tx.CreateTenant(ctx, &store.Tenant{ID: "t", Slug: "t", Name: "t", Status: store.TenantActive})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		before := size()
+		if time.Now().After(deadline) {
+			t.Fatal("the database file never stopped growing")
+		}
+		time.Sleep(50 * time.Millisecond)
+		if size() == before {
+			break // settled
+		}
+	}
+	before := size()
+	blob := make([]byte, 4096)
+	for i := range 64 {
+		if err := s.Update(ctx, func(tx store.Tx) error {
+			return tx.PutRecord(ctx, &store.Record{TenantID: "t", Kind: "test", ID: fmt.Sprint(i), KeyVersion: 1, Ciphertext: blob,
+				CreatedAt: time.Now(), UpdatedAt: time.Now()})
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for deadline := time.Now().Add(10 * time.Second); size() < before+64*4096; {
+		if time.Now().After(deadline) {
+			t.Fatalf("database file %d bytes, was %d: 256 KiB committed never checkpointed", size(), before)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
