@@ -3,6 +3,8 @@ package app_test
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"maps"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -450,4 +452,54 @@ func TestCachedFetchIsNeverStale(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestVersionsPruned: a credential keeps its newest max_versions versions,
+// and lowering the setting prunes at the next write; the answer to a write
+// names the fields of the version just written.
+func TestVersionsPruned(t *testing.T) {
+	forEngine(t, func(t *testing.T, n *node) {
+		n.initAndUnseal()
+		n.createTenant("acme")
+		owner := n.pat(n.owner("acme"))
+		put := func(i int, extra map[string]any) {
+			t.Helper()
+			body := map[string]any{"name": "payroll/a3", "secret": map[string]string{"password": fmt.Sprint("Zq8-pruned-", i, "-8841"), "pin": "x"}}
+			maps.Copy(body, extra)
+			r := n.do("POST", "/api/v1/tenants/acme/credentials", owner, body)
+			var c struct {
+				CurrentVersion int      `json:"current_version"`
+				Fields         []string `json:"fields"`
+			}
+			r.json(t, &c)
+			if r.status/100 != 2 || c.CurrentVersion != i || strings.Join(c.Fields, ",") != "password,pin" {
+				t.Fatalf("put %d: %d %s", i, r.status, r.body)
+			}
+		}
+		versions := func() string {
+			t.Helper()
+			var l struct{ Versions []struct{ Version int } }
+			n.do("GET", "/api/v1/tenants/acme/credentials/payroll%2Fa3/versions", owner, nil).json(t, &l)
+			return fmt.Sprint(each(l.Versions, func(v struct{ Version int }) int { return v.Version }))
+		}
+		put(1, map[string]any{"max_versions": 3})
+		for i := 2; i <= 5; i++ {
+			put(i, nil)
+		}
+		if got := versions(); got != "[3 4 5]" {
+			t.Fatalf("versions kept with max_versions 3 = %s", got)
+		}
+		put(6, map[string]any{"max_versions": 2})
+		if got := versions(); got != "[5 6]" {
+			t.Fatalf("versions kept after lowering max_versions to 2 = %s", got)
+		}
+	})
+}
+
+func each[T, U any](xs []T, f func(T) U) []U {
+	out := make([]U, len(xs))
+	for i, x := range xs {
+		out[i] = f(x)
+	}
+	return out
 }

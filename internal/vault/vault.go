@@ -450,9 +450,11 @@ func (s *Service) Put(ctx context.Context, tenantID string, in PutInput) (*Crede
 		if err := s.record(ctx, tx, tenantID, action, c.ID, details); err != nil {
 			return err
 		}
-		cur, err := s.currentFields(ctx, tx, c)
-		if err != nil {
-			return err
+		cur := fields // the version just written is the current one
+		if in.Secret == nil {
+			if cur, err = s.currentFields(ctx, tx, c); err != nil {
+				return err
+			}
 		}
 		out = view(c, cur)
 		out.Warnings = warn
@@ -493,6 +495,9 @@ func (s *Service) sealVersion(ctx context.Context, tx store.Tx, c *store.Credent
 
 // prune keeps the newest MaxVersions versions.
 func (s *Service) prune(ctx context.Context, tx store.Tx, c *store.Credential) error {
+	if c.CurrentVersion <= c.MaxVersions {
+		return nil // versions are numbered from 1: there are no more than this
+	}
 	vs, err := tx.ListCredentialVersions(ctx, c.TenantID, c.ID)
 	if err != nil {
 		return err
