@@ -23,6 +23,7 @@ import (
 	"github.com/custodia-project/custodia/internal/mfa"
 	"github.com/custodia-project/custodia/internal/password"
 	"github.com/custodia-project/custodia/internal/server"
+	"github.com/custodia-project/custodia/internal/sso"
 	"github.com/custodia-project/custodia/internal/store"
 	"github.com/custodia-project/custodia/internal/store/postgres"
 	"github.com/custodia-project/custodia/internal/store/sqlite"
@@ -159,13 +160,19 @@ func identityOptions(c config.Identity, log *slog.Logger) (identity.Options, err
 	if err != nil {
 		return identity.Options{}, err
 	}
+	// The default transport's proxy settings stay; a private provider's
+	// CA is added to the system roots.
+	tr := http.DefaultTransport.(*http.Transport).Clone()
 	if roots != nil {
-		// A private provider's CA, added to the system roots: the default
-		// transport's proxy and dial settings stay.
-		tr := http.DefaultTransport.(*http.Transport).Clone()
 		tr.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: roots}
-		o.HTTPClient = &http.Client{Transport: tr, Timeout: 20 * time.Second}
 	}
+	if c.SSOAllowPrivate {
+		log.Warn("--sso-allow-private-networks: tenant admins may point single sign-on at private, loopback and link-local addresses, " +
+			"and so make this server send requests into its own network")
+	} else {
+		sso.PublicOnly(tr)
+	}
+	o.HTTPClient = &http.Client{Transport: tr, Timeout: 20 * time.Second}
 	if c.WebAuthnRPID == "" {
 		log.Info("passkeys are off; give --webauthn-rp-id (and --webauthn-origin) to turn them on")
 		return o, nil

@@ -25,8 +25,10 @@ import (
 
 // TestSingleSignOnCommandLine drives single sign-on end to end through the
 // command line: a real server (in-process, on loopback) that trusts a
-// private OpenID provider through --sso-ca-file, the owner configuring SSO
-// with "policy set", and "login --sso" fed the address a browser lands on.
+// private OpenID provider through --sso-ca-file (on the operator's own
+// network, here loopback, so --sso-allow-private-networks), the owner
+// configuring SSO with "policy set", and "login --sso" fed the address a
+// browser lands on.
 func TestSingleSignOnCommandLine(t *testing.T) {
 	if testing.Short() && os.Getenv("CI") != "true" {
 		t.Skip("-short outside CI: skips starting a server and an OpenID provider")
@@ -42,7 +44,7 @@ func TestSingleSignOnCommandLine(t *testing.T) {
 	if err := os.WriteFile(caFile, idpCert, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	v := startServer(ctx, t, filepath.Join(dir, "data"), "--sso-ca-file", caFile)
+	v := startServer(ctx, t, filepath.Join(dir, "data"), "--sso-ca-file", caFile, "--sso-allow-private-networks")
 
 	// The operator makes a tenant; its owner accepts and signs in.
 	v.token = v.readFile(t, "dev-operator-token")

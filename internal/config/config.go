@@ -54,6 +54,10 @@ type Identity struct {
 	// SSOCAFile is a PEM bundle trusted, besides the system roots, when
 	// reaching OpenID providers (a private provider's CA).
 	SSOCAFile string
+	// SSOAllowPrivate lets OpenID providers be reached on private, local
+	// and link-local addresses (a provider on the operator's own network);
+	// off, a tenant admin's issuer cannot point Custodia at them.
+	SSOAllowPrivate bool
 }
 
 // SSORoots returns the certificate pool for reaching OpenID providers: the
@@ -134,6 +138,7 @@ func Register(fs *pflag.FlagSet) *Config {
 	fs.IntVar(&c.Identity.SigninLockAfter, "signin-lock-after", 10, "failed sign-ins in a row that lock an account")
 	fs.DurationVar(&c.Identity.SigninLockFor, "signin-lock-for", 15*time.Minute, "how long a locked account stays locked")
 	fs.StringVar(&c.Identity.SSOCAFile, "sso-ca-file", "", "PEM bundle of CA certificates trusted, besides the system roots, for reaching OpenID providers")
+	fs.BoolVar(&c.Identity.SSOAllowPrivate, "sso-allow-private-networks", false, "let tenants' OpenID providers be on private, loopback or link-local addresses (logged as a warning)")
 	return c
 }
 

@@ -58,7 +58,7 @@ func New(s store.Store, kr *keys.Keyring, ts *tenant.Service, now func() time.Ti
 		o.Issuer = "Custodia"
 	}
 	if o.HTTPClient == nil {
-		o.HTTPClient = &http.Client{Timeout: 20 * time.Second}
+		o.HTTPClient = sso.NewPublicClient(20 * time.Second)
 	}
 	if o.Sleep == nil {
 		o.Sleep = func(ctx context.Context, d time.Duration) {

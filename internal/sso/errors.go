@@ -21,6 +21,7 @@ const (
 	CodeEmailNotVerified = "sso_email_not_verified" // Forbidden: no email, or the provider does not vouch for it
 	CodeAccessDenied     = "sso_access_denied"      // Forbidden: the user or the provider refused at the provider
 	CodeProviderError    = "sso_provider_error"     // Unauthenticated: the provider answered the authorization request with another error
+	CodePrivateAddress   = "sso_private_address"    // Invalid: the issuer resolves to a non-public address (see ErrPrivateAddress)
 )
 
 // ErrEmailNotVerified is the cause (reachable with errors.Is) of the

@@ -108,6 +108,10 @@ func NewProvider(ctx context.Context, cfg Config, client *http.Client) (*Provide
 		if mismatch, ok := errors.AsType[*oidc.IssuerMismatchError](err); ok {
 			return nil, fault.Wrap(mismatch, fault.Invalid, CodeIssuerMismatch, "the provider's discovery document names a different issuer; check the issuer URL")
 		}
+		if errors.Is(err, ErrPrivateAddress) {
+			return nil, fault.Wrap(fmt.Errorf("sso: discovery of %s: %w", cfg.Issuer, err), fault.Invalid, CodePrivateAddress,
+				"the issuer resolves to a private or local address; an operator must start Custodia with --sso-allow-private-networks to allow a provider on their own network")
+		}
 		return nil, fault.Wrap(fmt.Errorf("sso: discovery of %s: %w", cfg.Issuer, err), fault.Unavailable, CodeUnavailable, "the identity provider could not be reached")
 	}
 

@@ -288,17 +288,25 @@ func (t *tx) cacheHash(logID string, idx int64, h []byte) {
 // mustRead refuses, in a read run outside a transaction, any statement but
 // a SELECT: a View that writes is a programming error, which a read-only
 // transaction would have refused.
-// mustRead refuses a write in a read-only View run outside a transaction,
-// and notes a write for the change stamp.
+// mustRead refuses a write in a read-only View run outside a transaction.
 func (t *tx) mustRead(q string) {
 	if t.readOnly && !strings.HasPrefix(strings.TrimSpace(q), "SELECT") {
 		panic(fmt.Sprintf("sqldb: %s: a write in a read-only View: %.60s", t.d.Name, strings.TrimSpace(q)))
 	}
-	t.noteWrite(q)
 }
 
-func (t *tx) execQ(ctx context.Context, q string, args ...any) (sql.Result, error) {
+// execQ runs q; a write that changed no row (an UPDATE or DELETE that
+// matched nothing) does not move the change stamp.
+func (t *tx) execQ(ctx context.Context, q string, args ...any) (res sql.Result, err error) {
 	t.mustRead(q)
+	defer func() {
+		if err == nil {
+			if n, nerr := res.RowsAffected(); nerr == nil && n == 0 {
+				return
+			}
+		}
+		t.noteWrite(q)
+	}()
 	if t.prep != nil {
 		if st := t.prep(ctx, q); st != nil {
 			return st.ExecContext(ctx, args...)
@@ -309,6 +317,7 @@ func (t *tx) execQ(ctx context.Context, q string, args ...any) (sql.Result, erro
 
 func (t *tx) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
 	t.mustRead(q)
+	t.noteWrite(q)
 	if t.prep != nil {
 		if st := t.prep(ctx, q); st != nil {
 			return st.QueryContext(ctx, args...)
@@ -319,6 +328,7 @@ func (t *tx) query(ctx context.Context, q string, args ...any) (*sql.Rows, error
 
 func (t *tx) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
 	t.mustRead(q)
+	t.noteWrite(q)
 	if t.prep != nil {
 		if st := t.prep(ctx, q); st != nil {
 			return st.QueryRowContext(ctx, args...)
