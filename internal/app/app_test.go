@@ -99,6 +99,32 @@ func newNode(t testing.TB, s store.Store, tune ...func(*app.Options)) *node {
 	return &node{t: t, app: a, srv: srv, clock: c}
 }
 
+// newNodeSharing starts another node on n's store and clock (a second
+// node of the installation, or n restarted) and unseals it with shares.
+func newNodeSharing(t testing.TB, n *node, shares []string) *node {
+	t.Helper()
+	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	a, err := app.New(context.Background(), app.Options{Store: n.app.Store, Log: log, Now: n.clock.Now, Version: "test",
+		Server: app.DefaultServerOptions()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewUnstartedServer(a.Handler())
+	srv.EnableHTTP2 = true
+	srv.StartTLS()
+	t.Cleanup(func() {
+		srv.Close()
+		a.Close()
+	})
+	n2 := &node{t: t, app: a, srv: srv, clock: n.clock, token: n.token}
+	for _, sh := range shares[:2] {
+		if r := n2.do("POST", "/api/v1/sys/unseal", "", map[string]string{"share": sh}); r.status != 200 {
+			t.Fatalf("unseal the second node: %d %s", r.status, r.body)
+		}
+	}
+	return n2
+}
+
 type resp struct {
 	status int
 	header http.Header

@@ -216,7 +216,7 @@ func TestRevealRevealable(t *testing.T) {
 		t.Fatal(err)
 	}
 	n := newNode(t, st)
-	n.initAndUnseal()
+	shares := n.initAndUnseal()
 	n.createTenant("acme")
 	owner := n.pat(n.owner("acme"))
 	melID, mel := n.join("acme", owner, "mel", "member")
@@ -245,8 +245,24 @@ func TestRevealRevealable(t *testing.T) {
 	for range 9 {
 		n.do("POST", "/api/v1/tenants/acme/credentials/"+id+"/reveal", mel, map[string]string{"reason": "again"})
 	}
-	if r := n.do("POST", "/api/v1/tenants/acme/credentials/"+id+"/reveal", mel, map[string]string{"reason": "again"}); r.status != 429 {
-		t.Errorf("11th reveal in an hour: %d", r.status)
+	if r := n.do("POST", "/api/v1/tenants/acme/credentials/"+id+"/reveal", mel, map[string]string{"reason": "again"}); r.status != 429 ||
+		r.errCode(t) != "too_many_reveals" {
+		t.Errorf("11th reveal in an hour: %d %s", r.status, r.body)
+	}
+	// The limit is counted in the audit log, not in this node's memory:
+	// a node that has never seen mel (a restart, another node) refuses too.
+	n2 := newNodeSharing(t, n, shares)
+	if r := n2.do("POST", "/api/v1/tenants/acme/credentials/"+id+"/reveal", mel, map[string]string{"reason": "again"}); r.status != 429 {
+		t.Errorf("11th reveal in an hour, through another node: %d %s", r.status, r.body)
+	}
+	// An hour later (with a new grant: the first was for an hour) it opens.
+	n.clock.Add(61 * time.Minute)
+	if r := n.do("POST", "/api/v1/tenants/acme/grants", owner, map[string]string{"subject": melID, "permission": "credentials.reveal",
+		"resource": "credential:" + id, "duration": "1h", "reason": "quarterly VAT"}); r.status != 201 {
+		t.Fatalf("grant: %d %s", r.status, r.body)
+	}
+	if r := n.do("POST", "/api/v1/tenants/acme/credentials/"+id+"/reveal", mel, map[string]string{"reason": "next hour"}); r.status != 200 {
+		t.Errorf("reveal an hour later: %d %s", r.status, r.body)
 	}
 	// Invariant 2, database half: written, versioned, revealed, and still
 	// nowhere in the database files.

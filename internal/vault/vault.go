@@ -21,7 +21,6 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 	"unicode"
 
@@ -53,15 +52,12 @@ type Service struct {
 	now     func() time.Time
 	log     *slog.Logger
 
-	mu      sync.Mutex
-	reveals map[string][]time.Time // member ID to recent reveal times
-
 	secrets *store.ReadCache[secretKey, *store.CredentialSecret] // see findOpen
 }
 
 // New returns the service.
 func New(s store.Store, kr *keys.Keyring, now func() time.Time, log *slog.Logger) *Service {
-	return &Service{store: s, keyring: kr, now: now, log: log, reveals: map[string][]time.Time{},
+	return &Service{store: s, keyring: kr, now: now, log: log,
 		secrets: store.NewReadCache[secretKey, *store.CredentialSecret](s, secretsCacheBytes)}
 }
 
@@ -871,8 +867,8 @@ func (s *Service) Reveal(ctx context.Context, tenantID, ref string, in RevealInp
 		if !slices.Contains(c.Revealable, p.ID) {
 			return fault.New(fault.Forbidden, "write_only", "credential %q is write-only for you: the tenant has not made it revealable to you", c.Name)
 		}
-		if !s.allowReveal(p.ID) {
-			return fault.New(fault.RateLimited, "too_many_reveals", "at most %d reveals an hour", RevealsPerHour)
+		if err := s.revealAllowed(ctx, tx, tenantID, p.ID); err != nil {
+			return err
 		}
 		f, v, err := s.open(ctx, tx, c, in.Version)
 		if err != nil {
@@ -895,22 +891,26 @@ func (s *Service) Reveal(ctx context.Context, tenantID, ref string, in RevealInp
 	return out, nil
 }
 
-func (s *Service) allowReveal(memberID string) bool {
-	now := s.now()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	recent := s.reveals[memberID][:0]
-	for _, t := range s.reveals[memberID] {
-		if now.Sub(t) < time.Hour {
-			recent = append(recent, t)
+// revealAllowed refuses a member's reveal past RevealsPerHour in the last
+// hour. It counts the member's reveals in the tenant's audit log, so the
+// limit holds across restarts and nodes (two nodes racing may each allow
+// the last one) and a transaction run twice counts once.
+func (s *Service) revealAllowed(ctx context.Context, tx store.Tx, tenantID, memberID string) error {
+	evs, err := tx.ListAudit(ctx, store.AuditFilter{LogID: tenantID, AfterSeq: -1, Action: "credential.reveal", ActorID: memberID,
+		Since: s.now().Add(-time.Hour), Limit: RevealsPerHour})
+	if err != nil {
+		return err
+	}
+	n := 0
+	for _, e := range evs {
+		if e.Result == audit.ResultOK {
+			n++
 		}
 	}
-	if len(recent) >= RevealsPerHour {
-		s.reveals[memberID] = recent
-		return false
+	if n >= RevealsPerHour {
+		return fault.New(fault.RateLimited, "too_many_reveals", "at most %d reveals an hour", RevealsPerHour)
 	}
-	s.reveals[memberID] = append(recent, now)
-	return true
+	return nil
 }
 
 // SetRevealable names the members who may reveal a credential (empty:
