@@ -102,9 +102,16 @@ func newNode(t testing.TB, s store.Store, tune ...func(*app.Options)) *node {
 // newNodeSharing starts another node on n's store and clock (a second
 // node of the installation, or n restarted) and unseals it with shares.
 func newNodeSharing(t testing.TB, n *node, shares []string) *node {
+	return newNodeOn(t, n, n.app.Store, shares)
+}
+
+// newNodeOn starts another node of n's installation on s (n's database,
+// opened again, or n's store itself), with n's clock, and unseals it with
+// shares. It leaves s open.
+func newNodeOn(t testing.TB, n *node, s store.Store, shares []string) *node {
 	t.Helper()
 	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	a, err := app.New(context.Background(), app.Options{Store: n.app.Store, Log: log, Now: n.clock.Now, Version: "test",
+	a, err := app.New(context.Background(), app.Options{Store: s, Log: log, Now: n.clock.Now, Version: "test",
 		Server: app.DefaultServerOptions()})
 	if err != nil {
 		t.Fatal(err)

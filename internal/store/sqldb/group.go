@@ -147,7 +147,7 @@ func (db *DB) runBatch(batch []*groupCall) {
 		}
 		g.conn, g.stmts = conn, map[string]*sql.Stmt{}
 	}
-	t := &tx{ex: g.conn, d: &db.dialect, prep: g.prepared}
+	t := &tx{ex: g.conn, d: &db.dialect, prep: g.prepared, write: true}
 	// First run the whole batch without savepoints (each costs two
 	// statements). If a call fails, its error is final; the transaction is
 	// rolled back and the rest run again, each in a savepoint. Calls may

@@ -231,7 +231,7 @@ func (db *DB) run(ctx context.Context, pool *sql.DB, readOnly bool, fn func(stor
 			panic(p)
 		}
 	}()
-	t := &tx{ex: sqlTx, d: &db.dialect}
+	t := &tx{ex: sqlTx, d: &db.dialect, write: !readOnly}
 	if readOnly && db.dialect.PrepareReads {
 		t.prep = func(ctx context.Context, q string) *sql.Stmt {
 			if st := db.readStmt(pool, q); st != nil {
@@ -271,6 +271,17 @@ type tx struct {
 	deferred *deferredAudit
 	// dirty: a statement may have changed a stamped table (stamp.go).
 	dirty bool
+	// write marks a read-write transaction (Update).
+	write bool
+}
+
+// lockRows is the dialect's row-locking suffix for a SELECT in a write
+// transaction, and "" in a read.
+func (t *tx) lockRows() string {
+	if t.write {
+		return t.d.LockRows
+	}
+	return ""
 }
 
 func (t *tx) cacheHash(logID string, idx int64, h []byte) {

@@ -70,8 +70,13 @@ func (t *tx) UpdateCredential(ctx context.Context, c *store.Credential) error {
 	return t.mustAffect("update credential", res)
 }
 
+// GetCredential and GetCredentialByName lock the credential's row in a
+// write transaction where other writers exist (PostgreSQL nodes, see
+// Dialect.LockRows): a concurrent write of the same credential then waits
+// for this one's commit and reads its version, instead of taking the same
+// version number and failing.
 func (t *tx) GetCredential(ctx context.Context, tenantID, id string) (*store.Credential, error) {
-	c, err := scanCredential(t.queryRow(ctx, `SELECT `+credentialCols+` FROM credentials WHERE tenant_id = $1 AND id = $2`, tenantID, id))
+	c, err := scanCredential(t.queryRow(ctx, `SELECT `+credentialCols+` FROM credentials WHERE tenant_id = $1 AND id = $2`+t.lockRows(), tenantID, id))
 	if err != nil {
 		return nil, t.wrap("get credential", err)
 	}
@@ -79,7 +84,7 @@ func (t *tx) GetCredential(ctx context.Context, tenantID, id string) (*store.Cre
 }
 
 func (t *tx) GetCredentialByName(ctx context.Context, tenantID, name string) (*store.Credential, error) {
-	c, err := scanCredential(t.queryRow(ctx, `SELECT `+credentialCols+` FROM credentials WHERE tenant_id = $1 AND name = $2`, tenantID, name))
+	c, err := scanCredential(t.queryRow(ctx, `SELECT `+credentialCols+` FROM credentials WHERE tenant_id = $1 AND name = $2`+t.lockRows(), tenantID, name))
 	if err != nil {
 		return nil, t.wrap("get credential", err)
 	}
