@@ -360,6 +360,11 @@ func (c *viewCounter) View(ctx context.Context, fn func(store.Tx) error) error {
 	return c.Store.View(ctx, fn)
 }
 
+func stamped(s store.Stamper) bool {
+	_, ok := s.Stamp()
+	return ok
+}
+
 func (c *viewCounter) Stamp() (uint64, bool) {
 	if st, ok := c.Store.(store.Stamper); ok {
 		return st.Stamp()
@@ -397,8 +402,7 @@ func TestCachedFetchIsNeverStale(t *testing.T) {
 			g := grant(botID)
 			fetch := func(want int) string {
 				t.Helper()
-				// By name through /v1, the path robots take (and the one
-				// cached: the native fetch by ID reads the long way).
+				// By name through /v1, the path Vault clients take.
 				r := n.do("GET", "/v1/secret/data/payroll/a3", bot, nil)
 				if r.status != want {
 					t.Fatalf("fetch: %d %s, want %d", r.status, r.body, want)
@@ -423,6 +427,20 @@ func TestCachedFetchIsNeverStale(t *testing.T) {
 			reads := st.views.Load() - before
 			if _, stamped := st.Stamp(); stamped != (reads == 0) {
 				t.Fatalf("a repeated fetch ran %d read transactions (stamped store: %v)", reads, stamped)
+			}
+			// The native fetch, by ID, is cached the same way.
+			native := func() {
+				t.Helper()
+				r := n.do("POST", "/api/v1/tenants/acme/credentials/"+id+"/fetch", bot, map[string]string{"purpose": "payroll"})
+				if r.status != 200 || !strings.Contains(string(r.body), bankSecret) {
+					t.Fatalf("native fetch: %d %s", r.status, r.body)
+				}
+			}
+			native()
+			before = st.views.Load()
+			native()
+			if reads := st.views.Load() - before; stamped(st) != (reads == 0) {
+				t.Fatalf("a repeated native fetch ran %d read transactions", reads)
 			}
 
 			n.putBank(owner, "payroll/a3", "Zq8-the-rotated-one-5512")

@@ -126,6 +126,8 @@ type VaultTx interface {
 	// (the current one when version is 0) and that version's sealed
 	// record, in one read. ErrNotFound when any of the three is missing.
 	GetCredentialSecret(ctx context.Context, tenantID, name string, version int) (*CredentialSecret, error)
+	// GetCredentialSecretByID is GetCredentialSecret by the credential's ID.
+	GetCredentialSecretByID(ctx context.Context, tenantID, id string, version int) (*CredentialSecret, error)
 	ListCredentials(ctx context.Context, f CredentialFilter) ([]Credential, error)
 	// DeleteCredential removes a credential with its versions, leases and
 	// certificate metadata (the caller deletes the sealed records).

@@ -40,12 +40,17 @@ type Service struct {
 	bg      context.Context
 	running map[string]bool
 	wg      sync.WaitGroup
+
+	// byRef keeps Get's answers (every tenant route resolves its tenant)
+	// while the store's change stamp holds (store.ReadCache).
+	byRef *store.ReadCache[string, store.Tenant]
 }
 
 // New returns a tenant service. Background jobs run under ctx and stop when
 // it is cancelled; Wait waits for them.
 func New(ctx context.Context, s store.Store, kr *keys.Keyring, now func() time.Time, log *slog.Logger) *Service {
-	return &Service{store: s, keyring: kr, now: now, log: log, bg: ctx, running: map[string]bool{}}
+	return &Service{store: s, keyring: kr, now: now, log: log, bg: ctx, running: map[string]bool{},
+		byRef: store.NewReadCache[string, store.Tenant](s, 4<<20)}
 }
 
 // Wait blocks until background jobs have stopped.
@@ -105,12 +110,19 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (*store.Tenant, er
 
 // Get finds a tenant by ID or slug.
 func (s *Service) Get(ctx context.Context, ref string) (*store.Tenant, error) {
+	if t, ok := s.byRef.Get(ref); ok {
+		return &t, nil
+	}
+	stamp, cacheable := s.byRef.Stamp()
 	var t *store.Tenant
 	err := s.store.View(ctx, func(tx store.Tx) error {
 		var err error
 		t, err = s.get(ctx, tx, ref)
 		return err
 	})
+	if err == nil && cacheable {
+		s.byRef.Put(ref, *t, stamp, 256+len(ref))
+	}
 	return t, err
 }
 

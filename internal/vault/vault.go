@@ -717,6 +717,9 @@ func (s *Service) findOpen(ctx context.Context, tenantID, ref string, version in
 	var grant string
 	err := s.store.View(ctx, func(tx store.Tx) error {
 		cs, err := tx.GetCredentialSecret(ctx, tenantID, ref, version)
+		if errors.Is(err, store.ErrNotFound) && strings.HasPrefix(ref, "crd_") {
+			cs, err = tx.GetCredentialSecretByID(ctx, tenantID, ref, version) // as lookup: a name first, then an ID
+		}
 		if err == nil {
 			if cacheable {
 				s.secrets.Put(key, cs, stamp, len(cs.Record.Ciphertext)+len(cs.Credential.Notes)+1024)

@@ -154,6 +154,17 @@ func versionDest(v *store.CredentialVersion) ([]any, func()) {
 // GetCredentialSecret reads a credential by name with one version and that
 // version's sealed record, in one read.
 func (t *tx) GetCredentialSecret(ctx context.Context, tenantID, name string, version int) (*store.CredentialSecret, error) {
+	return t.credentialSecret(ctx, "name", tenantID, name, version)
+}
+
+// GetCredentialSecretByID is GetCredentialSecret by the credential's ID.
+func (t *tx) GetCredentialSecretByID(ctx context.Context, tenantID, id string, version int) (*store.CredentialSecret, error) {
+	return t.credentialSecret(ctx, "id", tenantID, id, version)
+}
+
+// credentialSecret reads a credential whose column col ("name" or "id") is
+// ref, with one version and its sealed record.
+func (t *tx) credentialSecret(ctx context.Context, col, tenantID, ref string, version int) (*store.CredentialSecret, error) {
 	var out store.CredentialSecret
 	cd, cfinish := credentialDest(&out.Credential)
 	vd, vfinish := versionDest(&out.Version)
@@ -163,7 +174,7 @@ func (t *tx) GetCredentialSecret(ctx context.Context, tenantID, name string, ver
 	// off the credential alone, so no join order can scan all of the
 	// tenant's records (PostgreSQL chose that one before its first
 	// ANALYZE, at 16 ms a read).
-	which, args := `c.current_version`, []any{tenantID, name, store.RecordCredential}
+	which, args := `c.current_version`, []any{tenantID, ref, store.RecordCredential}
 	if version > 0 {
 		which, args = `$4`, append(args, version)
 	}
@@ -171,7 +182,7 @@ func (t *tx) GetCredentialSecret(ctx context.Context, tenantID, name string, ver
 		FROM credentials c
 		JOIN credential_versions v ON v.tenant_id = c.tenant_id AND v.credential_id = c.id AND v.version = `+which+`
 		JOIN records r ON r.tenant_id = c.tenant_id AND r.kind = $3 AND r.id = c.id || '/' || CAST(`+which+` AS TEXT)
-		WHERE c.tenant_id = $1 AND c.name = $2`, args...).Scan(dest...)
+		WHERE c.tenant_id = $1 AND c.`+col+` = $2`, args...).Scan(dest...)
 	if err != nil {
 		return nil, t.wrap("get credential secret", err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"sync"
 	"testing"
@@ -140,6 +141,10 @@ func testCurrentCredentialVersions(t *testing.T, s store.Store) {
 				cs.Record.ID != store.CredentialRecordID("c1", c.want) || cs.Version.Fields[0] != "password" {
 				t.Errorf("GetCredentialSecret(version %d) = %+v, %v", c.ask, cs, err)
 			}
+			byID, err := tx.GetCredentialSecretByID(ctx, "t1", "c1", c.ask)
+			if err != nil || !reflect.DeepEqual(byID, cs) {
+				t.Errorf("GetCredentialSecretByID(version %d) = %+v, %v; by name %+v", c.ask, byID, err, cs)
+			}
 		}
 		for _, c := range []struct {
 			tenant, name string
@@ -147,6 +152,14 @@ func testCurrentCredentialVersions(t *testing.T, s store.Store) {
 		}{{"t1", "bank/c1", 3}, {"t1", "bank/c2", 0}, {"t2", "bank/c1", 0}, {"t1", "bank/none", 0}} {
 			if _, err := tx.GetCredentialSecret(ctx, c.tenant, c.name, c.version); !errors.Is(err, store.ErrNotFound) {
 				t.Errorf("GetCredentialSecret(%s, %s, %d) = %v, want ErrNotFound", c.tenant, c.name, c.version, err)
+			}
+		}
+		for _, c := range []struct {
+			tenant, id string
+			version    int
+		}{{"t1", "c1", 3}, {"t1", "c2", 0}, {"t2", "c1", 0}, {"t1", "bank/c1", 0}} {
+			if _, err := tx.GetCredentialSecretByID(ctx, c.tenant, c.id, c.version); !errors.Is(err, store.ErrNotFound) {
+				t.Errorf("GetCredentialSecretByID(%s, %s, %d) = %v, want ErrNotFound", c.tenant, c.id, c.version, err)
 			}
 		}
 		return nil
