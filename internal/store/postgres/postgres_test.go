@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -179,5 +180,72 @@ func TestViewRefusesWrites(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestDeadlockedWriteRunsAgain: two nodes each lock one credential, then
+// the other's, so PostgreSQL must abort one of them to break the deadlock.
+// The aborted call runs again and both succeed, instead of one failing.
+func TestDeadlockedWriteRunsAgain(t *testing.T) {
+	u := pgtest.URL(t)
+	ctx := context.Background()
+	var nodes []store.Store
+	for range 2 {
+		s, err := postgres.Open(ctx, u, postgres.Options{MaxConns: 4})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		nodes = append(nodes, s)
+	}
+	now := time.Now()
+	if err := nodes[0].Update(ctx, func(tx store.Tx) error {
+		if err := tx.CreateTenant(ctx, &store.Tenant{ID: "t1", Slug: "t1", Name: "t1", Status: store.TenantActive, CreatedAt: now}); err != nil {
+			return err
+		}
+		for _, id := range []string{"crd_x", "crd_y"} {
+			if err := tx.InsertCredential(ctx, &store.Credential{TenantID: "t1", ID: id, Name: id, Kind: store.KindOther, OwnerID: "m",
+				MaxVersions: 10, CreatedBy: "m", CreatedAt: now, UpdatedAt: now}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// Each call locks its first credential, waits (on its first run only)
+	// until the other has locked its own, then locks the other one.
+	var locked sync.WaitGroup
+	locked.Add(2)
+	var runs [2]atomic.Int32
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	for i, order := range [][]string{{"crd_x", "crd_y"}, {"crd_y", "crd_x"}} {
+		wg.Go(func() {
+			errs[i] = nodes[i].Update(ctx, func(tx store.Tx) error {
+				c, err := tx.GetCredential(ctx, "t1", order[0])
+				if err != nil {
+					return err
+				}
+				if runs[i].Add(1) == 1 {
+					locked.Done()
+					locked.Wait()
+				}
+				if _, err := tx.GetCredential(ctx, "t1", order[1]); err != nil {
+					return err
+				}
+				c.Notes = fmt.Sprint("written by node ", i)
+				return tx.UpdateCredential(ctx, c)
+			})
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("node %d: %v", i, err)
+		}
+	}
+	if runs[0].Load()+runs[1].Load() < 3 {
+		t.Errorf("no call ran twice (runs %d and %d): there was no deadlock to break", runs[0].Load(), runs[1].Load())
 	}
 }

@@ -163,6 +163,25 @@ func (db *DB) runBatch(batch []*groupCall) {
 		}
 		err = db.attempt(t, rest, true)
 	}
+	// A call that lost a race with another writer (a deadlock PostgreSQL
+	// broke by aborting it) runs again, in a transaction of its own batch,
+	// a few times: the writer it raced has committed or gone on by then.
+	for range maxRaceRetries {
+		if err != nil || db.dialect.IsRetryable == nil {
+			break
+		}
+		again := batch[:0:0]
+		for _, c := range batch {
+			if c.pnc == nil && c.err != nil && db.dialect.IsRetryable(c.err) && c.ctx.Err() == nil {
+				c.err = nil
+				again = append(again, c)
+			}
+		}
+		if len(again) == 0 {
+			break
+		}
+		err = db.attempt(t, again, true)
+	}
 	failed := err != nil
 	for _, c := range batch {
 		failed = failed || c.err != nil || c.pnc != nil
@@ -189,6 +208,9 @@ func (g *grouper) checkConn() {
 }
 
 var errRetry = errors.New("retry with savepoints")
+
+// maxRaceRetries bounds how often a call that lost a race runs again.
+const maxRaceRetries = 3
 
 // attempt runs calls in one transaction and commits it. Without savepoints
 // it stops at the first failing call, rolls back and returns errRetry.

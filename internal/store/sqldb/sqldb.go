@@ -24,6 +24,10 @@ type Dialect struct {
 	Name string
 	// IsUniqueViolation reports whether err is a unique-constraint failure.
 	IsUniqueViolation func(error) bool
+	// IsRetryable reports whether err only says the transaction lost a
+	// race (a deadlock broken by aborting it, a serialization failure):
+	// the call is then run again. Nil where writers cannot race.
+	IsRetryable func(error) bool
 	// BytesType is the column type for byte strings.
 	BytesType string
 	// WithoutRowID ends CREATE TABLE for tables clustered by primary key.
