@@ -86,10 +86,13 @@ func Append(ctx context.Context, tx store.AuditTx, at time.Time, e Entry) error 
 		Action: e.Action, Target: e.Target, Result: e.Result,
 		SourceIP: src.IP, UserAgent: truncate(src.UserAgent, 256), RequestID: src.RequestID, Details: details,
 	}
-	if err := tx.AppendAudit(ctx, ev); err != nil {
+	// The tree may be extended at commit, after the caller's context has
+	// ended: its work must not be cut short then.
+	tctx := context.WithoutCancel(ctx)
+	if err := tx.AppendAudit(ctx, ev, func(ev *store.AuditEvent) error { return addToTree(tctx, tx, ev) }); err != nil {
 		return fmt.Errorf("audit: append %s: %w", e.Action, err)
 	}
-	return addToTree(ctx, tx, ev)
+	return nil
 }
 
 // Record appends e in a transaction of its own, for events that change no

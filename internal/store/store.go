@@ -247,8 +247,13 @@ type AuditFilter struct {
 }
 
 type AuditTx interface {
-	// AppendAudit assigns e.Seq and stores e in the same transaction.
-	AppendAudit(ctx context.Context, e *AuditEvent) error
+	// AppendAudit stores e in the same transaction and numbers it: it sets
+	// e.Seq and then calls then(e) (when then is not nil), at once or, for
+	// an engine that numbers entries at commit (several writers), before
+	// the transaction commits, in append order. then adds the entry to
+	// the log's hash tree; it may read and put the log's tree hashes and
+	// nothing else, and its error fails the transaction.
+	AppendAudit(ctx context.Context, e *AuditEvent, then func(*AuditEvent) error) error
 	ListAudit(ctx context.Context, f AuditFilter) ([]AuditEvent, error)
 	// AuditSize is the number of entries in a log.
 	AuditSize(ctx context.Context, logID string) (int64, error)

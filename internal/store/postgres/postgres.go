@@ -30,6 +30,9 @@ var dialect = sqldb.Dialect{
 	// consistent.
 	DeferAudit: true,
 	LockRows:   " FOR UPDATE",
+	// Entries are numbered at commit: the log's row is locked from then
+	// to the commit only, so this node's writers run side by side.
+	NumberAtCommit: true,
 	// Reads run under READ COMMITTED, statement by statement.
 	AutocommitReads: true,
 	IsUniqueViolation: func(err error) bool {
@@ -52,7 +55,28 @@ var dialect = sqldb.Dialect{
 type Options struct {
 	// ReplicaURLs are read-only replicas; reads go to them in turn.
 	ReplicaURLs []string
-	MaxConns    int
+	// MaxConns bounds each pool (default 32).
+	MaxConns int
+	// Writers is how many group-commit writers this node runs, each on a
+	// connection of its own (default 4, at most half of MaxConns).
+	Writers int
+}
+
+// DefaultWriters is Options.Writers' default.
+const DefaultWriters = 4
+
+func (o Options) writers() int {
+	if o.Writers > 0 {
+		return o.Writers
+	}
+	return DefaultWriters
+}
+
+func poolSize(maxConns int) int {
+	if maxConns <= 0 {
+		return 32
+	}
+	return maxConns
 }
 
 // Open connects to the primary at url, applies migrations and opens the
@@ -82,10 +106,12 @@ func Open(ctx context.Context, url string, opt Options) (*sqldb.DB, error) {
 	}
 	closers = append(closers, writer.Close)
 	db := sqldb.New(writer, readers, dialect, closers...)
-	// Group commit on this node: concurrent writes share one transaction
-	// and one commit. Audit appends take their log's row lock until
-	// commit, so nodes still number entries consistently.
-	db.EnableGroupCommit()
+	// Group commit on this node: concurrent writes share a transaction
+	// and its commit, over a few writers that each hold a connection (at
+	// most half of the pool, which reads share). Audit entries are
+	// numbered at commit under their log's row lock, so writers and nodes
+	// number them consistently.
+	db.EnableGroupCommit(min(opt.writers(), max(1, poolSize(opt.MaxConns)/2)))
 	return db, nil
 }
 
@@ -96,9 +122,7 @@ func openPool(ctx context.Context, url string, maxConns int) (*sql.DB, error) {
 		return nil, fmt.Errorf("postgres: database URL: %w", err)
 	}
 	db := stdlib.OpenDB(*cfg)
-	if maxConns <= 0 {
-		maxConns = 32
-	}
+	maxConns = poolSize(maxConns)
 	db.SetMaxOpenConns(maxConns)
 	db.SetMaxIdleConns(maxConns)
 	db.SetConnMaxIdleTime(5 * time.Minute)

@@ -249,3 +249,94 @@ func TestDeadlockedWriteRunsAgain(t *testing.T) {
 		t.Errorf("no call ran twice (runs %d and %d): there was no deadlock to break", runs[0].Load(), runs[1].Load())
 	}
 }
+
+// TestWritersRunSideBySide: with a node's first writer held up by a long
+// transaction and more calls queued behind it than it takes before
+// spilling, the next call goes to another writer and commits at once,
+// audit entry included (numbered at commit, so the held transaction does
+// not hold the log).
+func TestWritersRunSideBySide(t *testing.T) {
+	ctx := context.Background()
+	s, err := postgres.Open(ctx, pgtest.URL(t), postgres.Options{MaxConns: 8, Writers: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	entry := func(target string) audit.Entry {
+		return audit.Entry{Log: "t_side", Action: "test.append", Target: target}
+	}
+	release := make(chan struct{})
+	held := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		var once sync.Once
+		if err := s.Update(ctx, func(tx store.Tx) error {
+			if err := audit.Append(ctx, tx, time.Now(), entry("held")); err != nil {
+				return err
+			}
+			once.Do(func() { close(held) })
+			<-release
+			return nil
+		}); err != nil {
+			t.Error(err)
+		}
+	})
+	<-held
+	// Queue calls behind the held one until the first writer spills.
+	for i := range 20 {
+		wg.Go(func() {
+			if err := audit.Record(ctx, s, time.Now(), entry(fmt.Sprint("queued", i))); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	done := make(chan error, 1)
+	go func() {
+		time.Sleep(200 * time.Millisecond) // let the queue fill
+		done <- audit.Record(ctx, s, time.Now(), entry("spilled"))
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(20 * time.Second):
+		close(release)
+		t.Fatal("a call waited for the held transaction although another writer was free")
+	}
+	close(release)
+	wg.Wait()
+	if err := s.View(ctx, func(tx store.Tx) error {
+		size, err := tx.AuditSize(ctx, "t_side")
+		if err != nil || size != 22 {
+			return fmt.Errorf("log size %d, %v; want 22", size, err)
+		}
+		root, err := audit.TreeHash(ctx, tx, "t_side", size)
+		if err != nil {
+			return err
+		}
+		evs, err := tx.ListAudit(ctx, store.AuditFilter{LogID: "t_side", AfterSeq: -1, Limit: 100})
+		if err != nil {
+			return err
+		}
+		for i := range evs {
+			if evs[i].Seq != int64(i) {
+				return fmt.Errorf("entry %d has seq %d", i, evs[i].Seq)
+			}
+			leaf, err := audit.LeafOf(&evs[i]).Hash()
+			if err != nil {
+				return err
+			}
+			proof, err := audit.InclusionProof(ctx, tx, "t_side", int64(i), size)
+			if err != nil {
+				return err
+			}
+			if err := tlog.CheckRecord(proof, size, root, int64(i), leaf); err != nil {
+				return fmt.Errorf("entry %d: %w", i, err)
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+}

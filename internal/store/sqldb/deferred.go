@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/custodia-project/custodia/internal/store"
@@ -18,6 +19,12 @@ import (
 // inside the transaction flushes first, so reads always see the
 // transaction's own appends.
 //
+// With Dialect.NumberAtCommit (PostgreSQL) entries are numbered only at
+// flush, and their tree hashes computed then (AppendAudit's then): one
+// statement per log reserves the entries' places and locks the log's row,
+// from there to the commit only, so a node's several writers, and other
+// nodes, wait on each other only while committing.
+//
 // New leases (one per robot fetch, beside its audit entry) are deferred
 // the same way: every statement on the leases table flushes first. A
 // lease's ID is random, so its insert cannot conflict at flush time.
@@ -27,6 +34,14 @@ type deferredAudit struct {
 	events []store.AuditEvent
 	hashes []hashRow
 	leases []store.Lease
+	// late are entries not numbered yet (Dialect.NumberAtCommit), in
+	// append order.
+	late []lateEntry
+}
+
+type lateEntry struct {
+	e    *store.AuditEvent
+	then func(*store.AuditEvent) error
 }
 
 type hashRow struct {
@@ -47,35 +62,129 @@ func (t *tx) resetDeferred() {
 	t.hashes = nil
 }
 
-func (t *tx) appendDeferred(ctx context.Context, e *store.AuditEvent) error {
+func (t *tx) appendDeferred(ctx context.Context, e *store.AuditEvent, then func(*store.AuditEvent) error) error {
 	d := t.deferred
-	size, ok := d.sizes[e.LogID]
-	if !ok {
-		if t.d.LockRows != "" {
-			// The row must exist to be locked: two writers appending the
-			// log's first entry then queue on it like any other.
-			if _, err := t.exec(ctx, "append audit", `INSERT INTO audit_logs (log_id, size) VALUES ($1, 0) ON CONFLICT (log_id) DO NOTHING`,
-				e.LogID); err != nil {
-				return err
-			}
+	if t.d.NumberAtCommit {
+		d.late = append(d.late, lateEntry{e, then})
+		if len(d.late) >= flushEvery {
+			return t.flush(ctx)
 		}
-		if err := t.queryRow(ctx, `SELECT size FROM audit_logs WHERE log_id = $1`+t.d.LockRows, e.LogID).Scan(&size); err != nil {
-			if err := t.wrap("append audit", err); !errors.Is(err, store.ErrNotFound) {
-				return err
-			}
-			size = 0
-		}
-		if d.sizes == nil {
-			d.sizes = map[string]int64{}
+		return nil
+	}
+	if err := t.number(ctx, e); err != nil {
+		return err
+	}
+	if then != nil {
+		if err := then(e); err != nil {
+			return err
 		}
 	}
-	e.Seq = size
-	d.sizes[e.LogID] = size + 1
-	d.events = append(d.events, *e)
 	if len(d.events) >= flushEvery {
 		return t.flush(ctx)
 	}
 	return nil
+}
+
+// number gives e the next place in its log and queues it for writing.
+func (t *tx) number(ctx context.Context, e *store.AuditEvent) error {
+	d := t.deferred
+	size, err := t.logSize(ctx, e.LogID)
+	if err != nil {
+		return err
+	}
+	e.Seq = size
+	d.sizes[e.LogID] = size + 1
+	d.events = append(d.events, *e)
+	return nil
+}
+
+// logSize is the next seq of log in this transaction. The first time it
+// reads the log's size, locking the log's row until commit where other
+// writers exist.
+func (t *tx) logSize(ctx context.Context, log string) (int64, error) {
+	d := t.deferred
+	if size, ok := d.sizes[log]; ok {
+		return size, nil
+	}
+	if t.d.LockRows != "" {
+		// The row must exist to be locked: two writers appending the
+		// log's first entry then queue on it like any other.
+		if _, err := t.exec(ctx, "append audit", `INSERT INTO audit_logs (log_id, size) VALUES ($1, 0) ON CONFLICT (log_id) DO NOTHING`,
+			log); err != nil {
+			return 0, err
+		}
+	}
+	var size int64
+	if err := t.queryRow(ctx, `SELECT size FROM audit_logs WHERE log_id = $1`+t.d.LockRows, log).Scan(&size); err != nil {
+		if err := t.wrap("append audit", err); !errors.Is(err, store.ErrNotFound) {
+			return 0, err
+		}
+		size = 0
+	}
+	if d.sizes == nil {
+		d.sizes = map[string]int64{}
+	}
+	d.sizes[log] = size
+	return size, nil
+}
+
+// numberLate numbers the entries appended since the last flush
+// (NumberAtCommit) and runs each entry's then, in append order. It locks
+// the logs' rows first, in log order, so that two writers never wait on
+// each other's locks in a cycle. It is flush's first step.
+func (t *tx) numberLate(ctx context.Context) error {
+	d := t.deferred
+	if len(d.late) == 0 {
+		return nil
+	}
+	late := d.late
+	d.late = nil
+	counts := map[string]int64{}
+	var logs []string
+	for _, l := range late {
+		if counts[l.e.LogID] == 0 {
+			logs = append(logs, l.e.LogID)
+		}
+		counts[l.e.LogID]++
+	}
+	slices.Sort(logs)
+	if d.sizes == nil {
+		d.sizes = map[string]int64{}
+	}
+	for _, log := range logs {
+		// One statement locks the log's row until commit and reserves
+		// the entries' places: the stored size is then already the new
+		// one (flush does not write it again).
+		var size int64
+		err := t.queryRow(ctx, `INSERT INTO audit_logs (log_id, size) VALUES ($1, $2)
+			ON CONFLICT (log_id) DO UPDATE SET size = audit_logs.size + excluded.size RETURNING size`, log, counts[log]).Scan(&size)
+		if err != nil {
+			return t.wrap("append audit", err)
+		}
+		d.sizes[log] = size - counts[log]
+	}
+	t.numbering = true
+	defer func() { t.numbering = false }()
+	for _, l := range late {
+		if err := t.number(ctx, l.e); err != nil {
+			return err
+		}
+		if l.then != nil {
+			if err := l.then(l.e); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// numberPending numbers late entries before a read of the audit log
+// (other than then's own reads of tree hashes, while numbering).
+func (t *tx) numberPending(ctx context.Context) error {
+	if t.deferred == nil || len(t.deferred.late) == 0 || t.numbering {
+		return nil
+	}
+	return t.flush(ctx)
 }
 
 // insertLeaseDeferred holds l until the next flush.
@@ -92,8 +201,14 @@ func (t *tx) insertLeaseDeferred(ctx context.Context, l *store.Lease) error {
 // defer.
 func (t *tx) flush(ctx context.Context) error {
 	d := t.deferred
-	if d == nil || (len(d.events) == 0 && len(d.hashes) == 0 && len(d.sizes) == 0 && len(d.leases) == 0) {
+	if d == nil || (len(d.events) == 0 && len(d.hashes) == 0 && len(d.sizes) == 0 && len(d.leases) == 0 && len(d.late) == 0) {
 		return nil
+	}
+	if t.numbering {
+		panic("sqldb: an audit entry's then read the audit log")
+	}
+	if err := t.numberLate(ctx); err != nil {
+		return err
 	}
 	err := insertRows(ctx, t, "insert lease", `INSERT INTO leases (`+leaseCols+`) VALUES `, 10, "", len(d.leases),
 		func(i int, args []any) []any { return leaseArgs(&d.leases[i], args) })
@@ -122,7 +237,12 @@ func (t *tx) flush(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// Where entries are numbered at commit the sizes were stored as they
+	// were reserved (numberLate).
 	for log, size := range d.sizes {
+		if t.d.NumberAtCommit {
+			break
+		}
 		if _, err := t.exec(ctx, "append audit",
 			`INSERT INTO audit_logs (log_id, size) VALUES ($1, $2) ON CONFLICT (log_id) DO UPDATE SET size = excluded.size`,
 			log, size); err != nil {

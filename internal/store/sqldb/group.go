@@ -73,16 +73,51 @@ func (g *grouper) close() error {
 	return nil
 }
 
-// EnableGroupCommit makes Update batch concurrent calls (for engines with
-// one writer connection).
-func (db *DB) EnableGroupCommit() { db.group = &grouper{} }
+// EnableGroupCommit makes Update batch concurrent calls, over writers
+// group writers, each holding its own connection: one for SQLite (its one
+// writer connection), several where transactions can run side by side
+// (PostgreSQL numbers audit entries at commit so they barely wait on
+// each other; Dialect.NumberAtCommit). Calls go to the writers in turn.
+func (db *DB) EnableGroupCommit(writers int) {
+	db.groups = make([]*grouper, max(1, writers))
+	for i := range db.groups {
+		db.groups[i] = &grouper{}
+	}
+}
+
+// spillAt is how many calls may wait for one writer before the next
+// writer takes calls too: a few writers at once overlap long transactions
+// (writes of credentials), while short ones (a fetch's lease and audit
+// entry) keep filling one transaction, whose commit they share.
+const spillAt = 16
+
+// pickGroup returns the first writer with fewer than spillAt calls
+// waiting, or else the one with the fewest.
+func (db *DB) pickGroup() *grouper {
+	if len(db.groups) == 1 {
+		return db.groups[0]
+	}
+	best, fewest := db.groups[0], -1
+	for _, g := range db.groups {
+		g.mu.Lock()
+		n := len(g.pending)
+		g.mu.Unlock()
+		if n < spillAt {
+			return g
+		}
+		if fewest < 0 || n < fewest {
+			best, fewest = g, n
+		}
+	}
+	return best
+}
 
 func (db *DB) updateGrouped(ctx context.Context, fn func(store.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	c := &groupCall{ctx: ctx, fn: fn, done: make(chan struct{})}
-	g := db.group
+	g := db.pickGroup()
 	g.mu.Lock()
 	g.pending = append(g.pending, c)
 	lead := !g.leading
@@ -91,7 +126,7 @@ func (db *DB) updateGrouped(ctx context.Context, fn func(store.Tx) error) error 
 	}
 	g.mu.Unlock()
 	if lead {
-		db.lead()
+		db.lead(g)
 	}
 	<-c.done
 	if c.pnc != nil {
@@ -104,8 +139,7 @@ func (db *DB) updateGrouped(ctx context.Context, fn func(store.Tx) error) error 
 // the lead to a new goroutine if calls are pending. Leading on would keep
 // the caller (an HTTP request) waiting for other callers' batches for as
 // long as load lasts: one request per busy period answered only at its end.
-func (db *DB) lead() {
-	g := db.group
+func (db *DB) lead(g *grouper) {
 	g.mu.Lock()
 	n := min(len(g.pending), maxGroup)
 	if n == 0 {
@@ -116,7 +150,7 @@ func (db *DB) lead() {
 	batch := g.pending[:n:n]
 	g.pending = g.pending[n:]
 	g.mu.Unlock()
-	db.runBatch(batch)
+	db.runBatch(g, batch)
 	g.mu.Lock()
 	if len(g.pending) == 0 {
 		g.leading = false
@@ -124,10 +158,10 @@ func (db *DB) lead() {
 		return
 	}
 	g.mu.Unlock()
-	go db.lead()
+	go db.lead(g)
 }
 
-func (db *DB) runBatch(batch []*groupCall) {
+func (db *DB) runBatch(g *grouper, batch []*groupCall) {
 	finish := func(err error) {
 		for _, c := range batch {
 			if c.err == nil && c.pnc == nil {
@@ -136,7 +170,6 @@ func (db *DB) runBatch(batch []*groupCall) {
 			close(c.done)
 		}
 	}
-	g := db.group
 	// The transaction outlives any one caller's context; each call's own
 	// statements still use its context.
 	if g.conn == nil {

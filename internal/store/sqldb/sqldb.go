@@ -37,8 +37,13 @@ type Dialect struct {
 	// DeferAudit numbers audit entries in the transaction and writes them
 	// at commit. With one writer (SQLite) nothing else can append; with
 	// several (PostgreSQL nodes), LockRows must be set so that the log's
-	// row stays locked from the first append to commit.
+	// row stays locked until commit once read.
 	DeferAudit bool
+	// NumberAtCommit (with DeferAudit and LockRows) numbers a
+	// transaction's audit entries only at commit, so the log's row is
+	// locked for the commit alone and several writers can run their
+	// transactions side by side (deferred.go).
+	NumberAtCommit bool
 	// LockRows is appended to a SELECT that must lock the rows it reads
 	// until commit (" FOR UPDATE"); "" where the single writer makes it
 	// needless.
@@ -73,7 +78,8 @@ type DB struct {
 	next    atomic.Uint64
 	dialect Dialect
 	closers []func() error
-	group   *grouper
+	// groups are the group-commit writers (EnableGroupCommit).
+	groups []*grouper
 	// stmts are read statements prepared on the reader pools, by pool
 	// and query (PrepareReads).
 	stmts  sync.Map // stmtKey -> *sql.Stmt or preparing
@@ -196,8 +202,8 @@ func (db *DB) Close() error {
 		db.stmts.Delete(k)
 		return true
 	})
-	if db.group != nil {
-		errs = append(errs, db.group.close())
+	for _, g := range db.groups {
+		errs = append(errs, g.close())
 	}
 	for _, c := range db.closers {
 		errs = append(errs, c())
@@ -206,7 +212,7 @@ func (db *DB) Close() error {
 }
 
 func (db *DB) Update(ctx context.Context, fn func(store.Tx) error) error {
-	if db.group != nil {
+	if len(db.groups) > 0 {
 		return db.updateGrouped(ctx, fn)
 	}
 	return db.run(ctx, db.writer, false, fn)
@@ -277,6 +283,8 @@ type tx struct {
 	dirty bool
 	// write marks a read-write transaction (Update).
 	write bool
+	// numbering: late audit entries are being numbered (deferred.go).
+	numbering bool
 }
 
 // lockRows is the dialect's row-locking suffix for a SELECT in a write
@@ -731,10 +739,20 @@ func scanAudit(s interface{ Scan(...any) error }) (store.AuditEvent, error) {
 	return e, err
 }
 
-func (t *tx) AppendAudit(ctx context.Context, e *store.AuditEvent) error {
+func (t *tx) AppendAudit(ctx context.Context, e *store.AuditEvent, then func(*store.AuditEvent) error) error {
 	if t.deferred != nil {
-		return t.appendDeferred(ctx, e)
+		return t.appendDeferred(ctx, e, then)
 	}
+	if err := t.appendNow(ctx, e); err != nil {
+		return err
+	}
+	if then != nil {
+		return then(e)
+	}
+	return nil
+}
+
+func (t *tx) appendNow(ctx context.Context, e *store.AuditEvent) error {
 	// The upsert takes the log's row lock until commit, so sequence numbers
 	// are dense and ordered by commit even with concurrent writers.
 	var size int64
@@ -792,6 +810,9 @@ func (t *tx) ListAudit(ctx context.Context, f store.AuditFilter) ([]store.AuditE
 }
 
 func (t *tx) AuditSize(ctx context.Context, logID string) (int64, error) {
+	if err := t.numberPending(ctx); err != nil {
+		return 0, err
+	}
 	if t.deferred != nil {
 		if n, ok := t.deferred.sizes[logID]; ok {
 			return n, nil
@@ -862,6 +883,9 @@ func (t *tx) ListJobs(ctx context.Context, tenantID string, limit int) ([]store.
 }
 
 func (t *tx) ReadAuditHashes(ctx context.Context, logID string, idx []int64) ([][]byte, error) {
+	if err := t.numberPending(ctx); err != nil {
+		return nil, err
+	}
 	out := make([][]byte, len(idx))
 	// Hashes this transaction wrote or read are cached, and deferred ones
 	// are always there, so only misses go to the database.

@@ -115,7 +115,7 @@ func open(ctx context.Context, dir string) (*sqldb.DB, error) {
 	reader.SetMaxIdleConns(n)
 	stop := checkpointer(writer)
 	db := sqldb.New(writer, []*sql.DB{reader}, dialect, stop, reader.Close, writer.Close)
-	db.EnableGroupCommit()
+	db.EnableGroupCommit(1) // SQLite has one writer
 	return db, nil
 }
 

@@ -185,7 +185,7 @@ func TestStamp(t *testing.T) {
 	at := stamp()
 	now := time.Now()
 	if err := s.Update(ctx, func(tx store.Tx) error {
-		if err := tx.AppendAudit(ctx, &store.AuditEvent{LogID: "L", Time: now, Action: "credential.fetch", Result: "ok"}); err != nil {
+		if err := tx.AppendAudit(ctx, &store.AuditEvent{LogID: "L", Time: now, Action: "credential.fetch", Result: "ok"}, nil); err != nil {
 			return err
 		}
 		return tx.InsertLease(ctx, &store.Lease{ID: "l1", TenantID: "t", CredentialID: "c", Version: 1, SubjectType: store.SubjectRobot,

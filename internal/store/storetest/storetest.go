@@ -302,18 +302,29 @@ func audit(log, action string, at time.Time) *store.AuditEvent {
 
 func testAudit(t *testing.T, s store.Store) {
 	ctx := context.Background()
+	// An entry is numbered, and then called, by commit (engines may do
+	// either at once or at commit), in append order.
+	var evs []*store.AuditEvent
+	var called []int64
 	update(t, s, func(tx store.Tx) error {
+		evs, called = nil, nil
 		for i := range 4 {
 			e := audit("L", []string{"a.create", "a.delete"}[i%2], t0.Add(time.Duration(i)*time.Second))
-			if err := tx.AppendAudit(ctx, e); err != nil {
+			if err := tx.AppendAudit(ctx, e, func(e *store.AuditEvent) error { called = append(called, e.Seq); return nil }); err != nil {
 				return err
 			}
-			if e.Seq != int64(i) {
-				t.Errorf("seq = %d, want %d", e.Seq, i)
-			}
+			evs = append(evs, e)
 		}
-		return tx.AppendAudit(ctx, audit("M", "x", t0))
+		return tx.AppendAudit(ctx, audit("M", "x", t0), nil)
 	})
+	for i, e := range evs {
+		if e.Seq != int64(i) {
+			t.Errorf("seq = %d, want %d", e.Seq, i)
+		}
+	}
+	if fmt.Sprint(called) != "[0 1 2 3]" {
+		t.Errorf("then called with seqs %v, want [0 1 2 3]", called)
+	}
 	view(t, s, func(tx store.Tx) error {
 		n, err := tx.AuditSize(ctx, "L")
 		if err != nil || n != 4 {
@@ -346,7 +357,7 @@ func testAuditConcurrent(t *testing.T, s store.Store) {
 	for range writers {
 		wg.Go(func() {
 			for range each {
-				if err := s.Update(ctx, func(tx store.Tx) error { return tx.AppendAudit(ctx, audit("C", "x", t0)) }); err != nil {
+				if err := s.Update(ctx, func(tx store.Tx) error { return tx.AppendAudit(ctx, audit("C", "x", t0), nil) }); err != nil {
 					errs <- err
 					return
 				}
@@ -379,7 +390,7 @@ func testRollback(t *testing.T, s store.Store) {
 		if err := tx.CreateTenant(ctx, &store.Tenant{ID: "r", Slug: "r", Name: "r", Status: store.TenantActive}); err != nil {
 			return err
 		}
-		if err := tx.AppendAudit(ctx, audit("r", "tenant.create", t0)); err != nil {
+		if err := tx.AppendAudit(ctx, audit("r", "tenant.create", t0), nil); err != nil {
 			return err
 		}
 		return boom
@@ -467,7 +478,7 @@ func testConcurrentFailAlone(t *testing.T, s store.Store) {
 				if err := tx.CreateTenant(ctx, &store.Tenant{ID: id, Slug: id, Name: id, Status: store.TenantActive}); err != nil {
 					return err
 				}
-				if err := tx.AppendAudit(ctx, audit("G", "tenant.create", t0)); err != nil {
+				if err := tx.AppendAudit(ctx, audit("G", "tenant.create", t0), nil); err != nil {
 					return err
 				}
 				if err := tx.InsertLease(ctx, &store.Lease{ID: "lse_" + id, TenantID: "G", CredentialID: "crd_g", Version: 1,
