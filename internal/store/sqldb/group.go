@@ -77,7 +77,8 @@ func (g *grouper) close() error {
 // group writers, each holding its own connection: one for SQLite (its one
 // writer connection), several where transactions can run side by side
 // (PostgreSQL numbers audit entries at commit so they barely wait on
-// each other; Dialect.NumberAtCommit). Calls go to the writers in turn.
+// each other; Dialect.NumberAtCommit). See pickGroup for which writer a
+// call joins.
 func (db *DB) EnableGroupCommit(writers int) {
 	db.groups = make([]*grouper, max(1, writers))
 	for i := range db.groups {
