@@ -33,6 +33,7 @@ var dialect = sqldb.Dialect{
 	// Entries are numbered at commit: the log's row is locked from then
 	// to the commit only, so this node's writers run side by side.
 	NumberAtCommit: true,
+	ExactInserts:   true,
 	// Reads run under READ COMMITTED, statement by statement.
 	AutocommitReads: true,
 	IsUniqueViolation: func(err error) bool {

@@ -255,9 +255,9 @@ func (t *tx) flush(ctx context.Context) error {
 }
 
 // rowsPerInsert is the largest row count of a multi-row insert unless the
-// dialect sets its own (Dialect.RowsPerInsert). Row counts are taken from a
-// few fixed sizes, so that each size's statement text, and so its
-// prepared form, stays the same.
+// dialect sets its own (Dialect.RowsPerInsert). Row counts are taken from
+// a few fixed sizes, so that few statement texts, each kept prepared, do
+// (with Dialect.ExactInserts the rest is one statement of any size).
 const rowsPerInsert = 32
 
 // insertSizes are the row counts insertRows uses below the largest.
@@ -281,6 +281,9 @@ func insertRows(ctx context.Context, t *tx, op, prefix string, cols int, extra s
 		most = rowsPerInsert
 	}
 	sizes := append([]int{most}, insertSizes...)
+	if t.d.ExactInserts && n%most != 0 {
+		sizes = []int{most, n % most} // the rest in one statement
+	}
 	args := make([]any, 0, cols*most)
 	i := 0
 	for _, size := range sizes {

@@ -68,6 +68,11 @@ type Dialect struct {
 	// modernc's SQLite looks each parameter up by name when binding, a
 	// cost that grows with the square of a statement's parameters.
 	RowsPerInsert int
+	// ExactInserts writes the rows left over after full multi-row inserts
+	// in one statement of exactly that many rows, rather than in the fixed
+	// sizes 8, 4, 2, 1: for engines whose driver keeps many statements
+	// prepared (pgx), where each statement is a round trip.
+	ExactInserts bool
 }
 
 // DB implements store.Store over a writer and a reader pool, which may be
