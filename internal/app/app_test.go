@@ -78,7 +78,13 @@ func forEngine(t *testing.T, fn func(t *testing.T, n *node)) {
 // newNode starts a node on s; tune, when given, changes its options.
 func newNode(t testing.TB, s store.Store, tune ...func(*app.Options)) *node {
 	t.Helper()
-	c := &clock{t: time.Date(2026, 11, 21, 9, 0, 0, 0, time.UTC)}
+	t.Cleanup(func() { s.Close() }) // after the node's own cleanup
+	return startNode(t, s, &clock{t: time.Date(2026, 11, 21, 9, 0, 0, 0, time.UTC)}, tune...)
+}
+
+// startNode starts a node on s with clock c, leaving s open.
+func startNode(t testing.TB, s store.Store, c *clock, tune ...func(*app.Options)) *node {
+	t.Helper()
 	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
 	o := app.Options{Store: s, Log: log, Now: c.Now, Version: "test", Server: app.DefaultServerOptions()}
 	for _, f := range tune {
@@ -94,7 +100,6 @@ func newNode(t testing.TB, s store.Store, tune ...func(*app.Options)) *node {
 	t.Cleanup(func() {
 		srv.Close()
 		a.Close()
-		s.Close()
 	})
 	return &node{t: t, app: a, srv: srv, clock: c}
 }
@@ -110,20 +115,8 @@ func newNodeSharing(t testing.TB, n *node, shares []string) *node {
 // shares. It leaves s open.
 func newNodeOn(t testing.TB, n *node, s store.Store, shares []string) *node {
 	t.Helper()
-	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	a, err := app.New(context.Background(), app.Options{Store: s, Log: log, Now: n.clock.Now, Version: "test",
-		Server: app.DefaultServerOptions()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewUnstartedServer(a.Handler())
-	srv.EnableHTTP2 = true
-	srv.StartTLS()
-	t.Cleanup(func() {
-		srv.Close()
-		a.Close()
-	})
-	n2 := &node{t: t, app: a, srv: srv, clock: n.clock, token: n.token}
+	n2 := startNode(t, s, n.clock)
+	n2.token = n.token
 	for _, sh := range shares[:2] {
 		if r := n2.do("POST", "/api/v1/sys/unseal", "", map[string]string{"share": sh}); r.status != 200 {
 			t.Fatalf("unseal the second node: %d %s", r.status, r.body)

@@ -698,8 +698,8 @@ func decodeFields(pt keys.Secret) (Fields, error) {
 // with its version and sealed record at once; by ID, or when one of them
 // is missing, it takes the longer way, which says which one is.
 //
-// It reads through the secrets cache: a credential found by name, with its
-// version and sealed record, is kept (still sealed) while the store's
+// It reads through the secrets cache: a credential found at once (by name
+// or ID), with its version and sealed record, is kept (still sealed) while the store's
 // change stamp holds. The grant and the version's state are judged afresh
 // on every call, and the plaintext is never kept.
 func (s *Service) findOpen(ctx context.Context, tenantID, ref string, version int, perm authz.Permission) (*store.Credential, *store.CredentialVersion, Fields, string, error) {
@@ -895,22 +895,17 @@ func (s *Service) Reveal(ctx context.Context, tenantID, ref string, in RevealInp
 }
 
 // revealAllowed refuses a member's reveal past RevealsPerHour in the last
-// hour. It counts the member's reveals in the tenant's audit log, so the
-// limit holds across restarts and nodes (two nodes racing may each allow
-// the last one) and a transaction run twice counts once.
+// hour. It counts the member's reveals in the tenant's audit log (only
+// reveals that happened are recorded as credential.reveal), so the limit
+// holds across restarts and nodes (two nodes racing may each allow the
+// last one) and a transaction run twice counts once.
 func (s *Service) revealAllowed(ctx context.Context, tx store.Tx, tenantID, memberID string) error {
 	evs, err := tx.ListAudit(ctx, store.AuditFilter{LogID: tenantID, AfterSeq: -1, Action: "credential.reveal", ActorID: memberID,
 		Since: s.now().Add(-time.Hour), Limit: RevealsPerHour})
 	if err != nil {
 		return err
 	}
-	n := 0
-	for _, e := range evs {
-		if e.Result == audit.ResultOK {
-			n++
-		}
-	}
-	if n >= RevealsPerHour {
+	if len(evs) >= RevealsPerHour {
 		return fault.New(fault.RateLimited, "too_many_reveals", "at most %d reveals an hour", RevealsPerHour)
 	}
 	return nil

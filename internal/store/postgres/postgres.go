@@ -25,13 +25,13 @@ var dialect = sqldb.Dialect{
 	Name:      "postgres",
 	BytesType: "BYTEA",
 	Begin:     "BEGIN",
-	// Audit entries are written in multi-row statements at commit; the
-	// log's row, locked from the first append, keeps nodes' numbering
-	// consistent.
+	// Audit entries are written in multi-row statements at commit, and
+	// numbered then under their log's row lock, which keeps writers' and
+	// nodes' numbering consistent.
 	DeferAudit: true,
 	LockRows:   " FOR UPDATE",
-	// Entries are numbered at commit: the log's row is locked from then
-	// to the commit only, so this node's writers run side by side.
+	// The log's row is locked for the commit alone, so this node's
+	// writers run side by side.
 	NumberAtCommit: true,
 	ExactInserts:   true,
 	// Reads run under READ COMMITTED, statement by statement.

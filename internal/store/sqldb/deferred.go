@@ -239,14 +239,13 @@ func (t *tx) flush(ctx context.Context) error {
 	}
 	// Where entries are numbered at commit the sizes were stored as they
 	// were reserved (numberLate).
-	for log, size := range d.sizes {
-		if t.d.NumberAtCommit {
-			break
-		}
-		if _, err := t.exec(ctx, "append audit",
-			`INSERT INTO audit_logs (log_id, size) VALUES ($1, $2) ON CONFLICT (log_id) DO UPDATE SET size = excluded.size`,
-			log, size); err != nil {
-			return err
+	if !t.d.NumberAtCommit {
+		for log, size := range d.sizes {
+			if _, err := t.exec(ctx, "append audit",
+				`INSERT INTO audit_logs (log_id, size) VALUES ($1, $2) ON CONFLICT (log_id) DO UPDATE SET size = excluded.size`,
+				log, size); err != nil {
+				return err
+			}
 		}
 	}
 	// Sizes stay known; they are now also the stored ones.

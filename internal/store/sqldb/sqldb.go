@@ -316,7 +316,6 @@ func (t *tx) cacheHash(logID string, idx int64, h []byte) {
 // mustRead refuses, in a read run outside a transaction, any statement but
 // a SELECT: a View that writes is a programming error, which a read-only
 // transaction would have refused.
-// mustRead refuses a write in a read-only View run outside a transaction.
 func (t *tx) mustRead(q string) {
 	if t.readOnly && !strings.HasPrefix(strings.TrimSpace(q), "SELECT") {
 		panic(fmt.Sprintf("sqldb: %s: a write in a read-only View: %.60s", t.d.Name, strings.TrimSpace(q)))

@@ -22,8 +22,9 @@ var stampExempt = map[string]bool{
 }
 
 // noteWrite marks t dirty if q may change a table outside stampExempt.
+// Reads (View) cannot, and are not looked at.
 func (t *tx) noteWrite(q string) {
-	if t.dirty || !t.d.SoleWriter {
+	if t.dirty || !t.write || !t.d.SoleWriter {
 		return
 	}
 	t.dirty = writesStamped(q)

@@ -146,20 +146,15 @@ func testCurrentCredentialVersions(t *testing.T, s store.Store) {
 				t.Errorf("GetCredentialSecretByID(version %d) = %+v, %v; by name %+v", c.ask, byID, err, cs)
 			}
 		}
+		byName, byID := tx.GetCredentialSecret, tx.GetCredentialSecretByID
 		for _, c := range []struct {
+			get          func(context.Context, string, string, int) (*store.CredentialSecret, error)
 			tenant, name string
 			version      int
-		}{{"t1", "bank/c1", 3}, {"t1", "bank/c2", 0}, {"t2", "bank/c1", 0}, {"t1", "bank/none", 0}} {
-			if _, err := tx.GetCredentialSecret(ctx, c.tenant, c.name, c.version); !errors.Is(err, store.ErrNotFound) {
-				t.Errorf("GetCredentialSecret(%s, %s, %d) = %v, want ErrNotFound", c.tenant, c.name, c.version, err)
-			}
-		}
-		for _, c := range []struct {
-			tenant, id string
-			version    int
-		}{{"t1", "c1", 3}, {"t1", "c2", 0}, {"t2", "c1", 0}, {"t1", "bank/c1", 0}} {
-			if _, err := tx.GetCredentialSecretByID(ctx, c.tenant, c.id, c.version); !errors.Is(err, store.ErrNotFound) {
-				t.Errorf("GetCredentialSecretByID(%s, %s, %d) = %v, want ErrNotFound", c.tenant, c.id, c.version, err)
+		}{{byName, "t1", "bank/c1", 3}, {byName, "t1", "bank/c2", 0}, {byName, "t2", "bank/c1", 0}, {byName, "t1", "bank/none", 0},
+			{byID, "t1", "c1", 3}, {byID, "t1", "c2", 0}, {byID, "t2", "c1", 0}, {byID, "t1", "bank/c1", 0}} {
+			if _, err := c.get(ctx, c.tenant, c.name, c.version); !errors.Is(err, store.ErrNotFound) {
+				t.Errorf("GetCredentialSecret(ByID)(%s, %s, %d) = %v, want ErrNotFound", c.tenant, c.name, c.version, err)
 			}
 		}
 		return nil
