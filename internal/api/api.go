@@ -59,8 +59,20 @@ type Route struct {
 	// Vault routes speak HashiCorp Vault's dialect (the /v1 API): the
 	// token may come in X-Vault-Token, errors are {"errors":[...]}, and the
 	// tenant is the calling token's own.
-	Vault   bool
-	Handler Handler
+	Vault bool
+	// Confirms marks a hot read (a robot's fetch) whose every success ends
+	// in a write (its lease): on engines shared by several nodes it may be
+	// served from this node's caches provisionally, since that write
+	// confirms them first; the server runs it again without caches when
+	// they had gone stale (store.Confirm). Its body is read whole first.
+	Confirms bool
+	Handler  Handler
+}
+
+// confirms marks rt as Confirms.
+func confirms(rt Route) Route {
+	rt.Confirms = true
+	return rt
 }
 
 // ErrorBody is the one error shape.

@@ -196,6 +196,7 @@ func vaultRoutesV1(h *handlers) []Route {
 	read := kv("GET", "data", authz.VaultUse, "KV v2 read: a robot fetches the secret under a lease (X-Custodia-Purpose says why); people cannot read back",
 		nil, VaultResponse{}, 0, h.kvRead)
 	read.Query = []Param{{"version", "a version to read instead of the current one", "integer"}}
+	read.Confirms = true
 	meta := kv("GET", "metadata", authz.VaultUse, "KV v2 metadata (versions, settings); with ?list=true the keys under a path", nil, VaultResponse{}, 0, h.kvMetadata)
 	meta.Query = []Param{{"list", "true lists the keys under the path", "boolean"}}
 	health := sys("GET", "/v1/sys/health", authz.Public, "Vault-style health: 200 active, 503 sealed, 501 not initialized", nil, VaultHealth{}, 0, h.vaultHealth)

@@ -372,25 +372,52 @@ func (c *viewCounter) Stamp() (uint64, bool) {
 	return 0, false
 }
 
-// TestCachedFetchIsNeverStale: on SQLite a robot's repeated fetch reads
-// nothing (its token and the sealed credential are cached while the
-// store's change stamp holds), and every committed change a fetch depends
-// on (a new secret, a revoked grant, a disabled robot, a deleted version
-// or credential, the token's expiry) takes effect on the very next fetch.
-// PostgreSQL, written by other nodes unseen, caches nothing.
+func (c *viewCounter) StampLags() bool {
+	cf, ok := c.Store.(store.Confirmer)
+	return ok && cf.StampLags()
+}
+
+func (c *viewCounter) ConfirmStamp(ctx context.Context, stamp uint64) error {
+	return c.Store.(store.Confirmer).ConfirmStamp(ctx, stamp)
+}
+
+// TestCachedFetchIsNeverStale: a robot's repeated fetch reads nothing (its
+// token and the sealed credential are cached while the store's change
+// stamp holds), and every committed change a fetch depends on (a new
+// secret, a revoked grant, a disabled robot, a deleted version or
+// credential, the token's expiry) takes effect on the very next fetch. On
+// PostgreSQL the changes are made through another node, on a store of its
+// own: the fetching node never sees them happen, and its caches' values
+// are confirmed against the database's change stamp.
 func TestCachedFetchIsNeverStale(t *testing.T) {
 	for _, e := range engines() {
 		t.Run(e.name, func(t *testing.T) {
-			st := &viewCounter{Store: e.open(t)}
+			open := e.open
+			if e.name == "postgres" {
+				u := pgtest.URL(t)
+				open = func(t testing.TB) store.Store {
+					s, err := postgres.Open(context.Background(), u, postgres.Options{MaxConns: 8})
+					if err != nil {
+						t.Fatal(err)
+					}
+					t.Cleanup(func() { s.Close() })
+					return s
+				}
+			}
+			st := &viewCounter{Store: open(t)}
 			n := newNode(t, st)
-			n.initAndUnseal()
-			n.createTenant("acme")
-			owner := n.pat(n.owner("acme"))
-			id := n.putBank(owner, "payroll/a3", bankSecret)
-			botID, bot := n.robot(owner, "payroll-bot")
+			shares := n.initAndUnseal()
+			other := n // SQLite: one process holds the data directory
+			if e.name == "postgres" {
+				other = newNodeOn(t, n, open(t), shares)
+			}
+			other.createTenant("acme")
+			owner := other.pat(other.owner("acme"))
+			id := other.putBank(owner, "payroll/a3", bankSecret)
+			botID, bot := other.robot(owner, "payroll-bot")
 			grant := func(subject string) string {
 				t.Helper()
-				r := n.do("POST", "/api/v1/tenants/acme/grants", owner, map[string]string{"subject": subject, "permission": "credentials.fetch",
+				r := other.do("POST", "/api/v1/tenants/acme/grants", owner, map[string]string{"subject": subject, "permission": "credentials.fetch",
 					"resource": "group:payroll", "duration": "24h", "reason": "monthly payroll"})
 				if r.status != 201 {
 					t.Fatalf("grant: %d %s", r.status, r.body)
@@ -443,11 +470,11 @@ func TestCachedFetchIsNeverStale(t *testing.T) {
 				t.Fatalf("a repeated native fetch ran %d read transactions", reads)
 			}
 
-			n.putBank(owner, "payroll/a3", "Zq8-the-rotated-one-5512")
+			other.putBank(owner, "payroll/a3", "Zq8-the-rotated-one-5512")
 			if got := fetch(200); got != "Zq8-the-rotated-one-5512" {
 				t.Fatalf("fetch after a new version = %q", got)
 			}
-			if r := n.do("DELETE", "/api/v1/tenants/acme/grants/"+g, owner, nil); r.status != 204 {
+			if r := other.do("DELETE", "/api/v1/tenants/acme/grants/"+g, owner, nil); r.status != 204 {
 				t.Fatalf("revoke grant: %d %s", r.status, r.body)
 			}
 			if got := fetch(403); !strings.Contains(got, "permission denied") || strings.Contains(got, "valid token") {
@@ -455,23 +482,28 @@ func TestCachedFetchIsNeverStale(t *testing.T) {
 			}
 			grant(botID)
 			fetch(200)
-			if r := n.do("DELETE", "/v1/secret/data/payroll/a3", owner, nil); r.status != 204 {
+			if r := other.do("DELETE", "/v1/secret/data/payroll/a3", owner, nil); r.status != 204 {
 				t.Fatalf("delete the current version: %d %s", r.status, r.body)
 			}
 			fetch(404)
-			n.putBank(owner, "payroll/a3", bankSecret+"-2")
+			other.putBank(owner, "payroll/a3", bankSecret+"-2")
 			fetch(200)
-			if r := n.do("POST", "/api/v1/tenants/acme/robots/"+botID+"/disable", owner, nil); r.status != 200 {
+			if r := other.do("POST", "/api/v1/tenants/acme/robots/"+botID+"/disable", owner, nil); r.status != 200 {
 				t.Fatalf("disable robot: %d %s", r.status, r.body)
+			}
+			// Routes that do not confirm are never served from caches
+			// another node can make stale.
+			if r := n.do("GET", "/v1/secret/metadata/payroll/a3", bot, nil); r.status != 403 {
+				t.Fatalf("metadata read by a disabled robot: %d %s", r.status, r.body)
 			}
 			if got := fetch(403); !strings.Contains(got, "a valid token is required") { // Vault's answer
 				t.Fatalf("fetch by a disabled robot: %s", got)
 			}
 
 			// Another robot's token, cached, expires on the clock.
-			botID, _ = n.robot(owner, "payroll-bot-2")
+			botID, _ = other.robot(owner, "payroll-bot-2")
 			grant(botID)
-			r := n.do("POST", "/api/v1/tenants/acme/robots/"+botID+"/tokens", owner, map[string]string{"name": "short", "ttl": "1h"})
+			r := other.do("POST", "/api/v1/tenants/acme/robots/"+botID+"/tokens", owner, map[string]string{"name": "short", "ttl": "1h"})
 			if r.status != 201 {
 				t.Fatalf("robot token: %d %s", r.status, r.body)
 			}
@@ -484,7 +516,7 @@ func TestCachedFetchIsNeverStale(t *testing.T) {
 			if got := fetch(403); !strings.Contains(got, "a valid token is required") {
 				t.Fatalf("fetch with an expired token: %s", got)
 			}
-			if r := n.do("DELETE", "/api/v1/tenants/acme/credentials/"+id, owner, nil); r.status != 204 {
+			if r := other.do("DELETE", "/api/v1/tenants/acme/credentials/"+id, owner, nil); r.status != 204 {
 				t.Fatalf("delete the credential: %d %s", r.status, r.body)
 			}
 		})

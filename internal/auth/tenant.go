@@ -115,7 +115,7 @@ type cachedToken struct {
 func (s *Service) authenticateToken(ctx context.Context, token string) (*authz.Principal, error) {
 	now := s.now()
 	hash := Hash(token)
-	if c, ok := s.tokens.Get(string(hash)); ok {
+	if c, ok := s.tokens.Get(ctx, string(hash)); ok {
 		if !now.Before(c.expiresAt) {
 			return nil, fault.ErrUnauthenticated
 		}

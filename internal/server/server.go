@@ -8,11 +8,13 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -73,6 +75,9 @@ type Server struct {
 
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
+	// stale counts Confirms requests run again because what they were
+	// served from caches had gone stale.
+	stale prometheus.Counter
 }
 
 // New builds the edge over routes. It fails if a route lacks a known
@@ -89,7 +94,11 @@ func New(opts Options, d Deps, routes []api.Route) (*Server, error) {
 		Name: "custodia_http_request_duration_seconds", Help: "HTTP request latency by route.",
 		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
 	}, []string{"route"})
-	d.Registry.MustRegister(s.requests, s.duration)
+	s.stale = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "custodia_stale_cache_reruns_total",
+		Help: "Requests run again without caches because what a cache served them had been changed by another node.",
+	})
+	d.Registry.MustRegister(s.requests, s.duration, s.stale)
 
 	mux := http.NewServeMux()
 	paths := map[string][]string{}
@@ -178,7 +187,51 @@ func securityHeaders(h http.Header) {
 
 func (s *Server) wrap(rt api.Route) http.Handler {
 	label := rt.Method + " " + rt.Pattern
-	return s.serve(label, rt.Quiet, rt.Vault, func(w http.ResponseWriter, r *http.Request, rid string) error {
+	h := s.guard(rt)
+	if rt.Confirms {
+		return s.serve(label, rt.Quiet, rt.Vault, func(w http.ResponseWriter, r *http.Request, rid string) error {
+			return s.confirming(w, r, rid, h)
+		})
+	}
+	return s.serve(label, rt.Quiet, rt.Vault, h)
+}
+
+// confirming runs a Confirms route's handler h allowing it values from
+// caches that are only provisionally current (store.Confirm): its writes
+// confirm them first, and so does an error it ends in. When they had gone
+// stale, h runs again with caches off, on the same body.
+func (s *Server) confirming(w http.ResponseWriter, r *http.Request, rid string, h handler) error {
+	body, err := io.ReadAll(r.Body) // bounded by serve
+	if err != nil {
+		return err
+	}
+	run := func(ctx context.Context) error {
+		rr := r.WithContext(ctx)
+		rr.Body = io.NopCloser(bytes.NewReader(body))
+		return h(w, rr, rid)
+	}
+	ctx := store.WithConfirm(r.Context())
+	err = run(ctx)
+	if err == nil {
+		return nil
+	}
+	if sw, ok := w.(*statusWriter); ok && sw.wrote {
+		return err
+	}
+	if !errors.Is(err, store.ErrStale) && store.ConfirmReads(ctx, s.d.Store) == nil {
+		return err
+	}
+	s.stale.Inc()
+	return run(r.Context())
+}
+
+// handler is a route's handler inside serve.
+type handler = func(w http.ResponseWriter, r *http.Request, rid string) error
+
+// guard returns rt's handler behind the checks every route passes: sealed,
+// cross-origin, authentication, permission.
+func (s *Server) guard(rt api.Route) handler {
+	return func(w http.ResponseWriter, r *http.Request, rid string) error {
 		if rt.Unsealed && s.d.Sealed() {
 			return fault.ErrSealed
 		}
@@ -236,7 +289,7 @@ func (s *Server) wrap(rt api.Route) http.Handler {
 			}
 		}
 		return rt.Handler(w, r)
-	})
+	}
 }
 
 // actorType names a principal kind as the audit log does.
@@ -280,7 +333,7 @@ func (s *Server) recordDenial(r *http.Request, rt api.Route, p *authz.Principal,
 		Log: log, Action: "authz.deny", Target: rt.Method + " " + rt.Pattern, Result: audit.ResultDenied,
 		Details: map[string]any{"permission": string(rt.Perm), "tenant": tenantID},
 	})
-	if err != nil {
+	if err != nil && !errors.Is(err, store.ErrStale) { // a stale request runs again
 		s.d.Log.Error("audit denial", "err", err)
 	}
 }
@@ -288,7 +341,7 @@ func (s *Server) recordDenial(r *http.Request, rt api.Route, p *authz.Principal,
 func newRequestID() string { return strings.ToLower(rand.Text()[:20]) }
 
 // serve is the common edge around every handler.
-func (s *Server) serve(label string, quiet, vault bool, h func(http.ResponseWriter, *http.Request, string) error) http.Handler {
+func (s *Server) serve(label string, quiet, vault bool, h handler) http.Handler {
 	level := slog.LevelInfo
 	if quiet {
 		level = slog.LevelDebug

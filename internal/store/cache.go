@@ -1,28 +1,134 @@
 package store
 
-import "sync"
+import (
+	"context"
+	"errors"
+	"sync"
+)
 
-// Stamper is implemented by engines that see every change to their
-// database (SQLite, whose data directory one process holds). Stamp returns
-// a number that changes whenever a transaction that changed anything other
-// than the append-only audit and lease tables commits, before that
-// transaction's Update returns. ok is false when the engine cannot promise
-// this (PostgreSQL: other nodes write), and nothing may then be cached.
+// Stamper is implemented by engines that can say when a value read from
+// them may have gone stale. Stamp returns a number that changes whenever a
+// transaction that changed anything other than the append-only audit and
+// lease tables commits. ok is false when nothing read now may be cached.
+//
+// On SQLite, whose data directory one process holds, the stamp moves
+// before the changing transaction's Update returns, so a value read under
+// the current stamp is current. Engines that other processes write too
+// (PostgreSQL nodes sharing a database) are Confirmers: their stamp is the
+// newest this process has seen, and a value cached under it is served only
+// provisionally (see Confirm).
 type Stamper interface {
 	Stamp() (stamp uint64, ok bool)
+}
+
+// Confirmer is a Stamper whose stamp may lag other processes' changes.
+type Confirmer interface {
+	Stamper
+	// StampLags reports whether the stamp may lag; when false, Stamp is
+	// the whole truth and nothing needs confirming.
+	StampLags() bool
+	// ConfirmStamp reports whether stamp is still the database's own,
+	// from a read that begins after the call does: ErrStale if not.
+	ConfirmStamp(ctx context.Context, stamp uint64) error
+}
+
+// lags reports whether s is a Confirmer whose stamp may lag.
+func lags(s any) (Confirmer, bool) {
+	cf, ok := s.(Confirmer)
+	return cf, ok && cf.StampLags()
+}
+
+// ErrStale: a value served provisionally from a read cache had gone stale
+// by the time it was confirmed. The request is to be run again without
+// caches (the server does this itself).
+var ErrStale = errors.New("store: cached read went stale")
+
+// Confirm collects the stamps of what a request was served provisionally
+// from read caches over a Confirmer store. A request that carries one
+// (WithConfirm) may be served cached values, and must confirm them
+// (ConfirmReads) before any of its effects: every Update of a Confirmer
+// store confirms first, and the server confirms a request that ends in an
+// error before answering it. Without a Confirm in the context, caches over
+// a Confirmer serve nothing.
+type Confirm struct {
+	mu    sync.Mutex
+	used  bool   // something was served and not confirmed since
+	stamp uint64 // what it was read under
+	mixed bool   // served under two stamps: it cannot all be current
+}
+
+type confirmKey struct{}
+
+// WithConfirm returns ctx carrying a new Confirm: its request may be served
+// cached values that it confirms before acting on them.
+func WithConfirm(ctx context.Context) context.Context {
+	return context.WithValue(ctx, confirmKey{}, &Confirm{})
+}
+
+// ConfirmFrom returns ctx's Confirm, or nil.
+func ConfirmFrom(ctx context.Context) *Confirm {
+	c, _ := ctx.Value(confirmKey{}).(*Confirm)
+	return c
+}
+
+// note records that a value filed under stamp was served.
+func (c *Confirm) note(stamp uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.used && c.stamp != stamp {
+		c.mixed = true
+	}
+	c.used, c.stamp = true, stamp
+}
+
+// ConfirmReads confirms what ctx's request was served provisionally from
+// caches over s: nil if nothing was, or if the database's stamp is still
+// the one it was read under; ErrStale otherwise (and for good: a stale
+// request stays stale). Engines call it before every Update.
+func ConfirmReads(ctx context.Context, s Store) error {
+	c := ConfirmFrom(ctx)
+	cf, ok := lags(s)
+	if c == nil || !ok {
+		return nil
+	}
+	c.mu.Lock()
+	used, stamp, mixed := c.used, c.stamp, c.mixed
+	c.mu.Unlock()
+	switch {
+	case !used:
+		return nil
+	case mixed:
+		return ErrStale
+	}
+	if err := cf.ConfirmStamp(ctx, stamp); err != nil {
+		if errors.Is(err, ErrStale) {
+			c.mu.Lock()
+			c.mixed = true
+			c.mu.Unlock()
+		}
+		return err
+	}
+	c.mu.Lock()
+	if c.stamp == stamp && !c.mixed {
+		c.used = false
+	}
+	c.mu.Unlock()
+	return nil
 }
 
 // ReadCache keeps values read from a store for as long as the store's
 // stamp is unchanged, so that a hot read (a robot's token, a credential's
 // sealed record) skips the database without ever serving what a committed
 // change has made stale. Over a store that is not a Stamper it keeps
-// nothing.
+// nothing; over a Confirmer it serves only requests that will confirm what
+// they were served (Confirm).
 //
 // Use: s := c.Stamp() before the read; after it, c.Put(k, v, s, cost).
 // Reading the stamp first means a change that commits during the read
 // leaves the value filed under the older stamp, which Get then refuses.
 type ReadCache[K comparable, V any] struct {
 	st      Stamper
+	lags    bool // st is a Confirmer
 	maxCost int
 
 	mu    sync.Mutex
@@ -35,7 +141,8 @@ type ReadCache[K comparable, V any] struct {
 // maxCost (the caller's unit, typically bytes).
 func NewReadCache[K comparable, V any](s Store, maxCost int) *ReadCache[K, V] {
 	st, _ := s.(Stamper)
-	return &ReadCache[K, V]{st: st, maxCost: maxCost}
+	_, lag := lags(s)
+	return &ReadCache[K, V]{st: st, lags: lag, maxCost: maxCost}
 }
 
 // Stamp returns the store's stamp to read under, and false when nothing
@@ -48,18 +155,30 @@ func (c *ReadCache[K, V]) Stamp() (uint64, bool) {
 }
 
 // Get returns k's value if it was read under the store's current stamp.
-func (c *ReadCache[K, V]) Get(k K) (V, bool) {
+// Over a Confirmer it serves only a request carrying a Confirm, and notes
+// the stamp there for the request to confirm.
+func (c *ReadCache[K, V]) Get(ctx context.Context, k K) (V, bool) {
 	var zero V
+	var cf *Confirm
+	if c != nil && c.lags {
+		if cf = ConfirmFrom(ctx); cf == nil {
+			return zero, false
+		}
+	}
 	now, ok := c.Stamp()
 	if !ok {
 		return zero, false
 	}
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if c.stamp != now {
+		c.mu.Unlock()
 		return zero, false
 	}
 	v, ok := c.m[k]
+	c.mu.Unlock()
+	if ok && cf != nil {
+		cf.note(now)
+	}
 	return v, ok
 }
 

@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"context"
 	"testing"
 
 	"github.com/custodia-project/custodia/internal/store"
@@ -16,6 +17,7 @@ type stamped struct {
 func (s *stamped) Stamp() (uint64, bool) { return s.stamp, s.ok }
 
 func TestReadCache(t *testing.T) {
+	ctx := context.Background()
 	s := &stamped{stamp: 7, ok: true}
 	c := store.NewReadCache[string, int](s, 100)
 	at, ok := c.Stamp()
@@ -23,48 +25,48 @@ func TestReadCache(t *testing.T) {
 		t.Fatalf("Stamp = %d, %v", at, ok)
 	}
 	c.Put("a", 1, at, 10)
-	if v, ok := c.Get("a"); !ok || v != 1 {
+	if v, ok := c.Get(ctx, "a"); !ok || v != 1 {
 		t.Fatalf("Get after Put = %d, %v", v, ok)
 	}
-	if _, ok := c.Get("b"); ok {
+	if _, ok := c.Get(ctx, "b"); ok {
 		t.Fatal("Get of a key never put")
 	}
 	// A committed change: everything read before it is stale.
 	s.stamp = 8
-	if _, ok := c.Get("a"); ok {
+	if _, ok := c.Get(ctx, "a"); ok {
 		t.Fatal("Get after the stamp moved returned a stale value")
 	}
 	// A value read under the old stamp (a read that raced the change)
 	// is not filed.
 	c.Put("a", 1, 7, 10)
-	if _, ok := c.Get("a"); ok {
+	if _, ok := c.Get(ctx, "a"); ok {
 		t.Fatal("a value read under an older stamp was served")
 	}
 	c.Put("a", 2, 8, 10)
-	if v, ok := c.Get("a"); !ok || v != 2 {
+	if v, ok := c.Get(ctx, "a"); !ok || v != 2 {
 		t.Fatalf("Get of a value read under the current stamp = %d, %v", v, ok)
 	}
 	// An older read arriving after a newer one changes nothing.
 	c.Put("b", 3, 7, 10)
-	if v, ok := c.Get("a"); !ok || v != 2 {
+	if v, ok := c.Get(ctx, "a"); !ok || v != 2 {
 		t.Fatalf("a late stale Put dropped the current entries: %d, %v", v, ok)
 	}
 	// Past the cost bound the cache starts over; a value dearer than the
 	// bound is never kept.
 	c.Put("big", 4, 8, 95)
-	if _, ok := c.Get("a"); ok {
+	if _, ok := c.Get(ctx, "a"); ok {
 		t.Fatal("cost bound not enforced")
 	}
-	if v, ok := c.Get("big"); !ok || v != 4 {
+	if v, ok := c.Get(ctx, "big"); !ok || v != 4 {
 		t.Fatalf("Get(big) = %d, %v", v, ok)
 	}
 	c.Put("huge", 5, 8, 101)
-	if _, ok := c.Get("huge"); ok {
+	if _, ok := c.Get(ctx, "huge"); ok {
 		t.Fatal("a value over the bound was kept")
 	}
 	// A store that cannot promise a stamp keeps nothing.
 	s.ok = false
-	if _, ok := c.Get("big"); ok {
+	if _, ok := c.Get(ctx, "big"); ok {
 		t.Fatal("Get without a stamp")
 	}
 	none := store.NewReadCache[string, int](&stamped{}, 100)

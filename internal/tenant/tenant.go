@@ -110,7 +110,7 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (*store.Tenant, er
 
 // Get finds a tenant by ID or slug.
 func (s *Service) Get(ctx context.Context, ref string) (*store.Tenant, error) {
-	if t, ok := s.byRef.Get(ref); ok {
+	if t, ok := s.byRef.Get(ctx, ref); ok {
 		return &t, nil
 	}
 	stamp, cacheable := s.byRef.Stamp()

@@ -704,7 +704,7 @@ func decodeFields(pt keys.Secret) (Fields, error) {
 // on every call, and the plaintext is never kept.
 func (s *Service) findOpen(ctx context.Context, tenantID, ref string, version int, perm authz.Permission) (*store.Credential, *store.CredentialVersion, Fields, string, error) {
 	key := secretKey{tenantID, ref, version}
-	if cs, ok := s.secrets.Get(key); ok {
+	if cs, ok := s.secrets.Get(ctx, key); ok {
 		c, v, f, grant, err := s.openFound(ctx, nil, cs, perm)
 		if !errors.Is(err, errKeysNotCached) {
 			return c, v, f, grant, err

@@ -36,6 +36,9 @@ var dialect = sqldb.Dialect{
 	ExactInserts:   true,
 	// Reads run under READ COMMITTED, statement by statement.
 	AutocommitReads: true,
+	// Several nodes write: the change stamp is a row every changing
+	// transaction moves, and cached reads are confirmed against it.
+	SharedStamp: true,
 	IsUniqueViolation: func(err error) bool {
 		var e *pgconn.PgError
 		return errors.As(err, &e) && e.Code == "23505"

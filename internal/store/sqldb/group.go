@@ -320,8 +320,12 @@ func (db *DB) attempt(t *tx, calls []*groupCall, savepoints bool) error {
 		rollback()
 		return err
 	}
+	if err := db.bumpShared(bg, t); err != nil {
+		rollback()
+		return err
+	}
 	_, err := t.execQ(bg, "COMMIT")
-	db.stampAfter(t)
+	db.stampAfter(t, err)
 	if err != nil {
 		rollback()
 		return fmt.Errorf("%s: commit: %w", db.dialect.Name, err)

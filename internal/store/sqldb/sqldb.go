@@ -64,6 +64,12 @@ type Dialect struct {
 	// data directory is locked), so DB.Stamp can promise to see every
 	// change.
 	SoleWriter bool
+	// SharedStamp: other processes write the database too (PostgreSQL
+	// nodes), so the change stamp lives in it (the change_stamp row, moved
+	// by every transaction that changed a stamped table, just before its
+	// COMMIT); DB.Stamp is then the newest this process has seen, and a
+	// value cached under it must be confirmed (store.Confirmer).
+	SharedStamp bool
 	// RowsPerInsert bounds the rows of one multi-row insert (default 32).
 	// modernc's SQLite looks each parameter up by name when binding, a
 	// cost that grows with the square of a statement's parameters.
@@ -92,8 +98,12 @@ type DB struct {
 	bg     sync.WaitGroup // statements being prepared
 	bgMu   sync.Mutex     // orders bg.Add before Close's bg.Wait
 	closed bool
-	// stamp counts committed writes to stamped tables (stamp.go).
+	// stamp counts committed writes to stamped tables, or with
+	// SharedStamp is the newest database stamp seen (stamp.go).
 	stamp atomic.Uint64
+	// stampReads gathers concurrent confirmations into shared reads of
+	// the database's stamp (SharedStamp).
+	stampReads stampReads
 }
 
 type stmtKey struct {
@@ -217,6 +227,11 @@ func (db *DB) Close() error {
 }
 
 func (db *DB) Update(ctx context.Context, fn func(store.Tx) error) error {
+	// What the caller's request was served from caches provisionally is
+	// confirmed before it can have an effect (store.Confirm).
+	if err := store.ConfirmReads(ctx, db); err != nil {
+		return err
+	}
 	if len(db.groups) > 0 {
 		return db.updateGrouped(ctx, fn)
 	}
@@ -259,8 +274,12 @@ func (db *DB) run(ctx context.Context, pool *sql.DB, readOnly bool, fn func(stor
 		_ = sqlTx.Rollback()
 		return err
 	}
+	if err := db.bumpShared(ctx, t); err != nil {
+		_ = sqlTx.Rollback()
+		return err
+	}
 	err = sqlTx.Commit()
-	db.stampAfter(t)
+	db.stampAfter(t, err)
 	if err != nil {
 		return fmt.Errorf("%s: commit: %w", db.dialect.Name, err)
 	}
@@ -286,6 +305,9 @@ type tx struct {
 	deferred *deferredAudit
 	// dirty: a statement may have changed a stamped table (stamp.go).
 	dirty bool
+	// bumped is the database stamp this transaction moved to
+	// (SharedStamp), learned once it commits.
+	bumped uint64
 	// write marks a read-write transaction (Update).
 	write bool
 	// numbering: late audit entries are being numbered (deferred.go).

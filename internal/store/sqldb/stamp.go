@@ -1,14 +1,31 @@
 package sqldb
 
-import "strings"
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
 
-// Change stamps (SoleWriter engines). Every committed transaction that
-// wrote a table outside stampExempt adds one to the DB's stamp before its
-// callers return, so a value read from the database while the stamp was S
-// is still current for as long as the stamp is S (store.Stamper). Which
-// tables a transaction wrote is read off its statements' text, so no
-// write method can forget to say so; a statement that is not plainly an
-// INSERT, UPDATE or DELETE of a named table counts as a write to all.
+	"github.com/custodia-project/custodia/internal/store"
+)
+
+// Change stamps. Every committed transaction that wrote a table outside
+// stampExempt moves the stamp before its callers return, so a value read
+// from the database while the stamp was S is still current for as long as
+// the stamp is S (store.Stamper). Which tables a transaction wrote is read
+// off its statements' text, so no write method can forget to say so; a
+// statement that is not plainly an INSERT, UPDATE or DELETE of a named
+// table counts as a write to all.
+//
+// SoleWriter engines (SQLite) keep the stamp in memory: this process sees
+// every change. SharedStamp engines (PostgreSQL, written by several nodes)
+// keep it in the database's change_stamp row, which such a transaction
+// increments just before its COMMIT; the row lock orders those commits,
+// and the new value is visible exactly when the change is. DB.stamp is
+// then the newest value this process has seen, a value cached under it is
+// served only provisionally, and ConfirmStamp checks it against the row
+// (store.Confirmer).
 
 // stampExempt are the append-only tables that no cached read depends on:
 // a robot's fetch writes only these (and the audit log's signed
@@ -19,12 +36,13 @@ var stampExempt = map[string]bool{
 	"audit_logs":        true,
 	"audit_checkpoints": true,
 	"leases":            true,
+	"change_stamp":      true,
 }
 
 // noteWrite marks t dirty if q may change a table outside stampExempt.
 // Reads (View) cannot, and are not looked at.
 func (t *tx) noteWrite(q string) {
-	if t.dirty || !t.write || !t.d.SoleWriter {
+	if t.dirty || !t.write || !(t.d.SoleWriter || t.d.SharedStamp) {
 		return
 	}
 	t.dirty = writesStamped(q)
@@ -60,22 +78,138 @@ func writesStamped(q string) bool {
 	return !stampExempt[strings.ToLower(word())]
 }
 
-// Stamp implements store.Stamper where the engine is the database's only
-// writer (SoleWriter); elsewhere other processes write unseen, and ok is
-// false.
+// Stamp implements store.Stamper: where the engine is the database's only
+// writer (SoleWriter), and where the stamp is shared (SharedStamp) and
+// reads go to the database that holds it, not to replicas that may lag
+// behind it.
 func (db *DB) Stamp() (stamp uint64, ok bool) {
-	if !db.dialect.SoleWriter {
+	if !db.dialect.SoleWriter && !db.StampLags() {
 		return 0, false
 	}
 	return db.stamp.Load(), true
 }
 
-// stampAfter adds one to the stamp if t wrote a stamped table. It runs
-// after COMMIT whatever COMMIT returned (a failed commit may still have
-// written), and before any caller of the transaction returns.
-func (db *DB) stampAfter(t *tx) {
-	if t.dirty {
+// StampLags implements store.Confirmer: other processes change the
+// database (SharedStamp), and this one reads from it rather than from
+// replicas.
+func (db *DB) StampLags() bool {
+	return db.dialect.SharedStamp && len(db.readers) == 1 && db.readers[0] == db.writer
+}
+
+// ConfirmStamp implements store.Confirmer: nil if the database's stamp, read
+// after the call begins, is stamp. Concurrent calls share one read.
+func (db *DB) ConfirmStamp(ctx context.Context, stamp uint64) error {
+	if !db.StampLags() {
+		return nil
+	}
+	r := db.stampReads.join(db)
+	select {
+	case <-r.done:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if r.err != nil {
+		return r.err
+	}
+	if r.n != stamp {
+		return store.ErrStale
+	}
+	return nil
+}
+
+// learn raises the stamp this process has seen to n.
+func (db *DB) learn(n uint64) {
+	for {
+		old := db.stamp.Load()
+		if n <= old || db.stamp.CompareAndSwap(old, n) {
+			return
+		}
+	}
+}
+
+// bumpShared moves the database's stamp in t, as its last statement before
+// COMMIT, if t wrote a stamped table (SharedStamp).
+func (db *DB) bumpShared(ctx context.Context, t *tx) error {
+	if !t.dirty || !db.dialect.SharedStamp {
+		return nil
+	}
+	var n int64
+	if err := t.ex.QueryRowContext(ctx, `UPDATE change_stamp SET n = n + 1 WHERE id = 1 RETURNING n`).Scan(&n); err != nil {
+		return fmt.Errorf("%s: move the change stamp: %w", db.dialect.Name, err)
+	}
+	t.bumped = uint64(n)
+	return nil
+}
+
+// stampAfter moves the stamp this process sees if t wrote a stamped table.
+// It runs after COMMIT, with COMMIT's error, and before any caller of the
+// transaction returns. A SoleWriter's stamp moves whatever COMMIT returned
+// (a failed commit may still have written); a SharedStamp process learns
+// the value t moved the database's to only if t surely committed, since a
+// value it learned would otherwise vouch for reads made before the change.
+func (db *DB) stampAfter(t *tx, commitErr error) {
+	if !t.dirty {
+		return
+	}
+	switch {
+	case db.dialect.SoleWriter:
 		db.stamp.Add(1)
-		t.dirty = false
+	case db.dialect.SharedStamp && commitErr == nil && t.bumped != 0:
+		db.learn(t.bumped)
+	}
+	t.dirty, t.bumped = false, 0
+}
+
+// stampReads gathers ConfirmStamp calls: each waits for the next read of
+// the database's stamp that begins after it joined, and one read serves
+// every call that joined before it began.
+type stampReads struct {
+	mu      sync.Mutex
+	next    *stampRead // the read not begun yet, which callers join
+	running bool
+}
+
+type stampRead struct {
+	done chan struct{}
+	n    uint64
+	err  error
+}
+
+func (s *stampReads) join(db *DB) *stampRead {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.next == nil {
+		s.next = &stampRead{done: make(chan struct{})}
+	}
+	r := s.next
+	if !s.running {
+		s.running = true
+		go s.run(db)
+	}
+	return r
+}
+
+// run reads the stamp for as long as callers are waiting for a read.
+func (s *stampReads) run(db *DB) {
+	for {
+		s.mu.Lock()
+		r := s.next
+		s.next = nil
+		if r == nil {
+			s.running = false
+			s.mu.Unlock()
+			return
+		}
+		s.mu.Unlock()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		var n int64
+		if err := db.writer.QueryRowContext(ctx, `SELECT n FROM change_stamp WHERE id = 1`).Scan(&n); err != nil {
+			r.err = fmt.Errorf("%s: read the change stamp: %w", db.dialect.Name, err)
+		} else {
+			r.n = uint64(n)
+			db.learn(r.n)
+		}
+		cancel()
+		close(r.done)
 	}
 }
