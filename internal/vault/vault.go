@@ -822,7 +822,7 @@ func (s *Service) Fetch(ctx context.Context, tenantID, ref string, in FetchInput
 		return nil, wrapErr("fetch", err)
 	}
 	out := secretOf(c, v, f)
-	err = s.store.Update(ctx, func(tx store.Tx) error {
+	err = s.store.Update(store.Appending(ctx), func(tx store.Tx) error {
 		now := s.now().UTC()
 		l := &store.Lease{ID: store.NewID("lse_"), TenantID: tenantID, CredentialID: out.Credential, Version: out.Version,
 			SubjectType: store.SubjectRobot, SubjectID: p.ID, Purpose: in.Purpose, CreatedAt: now, ExpiresAt: now.Add(ttl)}

@@ -16,6 +16,7 @@ import (
 	"github.com/custodia-project/custodia/internal/store"
 	"github.com/custodia-project/custodia/internal/store/postgres"
 	"github.com/custodia-project/custodia/internal/store/postgres/pgtest"
+	"github.com/custodia-project/custodia/internal/store/sqldb"
 	"github.com/custodia-project/custodia/internal/store/storetest"
 )
 
@@ -68,6 +69,93 @@ func TestReplicaReads(t *testing.T) {
 		if err := s.View(ctx, func(tx store.Tx) error { _, err := tx.GetMeta(ctx, "x"); return err }); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// TestChangeStamp: a transaction that changes anything but the audit and
+// lease tables moves the database's change stamp, and another node's
+// confirmation of a value cached under the old stamp then fails. Reads
+// from replicas, which may lag behind the stamp, cache nothing.
+func TestChangeStamp(t *testing.T) {
+	u := pgtest.URL(t)
+	ctx := context.Background()
+	open := func(o postgres.Options) *sqldb.DB {
+		s, err := postgres.Open(ctx, u, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	}
+	a, b := open(postgres.Options{MaxConns: 4}), open(postgres.Options{MaxConns: 4})
+	var cf store.Confirmer = a
+	if !cf.StampLags() {
+		t.Fatal("a node of a shared database does not say its stamp lags")
+	}
+	// a learns the database's stamp from a confirmation.
+	_ = a.ConfirmStamp(ctx, 0)
+	before, ok := a.Stamp()
+	if !ok {
+		t.Fatal("no stamp")
+	}
+	if err := a.ConfirmStamp(ctx, before); err != nil {
+		t.Fatalf("confirm the current stamp: %v", err)
+	}
+	// Appends (a lease, an audit entry) leave it.
+	err := b.Update(ctx, func(tx store.Tx) error {
+		if err := tx.InsertLease(ctx, &store.Lease{ID: "lse_1", TenantID: "t1", CredentialID: "crd_1", Version: 1,
+			SubjectType: store.SubjectRobot, SubjectID: "rbt_1", Purpose: "test", CreatedAt: time.Now(), ExpiresAt: time.Now().Add(time.Minute)}); err != nil {
+			return err
+		}
+		return audit.Append(ctx, tx, time.Now(), audit.Entry{Log: "t1", Action: "credential.fetch", Target: "crd_1"})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.ConfirmStamp(ctx, before); err != nil {
+		t.Fatalf("an append moved the stamp: %v", err)
+	}
+	// A change moves it, for every node.
+	if err := b.Update(ctx, func(tx store.Tx) error { return tx.PutMeta(ctx, "x", []byte("y")) }); err != nil {
+		t.Fatal(err)
+	}
+	if now, _ := b.Stamp(); now <= before {
+		t.Fatalf("the changing node's stamp = %d, want past %d", now, before)
+	}
+	if err := a.ConfirmStamp(ctx, before); !errors.Is(err, store.ErrStale) {
+		t.Fatalf("confirm after another node's change = %v", err)
+	}
+	after, _ := a.Stamp()
+	if after <= before || a.ConfirmStamp(ctx, after) != nil {
+		t.Fatalf("the confirmation did not teach the new stamp: %d after %d", after, before)
+	}
+	// A write that changed no row moves nothing.
+	if err := b.Update(ctx, func(tx store.Tx) error {
+		err := tx.UpdateLease(ctx, &store.Lease{ID: "lse_none", TenantID: "t1"})
+		if !errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("update of no lease: %v", err)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.ConfirmStamp(ctx, after); err != nil {
+		t.Fatalf("a write of nothing moved the stamp: %v", err)
+	}
+	// Concurrent confirmations share reads.
+	var wg sync.WaitGroup
+	for range 50 {
+		wg.Go(func() {
+			if err := a.ConfirmStamp(ctx, after); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+
+	r := open(postgres.Options{MaxConns: 2, ReplicaURLs: []string{u}})
+	if _, ok := r.Stamp(); ok || r.StampLags() {
+		t.Fatal("a node reading from replicas offers a stamp")
 	}
 }
 

@@ -88,25 +88,34 @@ func (db *DB) EnableGroupCommit(writers int) {
 
 // spillAt is how many calls may wait for one writer before the next
 // writer takes calls too: a few writers at once overlap long transactions
-// (writes of credentials), while short ones (a fetch's lease and audit
-// entry) keep filling one transaction, whose commit they share.
+// (writes of credentials).
 const spillAt = 16
 
-// pickGroup returns the first writer with fewer than spillAt calls
-// waiting, or else the one with the fewest.
-func (db *DB) pickGroup() *grouper {
+// pickGroup returns the writer for a call. Appends (store.Appending: a
+// fetch's lease and audit entry) are short, and a tenant's commits wait
+// for each other on its audit log's row anyway, so they keep filling the
+// first writer's transaction, whose commit they share. Other calls go to
+// the first of the other writers with fewer than spillAt calls waiting,
+// or else to the writer with the fewest.
+func (db *DB) pickGroup(appending bool) *grouper {
 	if len(db.groups) == 1 {
 		return db.groups[0]
 	}
-	best, fewest := db.groups[0], -1
-	for _, g := range db.groups {
+	pending := func(g *grouper) int {
 		g.mu.Lock()
-		n := len(g.pending)
-		g.mu.Unlock()
+		defer g.mu.Unlock()
+		return len(g.pending)
+	}
+	if appending && pending(db.groups[0]) < maxGroup {
+		return db.groups[0]
+	}
+	best, fewest := db.groups[0], pending(db.groups[0])
+	for _, g := range db.groups[1:] {
+		n := pending(g)
 		if n < spillAt {
 			return g
 		}
-		if fewest < 0 || n < fewest {
+		if n < fewest {
 			best, fewest = g, n
 		}
 	}
@@ -118,7 +127,7 @@ func (db *DB) updateGrouped(ctx context.Context, fn func(store.Tx) error) error 
 		return err
 	}
 	c := &groupCall{ctx: ctx, fn: fn, done: make(chan struct{})}
-	g := db.pickGroup()
+	g := db.pickGroup(store.IsAppending(ctx))
 	g.mu.Lock()
 	g.pending = append(g.pending, c)
 	lead := !g.leading
