@@ -206,7 +206,8 @@ func (a *App) Sweep(ctx context.Context) error {
 		err4 = errors.Join(err4, err)
 	}
 	_, err5 := a.Vault.CertificateAlerts(ctx)
-	return errors.Join(err1, err2, err3, err4, err5)
+	_, err6 := a.Vault.PurgeLeases(ctx)
+	return errors.Join(err1, err2, err3, err4, err5, err6)
 }
 
 func (a *App) sweep(ctx context.Context, every time.Duration, log *slog.Logger) {

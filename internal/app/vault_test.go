@@ -18,6 +18,7 @@ import (
 	"github.com/custodia-project/custodia/internal/store/postgres"
 	"github.com/custodia-project/custodia/internal/store/postgres/pgtest"
 	"github.com/custodia-project/custodia/internal/store/sqlite"
+	"github.com/custodia-project/custodia/internal/vault"
 )
 
 const bankSecret = "Zq8-vault-test-secret-7731"
@@ -190,6 +191,36 @@ func TestRobotFetchUnderLease(t *testing.T) {
 		}
 		if r := n.do("GET", lease, bot, nil); r.status != 404 {
 			t.Errorf("revoked lease: %d", r.status)
+		}
+		// Dead leases are kept for a day, then the sweep deletes them; the
+		// audit log keeps the fetches.
+		leases := func() int {
+			t.Helper()
+			var ls []store.Lease
+			if err := n.app.Store.View(t.Context(), func(tx store.Tx) error {
+				var err error
+				ls, err = tx.ListLeases(t.Context(), n.tenantID("acme"), "", "", time.Time{})
+				return err
+			}); err != nil {
+				t.Fatal(err)
+			}
+			return len(ls)
+		}
+		sweep := func() {
+			t.Helper()
+			if err := n.app.Sweep(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		n.clock.Add(vault.LeaseRetention - 10*time.Minute)
+		sweep()
+		if got := leases(); got != 2 {
+			t.Errorf("leases a day after their end, before the sweep's cut = %d, want 2", got)
+		}
+		n.clock.Add(30 * time.Minute)
+		sweep()
+		if got := leases(); got != 0 {
+			t.Errorf("leases past their retention after a sweep = %d", got)
 		}
 		got := strings.Join(n.auditActions(n.tenantID("acme")), " ")
 		for _, want := range []string{"credential.create:ok", "credential.fetch:ok", "lease.renew:ok", "lease.revoke:ok"} {

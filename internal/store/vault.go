@@ -153,6 +153,9 @@ type VaultTx interface {
 	// ListLeases returns leases of a credential or of a subject (either
 	// may be empty), live at liveAt unless it is zero, newest first.
 	ListLeases(ctx context.Context, tenantID, credentialID, subjectID string, liveAt time.Time) ([]Lease, error)
+	// DeleteExpiredLeases deletes at most limit leases, of any tenant,
+	// that expired before before, oldest first, and says how many.
+	DeleteExpiredLeases(ctx context.Context, before time.Time, limit int) (int64, error)
 }
 
 // CredentialRecordID is the sealed record ID of a credential version.

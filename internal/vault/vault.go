@@ -1072,6 +1072,38 @@ func (s *Service) Leases(ctx context.Context, tenantID, ref string) ([]store.Lea
 	return out, wrapErr("leases", err)
 }
 
+// LeaseRetention is how long an expired or revoked lease is kept before
+// PurgeLeases deletes it. Every fetch's audit entry keeps the lease's ID,
+// holder, purpose and expiry for the audit log's own retention.
+const LeaseRetention = 24 * time.Hour
+
+// purgeBatch bounds the leases one purge transaction deletes, so that a
+// large backlog never holds the writer long.
+const purgeBatch = 5000
+
+// PurgeLeases deletes the leases of every tenant that expired more than
+// LeaseRetention ago, in transactions of at most purgeBatch, and says how
+// many. Without it the lease table would grow by a row per fetch forever.
+func (s *Service) PurgeLeases(ctx context.Context) (int64, error) {
+	before := s.now().Add(-LeaseRetention)
+	var total int64
+	for {
+		var n int64
+		err := s.store.Update(ctx, func(tx store.Tx) error {
+			var err error
+			n, err = tx.DeleteExpiredLeases(ctx, before, purgeBatch)
+			return err
+		})
+		if err != nil {
+			return total, fmt.Errorf("vault: purge leases: %w", err)
+		}
+		total += n
+		if n < purgeBatch {
+			return total, nil
+		}
+	}
+}
+
 // Delete removes a credential, every version and its sealed secrets.
 func (s *Service) Delete(ctx context.Context, tenantID, ref string) error {
 	err := s.store.Update(ctx, func(tx store.Tx) error {

@@ -1,6 +1,7 @@
 package sqldb
 
 import (
+	"fmt"
 	"context"
 	"encoding/json"
 	"strings"
@@ -318,4 +319,18 @@ func (t *tx) ListLeases(ctx context.Context, tenantID, credentialID, subjectID s
 		return nil, t.wrap("list leases", err)
 	}
 	return collect(t, "list leases", rows, scanLease)
+}
+
+func (t *tx) DeleteExpiredLeases(ctx context.Context, before time.Time, limit int) (int64, error) {
+	if err := t.flush(ctx); err != nil {
+		return 0, err
+	}
+	// The limit is written into the statement: SQLite plans a bound LIMIT
+	// anew at every run.
+	res, err := t.exec(ctx, "delete expired leases", fmt.Sprintf(`DELETE FROM leases WHERE id IN
+		(SELECT id FROM leases WHERE expires_at < $1 ORDER BY expires_at LIMIT %d)`, max(1, limit)), toMicros(before))
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
 }

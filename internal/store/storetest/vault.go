@@ -163,4 +163,30 @@ func testLeases(t *testing.T, s store.Store) {
 		}
 		return nil
 	})
+	// Expired leases are purged oldest first, at most limit at a time; live
+	// ones stay.
+	purge := func(before time.Time, limit int) int64 {
+		var n int64
+		update(t, s, func(tx store.Tx) error {
+			var err error
+			n, err = tx.DeleteExpiredLeases(ctx, before, limit)
+			return err
+		})
+		return n
+	}
+	if n := purge(t0.Add(time.Minute), 10); n != 0 {
+		t.Errorf("purged %d leases before any expired", n)
+	}
+	if n := purge(t0.Add(2*time.Minute), 50); n != 50 {
+		t.Errorf("purge with limit 50 = %d", n)
+	}
+	if n := purge(t0.Add(2*time.Minute), 1000); n != many+1-50 {
+		t.Errorf("purge of the rest = %d", n)
+	}
+	view(t, s, func(tx store.Tx) error {
+		if left, err := tx.ListLeases(ctx, "t1", "", "", time.Time{}); err != nil || len(left) != 3 {
+			t.Errorf("leases after the purge = %d, %v", len(left), err)
+		}
+		return nil
+	})
 }
