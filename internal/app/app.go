@@ -49,9 +49,10 @@ type Options struct {
 	// Identity tunes people and sign-in (hasher, password policy, passkeys,
 	// limits). Unset parts get safe defaults.
 	Identity identity.Options
-	// SweepEvery is how often expired grants, requests and challenges are
-	// retired and scheduled reviews run (default one minute; negative
-	// turns the loop off).
+	// SweepEvery is how often expired grants, requests, challenges, share
+	// links and dead leases are retired, scheduled reviews run and
+	// certificate alerts go out (default one minute; negative turns the
+	// loop off).
 	SweepEvery time.Duration
 }
 
@@ -219,7 +220,7 @@ func (a *App) sweep(ctx context.Context, every time.Duration, log *slog.Logger) 
 			return
 		case <-t.C:
 			if err := a.Sweep(ctx); err != nil && ctx.Err() == nil {
-				log.Error("identity sweep", "err", err)
+				log.Error("sweep", "err", err)
 			}
 		}
 	}
