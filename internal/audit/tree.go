@@ -83,10 +83,14 @@ func HashReader(ctx context.Context, tx store.AuditTx, logID string) tlog.HashRe
 	})
 }
 
-// addToTree stores the tree hashes that entry e, whose canonical encoding
-// is leaf, adds.
-func addToTree(ctx context.Context, tx store.AuditTx, e *store.AuditEvent, leaf []byte) error {
-	hs, err := tlog.StoredHashes(e.Seq, leaf, HashReader(ctx, tx, e.LogID))
+// addToTree stores the tree hashes that entry e adds.
+func addToTree(ctx context.Context, tx store.AuditTx, e *store.AuditEvent) error {
+	leaf := LeafOf(e)
+	b, err := leaf.Bytes()
+	if err != nil {
+		return err
+	}
+	hs, err := tlog.StoredHashes(e.Seq, b, HashReader(ctx, tx, e.LogID))
 	if err != nil {
 		return fmt.Errorf("audit: tree hashes for %s/%d: %w", e.LogID, e.Seq, err)
 	}

@@ -822,27 +822,20 @@ func (s *Service) Fetch(ctx context.Context, tenantID, ref string, in FetchInput
 		return nil, wrapErr("fetch", err)
 	}
 	out := secretOf(c, v, f)
-	// The lease and its audit entry are made and encoded here, so that the
-	// writer, which commits for every caller, only writes them.
-	now := s.now().UTC()
-	l := &store.Lease{ID: store.NewID("lse_"), TenantID: tenantID, CredentialID: out.Credential, Version: out.Version,
-		SubjectType: store.SubjectRobot, SubjectID: p.ID, Purpose: in.Purpose, CreatedAt: now, ExpiresAt: now.Add(ttl)}
-	entry, err := audit.Prepare(ctx, now, audit.Entry{Log: tenantID, Action: "credential.fetch", Target: out.Credential,
-		Details: map[string]any{"name": out.Name, "version": out.Version, "lease": l.ID, "purpose": in.Purpose, "grant": grant,
-			"lease_expires_at": l.ExpiresAt}})
-	if err != nil {
-		return nil, wrapErr("fetch", err)
-	}
 	err = s.store.Update(store.Appending(ctx), func(tx store.Tx) error {
+		now := s.now().UTC()
+		l := &store.Lease{ID: store.NewID("lse_"), TenantID: tenantID, CredentialID: out.Credential, Version: out.Version,
+			SubjectType: store.SubjectRobot, SubjectID: p.ID, Purpose: in.Purpose, CreatedAt: now, ExpiresAt: now.Add(ttl)}
 		if err := tx.InsertLease(ctx, l); err != nil {
 			return err
 		}
-		return entry.Append(ctx, tx)
+		out.LeaseID, out.ExpiresAt = l.ID, l.ExpiresAt
+		return s.record(ctx, tx, tenantID, "credential.fetch", out.Credential, map[string]any{"name": out.Name, "version": out.Version,
+			"lease": l.ID, "purpose": in.Purpose, "grant": grant, "lease_expires_at": l.ExpiresAt})
 	})
 	if err != nil {
 		return nil, wrapErr("fetch", err)
 	}
-	out.LeaseID, out.ExpiresAt = l.ID, l.ExpiresAt
 	return out, nil
 }
 
