@@ -5,6 +5,7 @@
 # and every acknowledged write fsynced; each path has its own password.
 # SQLite; PostgreSQL too when BENCH_POSTGRES_URL names an empty database
 # (psql must be installed: the script analyzes it after the fill).
+# A last run mixes reads (48 clients) and writes (16) at once.
 # Loopback only; every run is bounded by -d. Results go in
 # docs/benchmarks.md.
 #
@@ -46,6 +47,13 @@ run_engine() { # name, port, extra server flags...
 		echo "== $name: PUT /v1/secret/data/bench/p{i} (new version, fsynced), -c $c"
 		$l -url "$addr/v1/secret/data/bench/p{i}" -method PUT -body "$work/secret.json" -header "X-Vault-Token: $pat" -c "$c" -d "${secs}s"
 	done
+	# Reads while writes go on: on PostgreSQL every write moves the change
+	# stamp, so cached fetches are confirmed stale and run again.
+	echo "== $name: mixed: GET as the robot -c 48 while PUT -c 16 (two load tools at once)"
+	$l -url "$addr/v1/secret/data/bench/p{i}" -method PUT -body "$work/secret.json" -header "X-Vault-Token: $pat" -c 16 -d "${secs}s" >"$work/mixed-put.txt" &
+	$l -url "$addr/v1/secret/data/bench/p{i}" -header "X-Vault-Token: $robot" -header "X-Custodia-Purpose: benchmark" -c 48 -d "${secs}s"
+	wait %%
+	cat "$work/mixed-put.txt"
 	echo "== $name: server peak RSS"
 	grep VmHWM "/proc/$(jobs -p | tail -1)/status" || true
 	kill %% 2>/dev/null || true
