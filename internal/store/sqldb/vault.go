@@ -307,14 +307,25 @@ func (t *tx) ListLeases(ctx context.Context, tenantID, credentialID, subjectID s
 	if err := t.flush(ctx); err != nil {
 		return nil, err
 	}
-	live := int64(-1)
-	if !liveAt.IsZero() {
-		live = toMicros(liveAt)
+	// Only the filters asked for are written, so that a credential's live
+	// leases are found through leases_by_credential, not by scanning the
+	// tenant's leases of the last day.
+	q := `SELECT ` + leaseCols + ` FROM leases WHERE tenant_id = $1`
+	args := []any{tenantID}
+	add := func(cond string, v any) {
+		args = append(args, v)
+		q += fmt.Sprintf(cond, len(args))
 	}
-	rows, err := t.query(ctx, `SELECT `+leaseCols+` FROM leases
-		WHERE tenant_id = $1 AND ($2 = '' OR credential_id = $2) AND ($3 = '' OR subject_id = $3)
-		  AND (CAST($4 AS BIGINT) < 0 OR (revoked_at = 0 AND expires_at > $4))
-		ORDER BY created_at DESC, id`, tenantID, credentialID, subjectID, live)
+	if credentialID != "" {
+		add(` AND credential_id = $%d`, credentialID)
+	}
+	if subjectID != "" {
+		add(` AND subject_id = $%d`, subjectID)
+	}
+	if !liveAt.IsZero() {
+		add(` AND expires_at > $%d AND revoked_at = 0`, toMicros(liveAt))
+	}
+	rows, err := t.query(ctx, q+` ORDER BY created_at DESC, id`, args...)
 	if err != nil {
 		return nil, t.wrap("list leases", err)
 	}

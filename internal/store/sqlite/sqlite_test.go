@@ -272,3 +272,46 @@ func TestCheckpointsInBackground(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// BenchmarkListLeases lists one credential's live leases among a day's
+// leases of a busy tenant (100,000 over 1,000 credentials, most expired).
+func BenchmarkListLeases(b *testing.B) {
+	ctx := context.Background()
+	s, err := sqlite.Open(ctx, b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	t0 := time.Unix(1_800_000_000, 0)
+	for batch := range 100 {
+		err := s.Update(ctx, func(tx store.Tx) error {
+			for i := range 1000 {
+				n := batch*1000 + i
+				at := t0.Add(time.Duration(n) * 800 * time.Millisecond) // a day
+				l := &store.Lease{ID: fmt.Sprintf("lse_%06d", n), TenantID: "t1", CredentialID: fmt.Sprintf("crd_%03d", n%1000),
+					Version: 1, SubjectType: store.SubjectRobot, SubjectID: "rbt_1", Purpose: "bench", CreatedAt: at, ExpiresAt: at.Add(5 * time.Minute)}
+				if err := tx.InsertLease(ctx, l); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	live := t0.Add(80_000 * time.Second) // the last 5 minutes of leases are live
+	b.ResetTimer()
+	for b.Loop() {
+		err := s.View(ctx, func(tx store.Tx) error {
+			ls, err := tx.ListLeases(ctx, "t1", "crd_900", "", live)
+			if err == nil && len(ls) == 0 {
+				err = errors.New("no live lease")
+			}
+			return err
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+}
