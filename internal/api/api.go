@@ -64,7 +64,7 @@ type Route struct {
 	// in a write (its lease): on engines shared by several nodes it may be
 	// served from this node's caches provisionally, since that write
 	// confirms them first; the server runs it again without caches when
-	// they had gone stale (store.Confirm). Its body is read whole first.
+	// they had gone stale (store.Confirm), on its body read whole first.
 	Confirms bool
 	Handler  Handler
 }

@@ -59,21 +59,6 @@ type Confirm struct {
 
 type confirmKey struct{}
 
-type appendingKey struct{}
-
-// Appending marks ctx's Updates as appends alone (a robot's lease and its
-// audit entry): short transactions that engines with several writers
-// gather into shared commits rather than spread across writers.
-func Appending(ctx context.Context) context.Context {
-	return context.WithValue(ctx, appendingKey{}, true)
-}
-
-// IsAppending reports whether ctx was marked by Appending.
-func IsAppending(ctx context.Context) bool {
-	v, _ := ctx.Value(appendingKey{}).(bool)
-	return v
-}
-
 // WithConfirm returns ctx carrying a new Confirm: its request may be served
 // cached values that it confirms before acting on them.
 func WithConfirm(ctx context.Context) context.Context {

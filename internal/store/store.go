@@ -304,3 +304,18 @@ type JobTx interface {
 	// ListJobs returns the newest jobs first, optionally of one tenant.
 	ListJobs(ctx context.Context, tenantID string, limit int) ([]Job, error)
 }
+
+type appendingKey struct{}
+
+// Appending marks ctx's Updates as appends alone (a robot's lease and its
+// audit entry): short transactions that engines with several writers
+// gather into shared commits rather than spread across writers.
+func Appending(ctx context.Context) context.Context {
+	return context.WithValue(ctx, appendingKey{}, true)
+}
+
+// IsAppending reports whether ctx was marked by Appending.
+func IsAppending(ctx context.Context) bool {
+	v, _ := ctx.Value(appendingKey{}).(bool)
+	return v
+}

@@ -20,6 +20,22 @@ import (
 	"github.com/custodia-project/custodia/internal/store/storetest"
 )
 
+// openNodes opens n stores on the database at u, as n nodes of one
+// installation would; they are closed when t ends.
+func openNodes(t *testing.T, u string, n int, o postgres.Options) []*sqldb.DB {
+	t.Helper()
+	nodes := make([]*sqldb.DB, n)
+	for i := range nodes {
+		s, err := postgres.Open(context.Background(), u, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		nodes[i] = s
+	}
+	return nodes
+}
+
 func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) store.Store {
 		s, err := postgres.Open(context.Background(), pgtest.URL(t), postgres.Options{MaxConns: 8})
@@ -79,15 +95,8 @@ func TestReplicaReads(t *testing.T) {
 func TestChangeStamp(t *testing.T) {
 	u := pgtest.URL(t)
 	ctx := context.Background()
-	open := func(o postgres.Options) *sqldb.DB {
-		s, err := postgres.Open(ctx, u, o)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { s.Close() })
-		return s
-	}
-	a, b := open(postgres.Options{MaxConns: 4}), open(postgres.Options{MaxConns: 4})
+	nodes := openNodes(t, u, 2, postgres.Options{MaxConns: 4})
+	a, b := nodes[0], nodes[1]
 	var cf store.Confirmer = a
 	if !cf.StampLags() {
 		t.Fatal("a node of a shared database does not say its stamp lags")
@@ -153,7 +162,7 @@ func TestChangeStamp(t *testing.T) {
 	}
 	wg.Wait()
 
-	r := open(postgres.Options{MaxConns: 2, ReplicaURLs: []string{u}})
+	r := openNodes(t, u, 1, postgres.Options{MaxConns: 2, ReplicaURLs: []string{u}})[0]
 	if _, ok := r.Stamp(); ok || r.StampLags() {
 		t.Fatal("a node reading from replicas offers a stamp")
 	}
@@ -174,17 +183,8 @@ func TestUnreachable(t *testing.T) {
 // keep the numbering dense and the tree whole, or an inclusion proof of
 // some entry fails.
 func TestTwoNodesAppendOneLog(t *testing.T) {
-	u := pgtest.URL(t)
 	ctx := context.Background()
-	var nodes []store.Store
-	for range 2 {
-		s, err := postgres.Open(ctx, u, postgres.Options{MaxConns: 4})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer s.Close()
-		nodes = append(nodes, s)
-	}
+	nodes := openNodes(t, pgtest.URL(t), 2, postgres.Options{MaxConns: 4})
 	const workers, each = 8, 15
 	var wg sync.WaitGroup
 	errs := make(chan error, 2*workers*each)
@@ -283,17 +283,8 @@ func TestViewRefusesWrites(t *testing.T) {
 // the other's, so PostgreSQL must abort one of them to break the deadlock.
 // The aborted call runs again and both succeed, instead of one failing.
 func TestDeadlockedWriteRunsAgain(t *testing.T) {
-	u := pgtest.URL(t)
 	ctx := context.Background()
-	var nodes []store.Store
-	for range 2 {
-		s, err := postgres.Open(ctx, u, postgres.Options{MaxConns: 4})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer s.Close()
-		nodes = append(nodes, s)
-	}
+	nodes := openNodes(t, pgtest.URL(t), 2, postgres.Options{MaxConns: 4})
 	now := time.Now()
 	if err := nodes[0].Update(ctx, func(tx store.Tx) error {
 		if err := tx.CreateTenant(ctx, &store.Tenant{ID: "t1", Slug: "t1", Name: "t1", Status: store.TenantActive, CreatedAt: now}); err != nil {
