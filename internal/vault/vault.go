@@ -824,7 +824,7 @@ func (s *Service) Fetch(ctx context.Context, tenantID, ref string, in FetchInput
 	out := secretOf(c, v, f)
 	err = s.store.Update(store.Appending(ctx), func(tx store.Tx) error {
 		now := s.now().UTC()
-		l := &store.Lease{ID: store.NewID("lse_"), TenantID: tenantID, CredentialID: out.Credential, Version: out.Version,
+		l := &store.Lease{ID: store.NewTimeID("lse_", now), TenantID: tenantID, CredentialID: out.Credential, Version: out.Version,
 			SubjectType: store.SubjectRobot, SubjectID: p.ID, Purpose: in.Purpose, CreatedAt: now, ExpiresAt: now.Add(ttl)}
 		if err := tx.InsertLease(ctx, l); err != nil {
 			return err

@@ -271,7 +271,7 @@ func insertRows(ctx context.Context, t *tx, op, prefix string, cols int, extra s
 			if r > 0 {
 				b.WriteString(", ")
 			}
-			placeholders(&b, r*cols, cols, extra)
+			placeholders(&b, r*cols, cols, extra, t.d.BareParams)
 		}
 		return b.String()
 	}
@@ -306,14 +306,19 @@ func insertRows(ctx context.Context, t *tx, op, prefix string, cols int, extra s
 	return nil
 }
 
-// placeholders writes "($n+1, ..., $n+k<extra>)".
-func placeholders(b *strings.Builder, n, k int, extra string) {
+// placeholders writes "($n+1, ..., $n+k<extra>)", or "(?, ..., ?<extra>)"
+// when bare.
+func placeholders(b *strings.Builder, n, k int, extra string, bare bool) {
 	b.WriteByte('(')
 	for j := 1; j <= k; j++ {
 		if j > 1 {
 			b.WriteString(", ")
 		}
-		fmt.Fprintf(b, "$%d", n+j)
+		if bare {
+			b.WriteByte('?')
+		} else {
+			fmt.Fprintf(b, "$%d", n+j)
+		}
 	}
 	b.WriteString(extra)
 	b.WriteByte(')')

@@ -71,9 +71,12 @@ type Dialect struct {
 	// value cached under it must be confirmed (store.Confirmer).
 	SharedStamp bool
 	// RowsPerInsert bounds the rows of one multi-row insert (default 32).
-	// modernc's SQLite looks each parameter up by name when binding, a
-	// cost that grows with the square of a statement's parameters.
 	RowsPerInsert int
+	// BareParams writes a multi-row insert's parameters as bare "?",
+	// bound by position, instead of "$1", "$2"...: modernc's SQLite looks
+	// every numbered or named parameter up by name when binding, a cost
+	// that grows with the square of a statement's parameters.
+	BareParams bool
 	// ExactInserts writes the rows left over after full multi-row inserts
 	// in one statement of exactly that many rows, rather than in the fixed
 	// sizes 8, 4, 2, 1: for engines whose driver keeps many statements

@@ -36,9 +36,9 @@ var dialect = sqldb.Dialect{
 	DeferAudit:   true,
 	PrepareReads: true,
 	SoleWriter:   true, // the data directory is locked (lockDir)
-	// Binding is quadratic in a statement's parameters (see
-	// Dialect.RowsPerInsert): 8 rows of 10 to 12 columns cost least.
-	RowsPerInsert: 8,
+	// Parameters bound by position: by name, binding is quadratic in a
+	// statement's parameters (see Dialect.BareParams).
+	BareParams: true,
 	IsUniqueViolation: func(err error) bool {
 		var e *sqlite.Error
 		if !errors.As(err, &e) {
