@@ -21,7 +21,7 @@ func breakGlassRoutes(h *handlers) []Route {
 			Unsealed: true, Tag: "break-glass", Summary: summary, Request: req, Response: resp, Status: status, Handler: fn}
 	}
 	return []Route{
-		t("GET", "", authz.TenantsRead, "Break-glass requests of the tenant, newest first (operators and the tenant's people)",
+		t("GET", "", authz.BreakGlassRead, "Break-glass requests of the tenant, newest first (operators and the tenant's people, not robots)",
 			nil, BreakGlassList{}, 0, h.listBreakGlass),
 		t("POST", "", authz.BreakGlass, "Operators: ask to reveal one credential in an emergency, with a reason (the tenant's policy decides)",
 			vault.BreakGlassInput{}, vault.BreakGlass{}, http.StatusCreated, h.requestBreakGlass),

@@ -183,7 +183,7 @@ var routeAccess = map[string]string{
 	"GET /api/v1/tenants/{tenant}/credentials-health":            "OAMUR",
 	"GET /api/v1/tenants/{tenant}/credentials-rotation":          "OAMUR",
 
-	"GET /api/v1/tenants/{tenant}/break-glass":               "oOAMUR",
+	"GET /api/v1/tenants/{tenant}/break-glass":               "oOAMU",
 	"POST /api/v1/tenants/{tenant}/break-glass":              "o",
 	"POST /api/v1/tenants/{tenant}/break-glass/{id}/approve": "OA",
 	"POST /api/v1/tenants/{tenant}/break-glass/{id}/deny":    "OA",

@@ -40,6 +40,9 @@ const (
 	// credential in an emergency; the tenant's policy decides whether
 	// they may (see vault.RequestBreakGlass).
 	BreakGlass Permission = "breakglass.use"
+	// BreakGlassRead lists a tenant's break-glass requests: the operator's
+	// staff and the tenant's people see every step; robots do not.
+	BreakGlassRead Permission = "breakglass.read"
 
 	// TenantsRead is the tenant's record and key metadata: operators, and
 	// the tenant's own members.
@@ -85,7 +88,7 @@ const (
 // All is every permission a route may declare; a route naming anything else
 // fails the route-table test.
 var All = []Permission{Public, Metrics, SysManage, TokensManage, TenantsManage, OperatorAuditRead, AuditManage, JobsRead, BreakGlass,
-	TenantsRead, AuditProofs, Self, AuditRead, MembersRead, MembersManage, RobotsManage, GrantsRead, GrantsManage,
+	BreakGlassRead, TenantsRead, AuditProofs, Self, AuditRead, MembersRead, MembersManage, RobotsManage, GrantsRead, GrantsManage,
 	RequestsCreate, RequestsDecide, ReviewsRead, ReviewsManage, PolicyManage,
 	CredentialsRead, CredentialsWrite, CredentialsReveal, CredentialsFetch, VaultUse, AppRoleLogin, SharesCreate, SharesManage}
 
@@ -112,10 +115,10 @@ const (
 var Roles = []string{RoleOwner, RoleAdmin, RoleMember, RoleAuditor}
 
 var operatorPerms = []Permission{Metrics, SysManage, TokensManage, TenantsManage, OperatorAuditRead, AuditManage, JobsRead, BreakGlass,
-	TenantsRead, AuditProofs}
+	BreakGlassRead, TenantsRead, AuditProofs}
 
 var (
-	readerPerms = []Permission{TenantsRead, Self, RequestsCreate, VaultUse}
+	readerPerms = []Permission{TenantsRead, Self, RequestsCreate, VaultUse, BreakGlassRead}
 	auditorOnly = []Permission{AuditRead, AuditProofs, MembersRead, GrantsRead, ReviewsRead, CredentialsRead}
 	adminPerms  = []Permission{MembersManage, RobotsManage, GrantsManage, RequestsDecide, ReviewsManage, PolicyManage,
 		CredentialsWrite, SharesCreate, SharesManage}
