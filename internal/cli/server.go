@@ -194,14 +194,9 @@ func runServer(ctx context.Context, cfg *config.Config, e *env) error {
 	if cfg.MetricsPublic {
 		log.Warn("--metrics-public: /metrics is served without a token")
 	}
-	keyFile, err := rootKeyFile(cfg, log)
-	if err != nil {
-		return &exitError{code: ExitUsage, err: err}
-	}
-	cert, err := loadCertificate(cfg, e, log, now())
-	if err != nil {
-		return &exitError{code: ExitUsage, err: err}
-	}
+	// The store first: on SQLite it locks the data directory, so a second
+	// server on the same directory stops before it reads the root key or
+	// makes a TLS certificate in it.
 	st, err := openStore(ctx, cfg)
 	if err != nil {
 		if errors.Is(err, store.ErrSchemaTooNew) {
@@ -210,6 +205,14 @@ func runServer(ctx context.Context, cfg *config.Config, e *env) error {
 		return &exitError{code: ExitUnavailable, err: fmt.Errorf("storage: %w", err)}
 	}
 	defer st.Close()
+	keyFile, err := rootKeyFile(cfg, log)
+	if err != nil {
+		return &exitError{code: ExitUsage, err: err}
+	}
+	cert, err := loadCertificate(cfg, e, log, now())
+	if err != nil {
+		return &exitError{code: ExitUsage, err: err}
+	}
 
 	opts := app.DefaultServerOptions()
 	opts.MaxBodyBytes, opts.MaxHeaderBytes = cfg.HTTP.MaxBodyBytes, cfg.HTTP.MaxHeaderBytes
