@@ -375,7 +375,7 @@ func TestPasswordHealthNoPlaintext(t *testing.T) {
 				out := map[string][]byte{}
 				tid := n.tenantID(slug)
 				err := n.app.Store.View(context.Background(), func(tx store.Tx) error {
-					vs, err := tx.ListCurrentCredentialVersions(context.Background(), tid, nil)
+					vs, err := tx.ListCurrentCredentialVersions(context.Background(), tid)
 					for _, v := range vs {
 						c, err := tx.GetCredential(context.Background(), tid, v.CredentialID)
 						if err != nil {

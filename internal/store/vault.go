@@ -140,9 +140,8 @@ type VaultTx interface {
 	ListCredentialVersions(ctx context.Context, tenantID, credentialID string) ([]CredentialVersion, error)
 	DeleteCredentialVersion(ctx context.Context, tenantID, credentialID string, version int) error
 	// ListCurrentCredentialVersions returns the current, live version of
-	// each of a tenant's credentials, by credential ID; with fingerprint
-	// not nil, only those with that fingerprint (password reuse).
-	ListCurrentCredentialVersions(ctx context.Context, tenantID string, fingerprint []byte) ([]CredentialVersion, error)
+	// each of a tenant's credentials, by credential ID.
+	ListCurrentCredentialVersions(ctx context.Context, tenantID string) ([]CredentialVersion, error)
 	// CountReuse counts the tenant's credentials other than exceptID whose
 	// current, live version has fingerprint, counting at most MaxReuseCount.
 	CountReuse(ctx context.Context, tenantID string, fingerprint []byte, exceptID string) (int, error)

@@ -236,7 +236,7 @@ func (s *Service) Health(ctx context.Context, tenantID string) (*HealthReport, e
 		if err != nil {
 			return err
 		}
-		current, err := tx.ListCurrentCredentialVersions(ctx, tenantID, nil)
+		current, err := tx.ListCurrentCredentialVersions(ctx, tenantID)
 		if err != nil {
 			return err
 		}

@@ -29,16 +29,10 @@ func (t *tx) InsertRecord(ctx context.Context, r *store.Record) (bool, error) {
 const currentVersionCols = `v.tenant_id, v.credential_id, v.version, v.fields, v.fingerprint, v.strength, v.breached, v.created_by,
 	v.created_at, v.deleted_at, v.destroyed_at`
 
-func (t *tx) ListCurrentCredentialVersions(ctx context.Context, tenantID string, fingerprint []byte) ([]store.CredentialVersion, error) {
-	q := `SELECT ` + currentVersionCols + ` FROM credentials c
+func (t *tx) ListCurrentCredentialVersions(ctx context.Context, tenantID string) ([]store.CredentialVersion, error) {
+	rows, err := t.query(ctx, `SELECT `+currentVersionCols+` FROM credentials c
 		JOIN credential_versions v ON v.tenant_id = c.tenant_id AND v.credential_id = c.id AND v.version = c.current_version
-		WHERE c.tenant_id = $1 AND v.deleted_at = 0 AND v.destroyed_at = 0`
-	args := []any{tenantID}
-	if fingerprint != nil {
-		q += ` AND v.fingerprint = $2`
-		args = append(args, fingerprint)
-	}
-	rows, err := t.query(ctx, q+` ORDER BY c.id`, args...)
+		WHERE c.tenant_id = $1 AND v.deleted_at = 0 AND v.destroyed_at = 0 ORDER BY c.id`, tenantID)
 	if err != nil {
 		return nil, t.wrap("list current credential versions", err)
 	}
