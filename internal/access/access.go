@@ -10,7 +10,6 @@ package access
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
@@ -36,26 +35,11 @@ func New(s store.Store, now func() time.Time, log *slog.Logger) *Service {
 	return &Service{store: s, now: now, log: log}
 }
 
-func actorOf(ctx context.Context) *authz.Principal {
-	if p := authz.From(ctx); p != nil {
-		return p
-	}
-	return &authz.Principal{Kind: "system", ID: "custodia"}
-}
-
 func (s *Service) record(ctx context.Context, tx store.AuditTx, tenantID, action, target string, details map[string]any) error {
 	return audit.Append(ctx, tx, s.now(), audit.Entry{Log: tenantID, Action: action, Target: target, Details: details})
 }
 
-func wrapErr(op string, err error) error {
-	if err == nil {
-		return nil
-	}
-	if _, ok := fault.As(err); ok {
-		return err
-	}
-	return fmt.Errorf("access: %s: %w", op, err)
-}
+func wrapErr(op string, err error) error { return fault.Annotate("access", op, err) }
 
 // GrantInput gives a subject a permission on a resource for a while.
 type GrantInput struct {
@@ -188,7 +172,7 @@ func (s *Service) Grant(ctx context.Context, tenantID string, in GrantInput) (*s
 func (s *Service) grant(ctx context.Context, tx store.Tx, tenantID, st, sid, perm, rt, rid, reason, requestID string, d time.Duration) (*store.Grant, error) {
 	now := s.now().UTC()
 	g := &store.Grant{ID: store.NewID("grt_"), TenantID: tenantID, SubjectType: st, SubjectID: sid, Permission: perm,
-		ResourceType: rt, ResourceID: rid, Reason: reason, CreatedBy: actorOf(ctx).ID, RequestID: requestID,
+		ResourceType: rt, ResourceID: rid, Reason: reason, CreatedBy: authz.ActorOf(ctx).ID, RequestID: requestID,
 		CreatedAt: now, ExpiresAt: now.Add(d)}
 	if err := tx.InsertGrant(ctx, g); err != nil {
 		return nil, err

@@ -87,7 +87,7 @@ type Report struct {
 // the credentials it names are flagged for rotation and the tenant's
 // admins are notified.
 func (s *Service) Offboard(ctx context.Context, tenantID, ref string, in OffboardInput) (*Report, error) {
-	actor := actorOf(ctx)
+	actor := authz.ActorOf(ctx)
 	var rep *Report
 	err := s.store.Update(ctx, func(tx store.Tx) error {
 		m, err := identity.MemberOf(ctx, tx, tenantID, ref)

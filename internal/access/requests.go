@@ -23,7 +23,7 @@ type RequestInput struct {
 // Request files an access request by the calling member. The tenant's
 // approvers are notified.
 func (s *Service) Request(ctx context.Context, tenantID string, in RequestInput) (*store.AccessRequest, error) {
-	p := actorOf(ctx)
+	p := authz.ActorOf(ctx)
 	if p.Kind != authz.KindMember {
 		return nil, fault.New(fault.Forbidden, "members_only", "only a member can request access")
 	}
@@ -91,7 +91,7 @@ type Decision struct {
 // approval that reaches the tenant's count creates the grant. Nobody
 // decides their own request, and nobody approves twice.
 func (s *Service) Decide(ctx context.Context, tenantID, id string, d Decision) (*store.AccessRequest, error) {
-	p := actorOf(ctx)
+	p := authz.ActorOf(ctx)
 	var r *store.AccessRequest
 	err := s.store.Update(ctx, func(tx store.Tx) error {
 		var err error
@@ -155,7 +155,7 @@ func (s *Service) Decide(ctx context.Context, tenantID, id string, d Decision) (
 
 // Cancel withdraws the caller's own pending request.
 func (s *Service) Cancel(ctx context.Context, tenantID, id string) error {
-	p := actorOf(ctx)
+	p := authz.ActorOf(ctx)
 	return wrapErr("cancel", s.store.Update(ctx, func(tx store.Tx) error {
 		r, err := tx.GetAccessRequest(ctx, tenantID, id)
 		if errors.Is(err, store.ErrNotFound) || err == nil && r.RequesterID != p.ID {

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/custodia-project/custodia/internal/authz"
 	"github.com/custodia-project/custodia/internal/fault"
 	"github.com/custodia-project/custodia/internal/identity"
 	"github.com/custodia-project/custodia/internal/store"
@@ -57,7 +58,7 @@ func (s *Service) startReview(ctx context.Context, tx store.Tx, tenantID string,
 		return nil, nil, fault.New(fault.Invalid, "invalid_deadline", "the deadline must be in the next 90 days")
 	}
 	rv := &store.Review{ID: store.NewID("rev_"), TenantID: tenantID, Status: store.ReviewOpen, Unanswered: pol.ReviewUnanswered,
-		CreatedBy: actorOf(ctx).ID, CreatedAt: now, Deadline: deadline.UTC()}
+		CreatedBy: authz.ActorOf(ctx).ID, CreatedAt: now, Deadline: deadline.UTC()}
 	items, err := reviewLines(ctx, tx, tenantID, now)
 	if err != nil {
 		return nil, nil, err
@@ -181,7 +182,7 @@ type LineDecision struct {
 // DecideLines records reviewers' answers. A reviewer never decides a line
 // about their own access.
 func (s *Service) DecideLines(ctx context.Context, tenantID, id string, ds []LineDecision) error {
-	p := actorOf(ctx)
+	p := authz.ActorOf(ctx)
 	return wrapErr("decide lines", s.store.Update(ctx, func(tx store.Tx) error {
 		rv, err := tx.GetReview(ctx, tenantID, id)
 		if errors.Is(err, store.ErrNotFound) {
@@ -251,7 +252,7 @@ func (s *Service) CloseReview(ctx context.Context, tenantID, id string) (*Signof
 	if rv.Status != store.ReviewOpen {
 		return nil, fault.New(fault.Conflict, "review_closed", "review %s is closed", id)
 	}
-	p := actorOf(ctx)
+	p := authz.ActorOf(ctx)
 	now := s.now().UTC()
 	so := &Signoff{Review: rv.ID, Tenant: tenantID, StartedAt: rv.CreatedAt, Deadline: rv.Deadline, ClosedAt: now, SignedBy: p.ID,
 		Unanswered: rv.Unanswered, Applied: []string{}}

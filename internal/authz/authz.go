@@ -301,6 +301,22 @@ func WithPrincipal(ctx context.Context, p *Principal) context.Context {
 	return context.WithValue(ctx, ctxKey{}, p)
 }
 
+// The installation itself, acting for no caller (sweeps, jobs): the
+// principal ActorOf returns, named as the audit log names it.
+const (
+	KindSystem = "system"
+	SystemID   = "custodia"
+)
+
+// ActorOf returns the principal in ctx, or the installation's own when
+// there is none.
+func ActorOf(ctx context.Context) *Principal {
+	if p := From(ctx); p != nil {
+		return p
+	}
+	return &Principal{Kind: KindSystem, ID: SystemID}
+}
+
 // From returns the principal in ctx, or nil.
 func From(ctx context.Context) *Principal {
 	p, _ := ctx.Value(ctxKey{}).(*Principal)

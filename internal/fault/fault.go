@@ -53,6 +53,19 @@ func Wrap(err error, k Kind, code, format string, args ...any) *Error {
 	return &Error{Kind: k, Code: code, Message: fmt.Sprintf(format, args...), Err: err}
 }
 
+// Annotate passes err on from a service's operation op: nil as nil, a
+// client-visible *Error as it is, anything else (a storage failure) with
+// pkg and op in front, for the server's log.
+func Annotate(pkg, op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if _, ok := As(err); ok {
+		return err
+	}
+	return fmt.Errorf("%s: %s: %w", pkg, op, err)
+}
+
 // As finds a *Error in err's chain.
 func As(err error) (*Error, bool) {
 	var e *Error

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/custodia-project/custodia/internal/auth"
+	"github.com/custodia-project/custodia/internal/authz"
 	"github.com/custodia-project/custodia/internal/fault"
 	"github.com/custodia-project/custodia/internal/keys"
 	"github.com/custodia-project/custodia/internal/mfa"
@@ -151,7 +152,7 @@ func passkeyUser(m *store.Member, f *factors) (*mfa.User, error) {
 
 // self loads the calling member.
 func (s *Service) self(ctx context.Context, tx store.Tx) (*store.Member, error) {
-	p := actorOf(ctx)
+	p := authz.ActorOf(ctx)
 	if p.Kind != "member" {
 		return nil, fault.New(fault.Forbidden, "members_only", "only a member has second factors")
 	}

@@ -70,7 +70,7 @@ func (s *Service) Invite(ctx context.Context, tenantID string, in InviteInput) (
 	if err := in.validate(); err != nil {
 		return nil, err
 	}
-	actor := actorOf(ctx)
+	actor := authz.ActorOf(ctx)
 	if !mayManage(actor, in.Role) {
 		return nil, fault.New(fault.Forbidden, "role_too_high", "only an owner may invite an owner")
 	}
@@ -236,7 +236,7 @@ func (s *Service) SetRole(ctx context.Context, tenantID, ref, role string) (*sto
 	if !authz.ValidRole(role) {
 		return nil, fault.New(fault.Invalid, "invalid_role", "role must be one of %s", strings.Join(authz.Roles, ", "))
 	}
-	actor := actorOf(ctx)
+	actor := authz.ActorOf(ctx)
 	var m *store.Member
 	err := s.store.Update(ctx, func(tx store.Tx) error {
 		var err error

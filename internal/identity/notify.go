@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"time"
 
+	"github.com/custodia-project/custodia/internal/authz"
 	"github.com/custodia-project/custodia/internal/store"
 )
 
@@ -44,7 +45,7 @@ func NotifyAdmins(ctx context.Context, tx store.Tx, now time.Time, tenantID, kin
 
 // Notifications lists the calling member's notifications, newest first.
 func (s *Service) Notifications(ctx context.Context, limit int) ([]store.Notification, error) {
-	p := actorOf(ctx)
+	p := authz.ActorOf(ctx)
 	var out []store.Notification
 	err := s.store.View(ctx, func(tx store.Tx) error {
 		var err error
@@ -56,7 +57,7 @@ func (s *Service) Notifications(ctx context.Context, limit int) ([]store.Notific
 
 // MarkRead marks one of the calling member's notifications read.
 func (s *Service) MarkRead(ctx context.Context, id string) error {
-	p := actorOf(ctx)
+	p := authz.ActorOf(ctx)
 	return wrapErr("mark read", s.store.Update(ctx, func(tx store.Tx) error {
 		return tx.MarkNotificationRead(ctx, p.TenantID, p.ID, id, s.now().UTC())
 	}))

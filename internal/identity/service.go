@@ -3,14 +3,12 @@ package identity
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
 	"time"
 
 	"github.com/custodia-project/custodia/internal/audit"
-	"github.com/custodia-project/custodia/internal/authz"
 	"github.com/custodia-project/custodia/internal/fault"
 	"github.com/custodia-project/custodia/internal/keys"
 	"github.com/custodia-project/custodia/internal/mfa"
@@ -117,25 +115,9 @@ func member(ctx context.Context, tx store.IdentityTx, tenantID, ref string) (*st
 	return m, err
 }
 
-// actorOf is the principal behind ctx, required for tenant actions.
-func actorOf(ctx context.Context) *authz.Principal {
-	if p := authz.From(ctx); p != nil {
-		return p
-	}
-	return &authz.Principal{Kind: "system"}
-}
-
 // record appends a tenant audit entry in tx.
 func (s *Service) record(ctx context.Context, tx store.AuditTx, tenantID, action, target string, details map[string]any) error {
 	return audit.Append(ctx, tx, s.now(), audit.Entry{Log: tenantID, Action: action, Target: target, Details: details})
 }
 
-func wrapErr(op string, err error) error {
-	if err == nil {
-		return nil
-	}
-	if _, ok := fault.As(err); ok {
-		return err
-	}
-	return fmt.Errorf("identity: %s: %w", op, err)
-}
+func wrapErr(op string, err error) error { return fault.Annotate("identity", op, err) }

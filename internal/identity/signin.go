@@ -12,6 +12,7 @@ import (
 
 	"github.com/custodia-project/custodia/internal/audit"
 	"github.com/custodia-project/custodia/internal/auth"
+	"github.com/custodia-project/custodia/internal/authz"
 	"github.com/custodia-project/custodia/internal/fault"
 	"github.com/custodia-project/custodia/internal/keys"
 	"github.com/custodia-project/custodia/internal/store"
@@ -498,7 +499,7 @@ func (s *Service) SignInMFA(ctx context.Context, in MFAInput) (*Signin, error) {
 
 // SignOut ends a session.
 func (s *Service) SignOut(ctx context.Context, sessionID string) error {
-	p := actorOf(ctx)
+	p := authz.ActorOf(ctx)
 	return wrapErr("sign out", s.store.Update(ctx, func(tx store.Tx) error {
 		if err := tx.RevokeSession(ctx, sessionID, s.now().UTC()); err != nil && !errors.Is(err, store.ErrNotFound) {
 			return err

@@ -61,7 +61,7 @@ func (s *Service) issue(ctx context.Context, tx store.Tx, tenantID, subjectType,
 	now := s.now().UTC()
 	tok, hash := auth.NewToken(prefix)
 	rec := &store.APIToken{ID: store.NewID("tok_"), TenantID: tenantID, SubjectType: subjectType, SubjectID: subjectID, Name: in.Name,
-		Hash: hash, Scopes: in.Scopes, CreatedBy: actorOf(ctx).ID, CreatedAt: now, ExpiresAt: now.Add(ttl)}
+		Hash: hash, Scopes: in.Scopes, CreatedBy: authz.ActorOf(ctx).ID, CreatedAt: now, ExpiresAt: now.Add(ttl)}
 	if err := tx.InsertAPIToken(ctx, rec); err != nil {
 		return nil, nil, err
 	}
@@ -75,7 +75,7 @@ func (s *Service) issue(ctx context.Context, tx store.Tx, tenantID, subjectType,
 // a grant, and never more than the calling token or session carries: a
 // scoped caller's new token inherits its scopes when none are given.
 func (s *Service) CreatePersonalToken(ctx context.Context, in TokenInput) (keys.Secret, *store.APIToken, error) {
-	p := actorOf(ctx)
+	p := authz.ActorOf(ctx)
 	if p.Kind != authz.KindMember {
 		return nil, nil, fault.New(fault.Forbidden, "members_only", "only a member can create a personal token")
 	}
@@ -117,7 +117,7 @@ func (s *Service) Tokens(ctx context.Context, tenantID, subjectID string) ([]sto
 // RevokeToken revokes a token. Members may revoke their own; admins any of
 // the tenant's.
 func (s *Service) RevokeToken(ctx context.Context, tenantID, id string, anyOwner bool) error {
-	p := actorOf(ctx)
+	p := authz.ActorOf(ctx)
 	return wrapErr("revoke token", s.store.Update(ctx, func(tx store.Tx) error {
 		tok, err := tx.GetAPIToken(ctx, tenantID, id)
 		if errors.Is(err, store.ErrNotFound) || err == nil && !anyOwner && tok.SubjectID != p.ID {
@@ -161,7 +161,7 @@ func (s *Service) CreateRobot(ctx context.Context, tenantID string, in RobotInpu
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	p := actorOf(ctx)
+	p := authz.ActorOf(ctx)
 	var r *store.Robot
 	var tok keys.Secret
 	var rec *store.APIToken
@@ -252,7 +252,7 @@ func (s *Service) DisableRobot(ctx context.Context, tenantID, ref string) (*stor
 
 // Sessions lists the calling member's sessions.
 func (s *Service) Sessions(ctx context.Context) ([]store.Session, error) {
-	p := actorOf(ctx)
+	p := authz.ActorOf(ctx)
 	var out []store.Session
 	err := s.store.View(ctx, func(tx store.Tx) error {
 		var err error

@@ -16,7 +16,6 @@ import (
 	"context"
 	"crypto/subtle"
 	"errors"
-	"fmt"
 	"log/slog"
 	"strings"
 	"time"
@@ -131,15 +130,7 @@ func invalid(code, format string, args ...any) error {
 	return fault.New(fault.Invalid, code, format, args...)
 }
 
-func wrapErr(op string, err error) error {
-	if err == nil {
-		return nil
-	}
-	if _, ok := fault.As(err); ok {
-		return err
-	}
-	return fmt.Errorf("sharelinks: %s: %w", op, err)
-}
+func wrapErr(op string, err error) error { return fault.Annotate("sharelinks", op, err) }
 
 func (s *Service) record(ctx context.Context, tx store.AuditTx, tenantID, action, id, result string, details map[string]any) error {
 	return audit.Append(ctx, tx, s.now(), audit.Entry{Log: tenantID, Action: action, Target: id, Result: result, Details: details})

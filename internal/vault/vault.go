@@ -245,15 +245,7 @@ func (s *Service) record(ctx context.Context, tx store.AuditTx, tenantID, action
 	return audit.Append(ctx, tx, s.now(), audit.Entry{Log: tenantID, Action: action, Target: target, Details: details})
 }
 
-func wrapErr(op string, err error) error {
-	if err == nil {
-		return nil
-	}
-	if _, ok := fault.As(err); ok {
-		return err
-	}
-	return fmt.Errorf("vault: %s: %w", op, err)
-}
+func wrapErr(op string, err error) error { return fault.Annotate("vault", op, err) }
 
 func invalid(code, format string, args ...any) error {
 	return fault.New(fault.Invalid, code, format, args...)
