@@ -240,40 +240,18 @@ func (s *Service) BeginTOTP(ctx context.Context) (*TOTPEnrollment, error) {
 // member's recovery codes are returned once, when they get their first
 // factor.
 func (s *Service) ConfirmTOTP(ctx context.Context, token, code string) ([]string, error) {
-	var codes []string
-	var failed error
-	err := s.store.Update(ctx, func(tx store.Tx) error {
-		codes, failed = nil, nil
-		m, err := s.self(ctx, tx)
-		if err != nil {
-			return err
-		}
-		c := s.enrollment(ctx, tx, kindTOTP, token, m)
-		if c == nil {
-			failed = errEnrollment
-			return nil
-		}
+	return s.finishEnrollment(ctx, "confirm totp", kindTOTP, token, func(tx store.Tx, m *store.Member, c *store.Challenge, f *factors) (string, map[string]any, error, error) {
 		secret, err := s.keyring.Open(ctx, tx, m.TenantID, kindTOTP, c.ID, c.Data)
 		if err != nil {
-			return err
+			return "", nil, nil, err
 		}
 		step, err := mfa.VerifyTOTP(string(secret), code, s.now(), 0)
 		if err != nil {
-			failed = fault.New(fault.Invalid, "invalid_code", "the code does not match; check the app's clock and try the next code")
-			return nil
-		}
-		f, err := s.loadFactors(ctx, tx, m)
-		if err != nil {
-			return err
+			return "", nil, fault.New(fault.Invalid, "invalid_code", "the code does not match; check the app's clock and try the next code"), nil
 		}
 		f.TOTPSecret, f.TOTPStep = string(secret), step
-		codes, err = s.enrolled(ctx, tx, m, f, c, "mfa.totp_enroll", nil)
-		return err
+		return "mfa.totp_enroll", nil, nil, nil
 	})
-	if err != nil {
-		return nil, wrapErr("confirm totp", err)
-	}
-	return codes, failed
 }
 
 // NewRecoveryCodes replaces the calling member's recovery codes; the new
@@ -361,6 +339,32 @@ func (s *Service) FinishPasskey(ctx context.Context, token string, response []by
 	if s.o.Passkeys == nil {
 		return nil, fault.New(fault.Unavailable, "passkeys_off", "passkeys are not configured on this server")
 	}
+	return s.finishEnrollment(ctx, "finish passkey", kindPasskey, token, func(tx store.Tx, m *store.Member, c *store.Challenge, f *factors) (string, map[string]any, error, error) {
+		u, err := passkeyUser(m, f)
+		if err != nil {
+			return "", nil, nil, err
+		}
+		cred, err := s.o.Passkeys.FinishRegistration(u, c.Data, response)
+		if err != nil {
+			return "", nil, fault.Wrap(err, fault.Invalid, "passkey_rejected", "the passkey response was rejected"), nil
+		}
+		b, err := mfa.MarshalCredential(cred)
+		if err != nil {
+			return "", nil, nil, err
+		}
+		f.Passkeys = append(f.Passkeys, b)
+		return "mfa.passkey_enroll", map[string]any{"credential": base64.RawURLEncoding.EncodeToString(cred.ID), "name": strings.TrimSpace(name)}, nil, nil
+	})
+}
+
+// finishEnrollment is the second step of enrolling a factor of kind for
+// the calling member, in one transaction: it finds the enrollment that
+// token started, lets add put the new factor in the member's factors (or
+// refuse it with a client error), then stores and audits them under
+// add's action. The recovery codes are returned once, when this is the
+// member's first factor.
+func (s *Service) finishEnrollment(ctx context.Context, op, kind, token string,
+	add func(tx store.Tx, m *store.Member, c *store.Challenge, f *factors) (action string, details map[string]any, refused, err error)) ([]string, error) {
 	var codes []string
 	var failed error
 	err := s.store.Update(ctx, func(tx store.Tx) error {
@@ -369,7 +373,7 @@ func (s *Service) FinishPasskey(ctx context.Context, token string, response []by
 		if err != nil {
 			return err
 		}
-		c := s.enrollment(ctx, tx, kindPasskey, token, m)
+		c := s.enrollment(ctx, tx, kind, token, m)
 		if c == nil {
 			failed = errEnrollment
 			return nil
@@ -378,26 +382,16 @@ func (s *Service) FinishPasskey(ctx context.Context, token string, response []by
 		if err != nil {
 			return err
 		}
-		u, err := passkeyUser(m, f)
-		if err != nil {
+		action, details, refused, err := add(tx, m, c, f)
+		if err != nil || refused != nil {
+			failed = refused
 			return err
 		}
-		cred, err := s.o.Passkeys.FinishRegistration(u, c.Data, response)
-		if err != nil {
-			failed = fault.Wrap(err, fault.Invalid, "passkey_rejected", "the passkey response was rejected")
-			return nil
-		}
-		b, err := mfa.MarshalCredential(cred)
-		if err != nil {
-			return err
-		}
-		f.Passkeys = append(f.Passkeys, b)
-		codes, err = s.enrolled(ctx, tx, m, f, c, "mfa.passkey_enroll", map[string]any{
-			"credential": base64.RawURLEncoding.EncodeToString(cred.ID), "name": strings.TrimSpace(name)})
+		codes, err = s.enrolled(ctx, tx, m, f, c, action, details)
 		return err
 	})
 	if err != nil {
-		return nil, wrapErr("finish passkey", err)
+		return nil, wrapErr(op, err)
 	}
 	return codes, failed
 }
