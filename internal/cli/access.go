@@ -72,17 +72,11 @@ func robotCmd(e *env) *cobra.Command {
 	list := &cobra.Command{Use: "list", Short: "List robots", Args: exactArgs(0, "no arguments")}
 	tenantSub(e, list, func(b string, _ []string) (request, error) {
 		return request{method: http.MethodGet, path: b + "/robots"}, nil
-	}, func(raw json.RawMessage) error {
-		r, err := decodeInto[api.RobotList](raw)
-		if err != nil {
-			return err
-		}
-		var rows [][]string
+	}, listTable(e, "ID NAME OWNER STATUS CREATED", func(r *api.RobotList, row func(...string)) {
 		for _, rb := range r.Robots {
-			rows = append(rows, []string{rb.ID, rb.Name, rb.OwnerID, rb.Status, fmtTime(rb.CreatedAt)})
+			row(rb.ID, rb.Name, rb.OwnerID, rb.Status, fmtTime(rb.CreatedAt))
 		}
-		return table(e, "ID NAME OWNER STATUS CREATED", rows)
-	}, nil)
+	}), nil)
 
 	token := &cobra.Command{Use: "token ROBOT", Short: "Give a robot another token (printed once)", Args: exactArgs(1, "a robot ID or name")}
 	var tin identity.TokenInput
@@ -157,12 +151,7 @@ func grantCmd(e *env) *cobra.Command {
 			q.Set("live", "true")
 		}
 		return request{method: http.MethodGet, path: b + "/grants", query: q}, nil
-	}, func(raw json.RawMessage) error {
-		r, err := decodeInto[api.GrantList](raw)
-		if err != nil {
-			return err
-		}
-		var rows [][]string
+	}, listTable(e, "ID SUBJECT PERMISSION RESOURCE EXPIRES STATE", func(r *api.GrantList, row func(...string)) {
 		for _, g := range r.Grants {
 			state := "live"
 			switch {
@@ -173,10 +162,9 @@ func grantCmd(e *env) *cobra.Command {
 			case !g.ExpiresAt.After(time.Now()):
 				state = "expired"
 			}
-			rows = append(rows, []string{g.ID, g.SubjectType + ":" + g.SubjectID, g.Permission, g.Resource, fmtTime(g.ExpiresAt), state})
+			row(g.ID, g.SubjectType+":"+g.SubjectID, g.Permission, g.Resource, fmtTime(g.ExpiresAt), state)
 		}
-		return table(e, "ID SUBJECT PERMISSION RESOURCE EXPIRES STATE", rows)
-	}, nil)
+	}), nil)
 
 	revoke := &cobra.Command{Use: "revoke ID", Short: "Revoke a grant at once", Args: exactArgs(1, "a grant ID")}
 	tenantSub(e, revoke, func(b string, args []string) (request, error) {
@@ -223,18 +211,12 @@ func requestCmd(e *env) *cobra.Command {
 			q.Set("status", status)
 		}
 		return request{method: http.MethodGet, path: b + "/requests", query: q}, nil
-	}, func(raw json.RawMessage) error {
-		r, err := decodeInto[api.AccessRequestList](raw)
-		if err != nil {
-			return err
-		}
-		var rows [][]string
+	}, listTable(e, "ID REQUESTER PERMISSION RESOURCE DURATION STATUS APPROVALS GRANT", func(r *api.AccessRequestList, row func(...string)) {
 		for _, x := range r.Requests {
-			rows = append(rows, []string{x.ID, x.RequesterID, x.Permission, x.Resource, x.Duration, x.Status,
-				fmt.Sprintf("%d/%d", len(x.Approvals), x.ApprovalsNeeded), dash(x.GrantID)})
+			row(x.ID, x.RequesterID, x.Permission, x.Resource, x.Duration, x.Status,
+				fmt.Sprintf("%d/%d", len(x.Approvals), x.ApprovalsNeeded), dash(x.GrantID))
 		}
-		return table(e, "ID REQUESTER PERMISSION RESOURCE DURATION STATUS APPROVALS GRANT", rows)
-	}, nil)
+	}), nil)
 
 	decide := func(verb, short string) *cobra.Command {
 		d := &cobra.Command{Use: verb + " ID", Short: short, Args: exactArgs(1, "a request ID")}
@@ -304,17 +286,11 @@ func reviewCmd(e *env) *cobra.Command {
 	list := &cobra.Command{Use: "list", Short: "List reviews, newest first", Args: exactArgs(0, "no arguments")}
 	tenantSub(e, list, func(b string, _ []string) (request, error) {
 		return request{method: http.MethodGet, path: b + "/reviews"}, nil
-	}, func(raw json.RawMessage) error {
-		r, err := decodeInto[api.ReviewList](raw)
-		if err != nil {
-			return err
-		}
-		var rows [][]string
+	}, listTable(e, "ID STATUS CREATED DEADLINE CLOSED", func(r *api.ReviewList, row func(...string)) {
 		for _, rv := range r.Reviews {
-			rows = append(rows, []string{rv.ID, rv.Status, fmtTime(rv.CreatedAt), fmtTime(rv.Deadline), fmtTime(rv.ClosedAt)})
+			row(rv.ID, rv.Status, fmtTime(rv.CreatedAt), fmtTime(rv.Deadline), fmtTime(rv.ClosedAt))
 		}
-		return table(e, "ID STATUS CREATED DEADLINE CLOSED", rows)
-	}, nil)
+	}), nil)
 
 	show := &cobra.Command{Use: "show ID", Short: "Show a review and its lines", Args: exactArgs(1, "a review ID")}
 	tenantSub(e, show, func(b string, args []string) (request, error) {

@@ -47,17 +47,11 @@ operator's, and the tenant's admins are notified.`,
 	list := &cobra.Command{Use: "list", Short: "A tenant's break-glass requests, newest first", Args: exactArgs(0, "no arguments")}
 	tenantSub(e, list, func(b string, _ []string) (request, error) {
 		return request{method: http.MethodGet, path: b + "/break-glass"}, nil
-	}, func(raw json.RawMessage) error {
-		l, err := decodeInto[api.BreakGlassList](raw)
-		if err != nil {
-			return err
-		}
-		var rows [][]string
+	}, listTable(e, "ID OPERATOR CREDENTIAL STATUS OPEN EXPIRES REVEALS", func(l *api.BreakGlassList, row func(...string)) {
 		for _, x := range l.Requests {
-			rows = append(rows, []string{x.ID, x.OperatorID, x.CredentialID, x.Status, yesNo(x.Open), fmtTime(x.ExpiresAt), strconv.Itoa(x.Reveals)})
+			row(x.ID, x.OperatorID, x.CredentialID, x.Status, yesNo(x.Open), fmtTime(x.ExpiresAt), strconv.Itoa(x.Reveals))
 		}
-		return table(e, "ID OPERATOR CREDENTIAL STATUS OPEN EXPIRES REVEALS", rows)
-	}, nil)
+	}), nil)
 
 	sub := func(verb, short string, print func(*env, json.RawMessage) error) *cobra.Command {
 		s := &cobra.Command{Use: verb + " ID", Short: short, Args: exactArgs(1, "a break-glass request ID")}

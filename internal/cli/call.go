@@ -116,3 +116,17 @@ func dash(s string) string {
 	}
 	return s
 }
+
+// listTable is the text output of a list: the response decoded as L, and
+// a table of header's columns with the rows fill gives row.
+func listTable[L any](e *env, header string, fill func(l *L, row func(cells ...string))) func(json.RawMessage) error {
+	return func(raw json.RawMessage) error {
+		l, err := decodeInto[L](raw)
+		if err != nil {
+			return err
+		}
+		var rows [][]string
+		fill(l, func(cells ...string) { rows = append(rows, cells) })
+		return table(e, header, rows)
+	}
+}

@@ -92,21 +92,15 @@ with a warning.`,
 			q.Set("expiring_within", within)
 		}
 		return request{method: http.MethodGet, path: b + "/certificates", query: q}, nil
-	}, func(raw json.RawMessage) error {
-		r, err := decodeInto[api.CertificateList](raw)
-		if err != nil {
-			return err
-		}
-		var rows [][]string
+	}, listTable(e, "NAME EXPIRES DAYS-LEFT HOLDER SUBJECT", func(r *api.CertificateList, row func(...string)) {
 		for _, c := range r.Certificates {
 			days := fmt.Sprint(c.DaysLeft)
 			if c.Expired {
 				days = "expired"
 			}
-			rows = append(rows, []string{c.Credential.Name, fmtDate(c.NotAfter), days, dash(c.HolderID), c.Subject})
+			row(c.Credential.Name, fmtDate(c.NotAfter), days, dash(c.HolderID), c.Subject)
 		}
-		return table(e, "NAME EXPIRES DAYS-LEFT HOLDER SUBJECT", rows)
-	}, nil)
+	}), nil)
 
 	show := &cobra.Command{Use: "show NAME", Short: "Show a certificate's subject, issuer, serial, validity and holder (never its key)",
 		Args: exactArgs(1, "the certificate's name or ID")}

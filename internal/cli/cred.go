@@ -38,17 +38,11 @@ tenant made it revealable to them and they hold a credentials.reveal grant
 			q.Set("prefix", prefix)
 		}
 		return request{method: http.MethodGet, path: b + "/credentials", query: q}, nil
-	}, func(raw json.RawMessage) error {
-		r, err := decodeInto[api.CredentialList](raw)
-		if err != nil {
-			return err
-		}
-		var rows [][]string
+	}, listTable(e, "NAME KIND INSTITUTION VERSION OWNER ROTATE-BY", func(r *api.CredentialList, row func(...string)) {
 		for _, c := range r.Credentials {
-			rows = append(rows, []string{c.Name, c.Kind, dash(c.Institution), fmt.Sprint(c.CurrentVersion), c.OwnerID, fmtDate(c.RotateBy)})
+			row(c.Name, c.Kind, dash(c.Institution), fmt.Sprint(c.CurrentVersion), c.OwnerID, fmtDate(c.RotateBy))
 		}
-		return table(e, "NAME KIND INSTITUTION VERSION OWNER ROTATE-BY", rows)
-	}, nil)
+	}), nil)
 
 	show := &cobra.Command{Use: "show NAME", Short: "Show a credential's metadata (never its secret)", Args: exactArgs(1, "the credential's name or ID")}
 	tenantSub(e, show, func(b string, args []string) (request, error) {
@@ -58,21 +52,15 @@ tenant made it revealable to them and they hold a credentials.reveal grant
 	history := &cobra.Command{Use: "history NAME", Short: "List a credential's versions", Args: exactArgs(1, "the credential's name or ID")}
 	tenantSub(e, history, func(b string, args []string) (request, error) {
 		return request{method: http.MethodGet, path: b + "/credentials/" + pathEscape(args[0]) + "/versions"}, nil
-	}, func(raw json.RawMessage) error {
-		r, err := decodeInto[api.VersionList](raw)
-		if err != nil {
-			return err
-		}
-		var rows [][]string
+	}, listTable(e, "VERSION FIELDS BY CREATED NOTE", func(r *api.VersionList, row func(...string)) {
 		for _, v := range r.Versions {
 			cur := ""
 			if v.Current {
 				cur = "current"
 			}
-			rows = append(rows, []string{fmt.Sprint(v.Version), strings.Join(v.Fields, ","), v.CreatedBy, fmtTime(v.CreatedAt), cur})
+			row(fmt.Sprint(v.Version), strings.Join(v.Fields, ","), v.CreatedBy, fmtTime(v.CreatedAt), cur)
 		}
-		return table(e, "VERSION FIELDS BY CREATED NOTE", rows)
-	}, nil)
+	}), nil)
 
 	restore := &cobra.Command{Use: "restore NAME", Short: "Make an earlier version current again (as a new version), without reading it",
 		Args: exactArgs(1, "the credential's name or ID")}

@@ -371,17 +371,11 @@ func memberCmd(e *env) *cobra.Command {
 	apiCmd(e, list, func([]string) (request, error) {
 		b, err := listBase()
 		return request{method: http.MethodGet, path: b + "/members"}, err
-	}, func(raw json.RawMessage) error {
-		r, err := decodeInto[api.MemberList](raw)
-		if err != nil {
-			return err
-		}
-		var rows [][]string
+	}, listTable(e, "ID EMAIL NAME ROLE STATUS MFA", func(r *api.MemberList, row func(...string)) {
 		for _, m := range r.Members {
-			rows = append(rows, []string{m.ID, m.Email, dash(m.Name), m.Role, m.Status, yesNo(m.MFA)})
+			row(m.ID, m.Email, dash(m.Name), m.Role, m.Status, yesNo(m.MFA))
 		}
-		return table(e, "ID EMAIL NAME ROLE STATUS MFA", rows)
-	}, nil)
+	}), nil)
 
 	memberText := func(raw json.RawMessage) error {
 		m, err := decodeInto[api.Member](raw)
@@ -460,17 +454,11 @@ did. FLAGGED-BY is the offboarding report that marked them: read it with
 	}
 	tenantSub(e, flags, func(b string, _ []string) (request, error) {
 		return request{method: http.MethodGet, path: b + "/rotation-flags"}, nil
-	}, func(raw json.RawMessage) error {
-		r, err := decodeInto[api.RotationFlags](raw)
-		if err != nil {
-			return err
-		}
-		var rows [][]string
+	}, listTable(e, "RESOURCE FLAGGED FLAGGED-BY REASON", func(r *api.RotationFlags, row func(...string)) {
 		for _, f := range r.Flags {
-			rows = append(rows, []string{f.ResourceType + ":" + f.ResourceID, fmtTime(f.FlaggedAt), dash(f.Source), dash(f.Reason)})
+			row(f.ResourceType+":"+f.ResourceID, fmtTime(f.FlaggedAt), dash(f.Source), dash(f.Reason))
 		}
-		return table(e, "RESOURCE FLAGGED FLAGGED-BY REASON", rows)
-	}, nil)
+	}), nil)
 
 	c.AddCommand(accept, list, show, invite, role, offboard, memberReportCmd(e), flags)
 	return c

@@ -23,18 +23,12 @@ API token none is.`,
 	}
 	apiCmd(e, list, func([]string) (request, error) {
 		return request{method: http.MethodGet, path: "/api/v1/me/sessions"}, nil
-	}, func(raw json.RawMessage) error {
-		r, err := decodeInto[api.SessionList](raw)
-		if err != nil {
-			return err
-		}
-		var rows [][]string
+	}, listTable(e, "ID CURRENT METHOD MFA SOURCE-IP CREATED LAST-SEEN EXPIRES REVOKED USER-AGENT", func(r *api.SessionList, row func(...string)) {
 		for _, s := range r.Sessions {
-			rows = append(rows, []string{s.ID, yesNo(s.Current), s.Method, yesNo(s.MFA), dash(s.SourceIP), fmtTime(s.CreatedAt),
-				fmtTime(s.LastSeenAt), fmtTime(s.ExpiresAt), fmtTime(s.RevokedAt), dash(s.UserAgent)})
+			row(s.ID, yesNo(s.Current), s.Method, yesNo(s.MFA), dash(s.SourceIP), fmtTime(s.CreatedAt),
+				fmtTime(s.LastSeenAt), fmtTime(s.ExpiresAt), fmtTime(s.RevokedAt), dash(s.UserAgent))
 		}
-		return table(e, "ID CURRENT METHOD MFA SOURCE-IP CREATED LAST-SEEN EXPIRES REVOKED USER-AGENT", rows)
-	}, nil)
+	}), nil)
 
 	c.AddCommand(list)
 	return c

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"bufio"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -201,18 +200,12 @@ link has expired, was already opened or revoked, or never existed.`,
 		Args: exactArgs(0, "no arguments")}
 	tenantSub(e, list, func(b string, _ []string) (request, error) {
 		return request{method: http.MethodGet, path: b + "/shares"}, nil
-	}, func(raw json.RawMessage) error {
-		r, err := decodeInto[api.ShareList](raw)
-		if err != nil {
-			return err
-		}
-		var rows [][]string
+	}, listTable(e, "ID LABEL VIEWS-LEFT PASSPHRASE FAILED CREATED-BY EXPIRES", func(r *api.ShareList, row func(...string)) {
 		for _, s := range r.Shares {
-			rows = append(rows, []string{s.ID, dash(s.Label), fmt.Sprintf("%d/%d", s.ViewsLeft, s.MaxViews), yesNo(s.PassphraseRequired),
-				fmt.Sprint(s.FailedAttempts), s.CreatedBy, fmtTime(s.ExpiresAt)})
+			row(s.ID, dash(s.Label), fmt.Sprintf("%d/%d", s.ViewsLeft, s.MaxViews), yesNo(s.PassphraseRequired),
+				fmt.Sprint(s.FailedAttempts), s.CreatedBy, fmtTime(s.ExpiresAt))
 		}
-		return table(e, "ID LABEL VIEWS-LEFT PASSPHRASE FAILED CREATED-BY EXPIRES", rows)
-	}, nil)
+	}), nil)
 
 	burn := &cobra.Command{Use: "burn ID", Short: "Burn a share link now: it never opens again", Args: exactArgs(1, "a share ID (shr_…)")}
 	tenantSub(e, burn, func(b string, args []string) (request, error) {
