@@ -54,14 +54,16 @@ type GrantInput struct {
 	Reason   string `json:"reason"`
 }
 
-// ParseResource splits "type:id" ("tenant" alone is the whole tenant).
+// ParseResource splits "type:id" ("tenant" alone is the whole tenant). A
+// credential may be named by its ID or its name; resolveResource turns a
+// name into the ID.
 func ParseResource(tenantID, s string) (typ, id string, err error) {
 	if s == "" || s == "tenant" {
 		return store.ResourceTenant, tenantID, nil
 	}
 	typ, id, ok := strings.Cut(s, ":")
 	if !ok || id == "" || len(id) > 200 || (typ != store.ResourceGroup && typ != store.ResourceCredential) {
-		return "", "", fault.New(fault.Invalid, "invalid_resource", `resource must be "tenant", "group:ID" or "credential:ID"`)
+		return "", "", fault.New(fault.Invalid, "invalid_resource", `resource must be "tenant", "group:NAME" or "credential:NAME-OR-ID"`)
 	}
 	return typ, id, nil
 }
@@ -89,6 +91,27 @@ func checkAsk(tenantID, perm, reason, resource string) (string, string, string, 
 	}
 	rt, rid, err := ParseResource(tenantID, resource)
 	return reason, rt, rid, err
+}
+
+// resolveResource returns the ID a grant or request keeps for a resource:
+// for a credential, the ID of the credential named (by name or ID) as it
+// is now, since authorization compares IDs. A credential that does not
+// exist is refused: a grant on it would never apply.
+func resolveResource(ctx context.Context, tx store.Tx, tenantID, typ, id string) (string, error) {
+	if typ != store.ResourceCredential {
+		return id, nil
+	}
+	c, err := tx.GetCredentialByName(ctx, tenantID, id)
+	if errors.Is(err, store.ErrNotFound) && strings.HasPrefix(id, "crd_") {
+		c, err = tx.GetCredential(ctx, tenantID, id)
+	}
+	if errors.Is(err, store.ErrNotFound) {
+		return "", fault.New(fault.NotFound, "credential_not_found", "no credential %q in this organization", id)
+	}
+	if err != nil {
+		return "", err
+	}
+	return c.ID, nil
 }
 
 // askDuration reads the tenant's policy and parses a duration within its
@@ -160,6 +183,10 @@ func (s *Service) Grant(ctx context.Context, tenantID string, in GrantInput) (*s
 			return err
 		}
 		st, sid, err := resolveSubject(ctx, tx, tenantID, in.Subject)
+		if err != nil {
+			return err
+		}
+		rid, err := resolveResource(ctx, tx, tenantID, rt, rid)
 		if err != nil {
 			return err
 		}

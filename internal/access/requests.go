@@ -38,6 +38,10 @@ func (s *Service) Request(ctx context.Context, tenantID string, in RequestInput)
 		if err != nil {
 			return err
 		}
+		rid, err := resolveResource(ctx, tx, tenantID, rt, rid)
+		if err != nil {
+			return err
+		}
 		now := s.now().UTC()
 		r = &store.AccessRequest{ID: store.NewID("req_"), TenantID: tenantID, RequesterID: p.ID, Permission: in.Permission,
 			ResourceType: rt, ResourceID: rid, Duration: d, Reason: in.Reason, Status: store.RequestPending,

@@ -458,6 +458,7 @@ func TestInvariantOffboardingIsImmediate(t *testing.T) {
 		if r.status != 403 {
 			t.Fatalf("member creates a robot: %d", r.status)
 		}
+		payroll := n.putBank(owner, "payroll", bankSecret)
 		r = n.do("POST", "/api/v1/tenants/acme/grants", owner, map[string]string{"subject": melID, "permission": "credentials.reveal",
 			"resource": "credential:payroll", "duration": "24h", "reason": "payroll run"})
 		if r.status != 201 {
@@ -480,7 +481,7 @@ func TestInvariantOffboardingIsImmediate(t *testing.T) {
 		}
 		r.json(t, &rep)
 		if rep.SessionsRevoked != 1 || rep.TokensRevoked != 1 || rep.GrantsRevoked != 1 || rep.AdminsNotified != 2 || rep.ShareLinks != 1 ||
-			fmt.Sprint(rep.RotationNeeded) != "[credential:payroll]" {
+			fmt.Sprint(rep.RotationNeeded) != "[credential:"+payroll+"]" {
 			t.Errorf("report = %s", r.body)
 		}
 		for name, cred := range map[string]string{"session": mel, "token": tok} {
@@ -495,7 +496,7 @@ func TestInvariantOffboardingIsImmediate(t *testing.T) {
 			t.Errorf("offboarded member signs in: %d", r.status)
 		}
 		r = n.do("GET", "/api/v1/tenants/acme/offboarding/"+rep.ID+"?format=text", ada, nil)
-		if r.status != 200 || !strings.Contains(string(r.body), "credential:payroll") {
+		if r.status != 200 || !strings.Contains(string(r.body), "credential:"+payroll) {
 			t.Errorf("text report: %d %s", r.status, r.body)
 		}
 		var nl struct{ Notifications []struct{ Kind string } }

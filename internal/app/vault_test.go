@@ -667,3 +667,52 @@ func TestTwoNodesWriteOneCredential(t *testing.T) {
 		t.Fatalf("current version %d after %d writes, want %d", c.CurrentVersion, 1+2*each, 1+2*each)
 	}
 }
+
+// A grant or an access request may name a credential by its name: it is
+// kept as the credential's ID, so that it applies; one naming no
+// credential is refused, since it would never apply.
+func TestGrantNamesACredential(t *testing.T) {
+	forEngine(t, func(t *testing.T, n *node) {
+		n.initAndUnseal()
+		n.createTenant("acme")
+		owner := n.pat(n.owner("acme"))
+		_, mel := n.join("acme", owner, "mel", "member")
+		id := n.putBank(owner, "bank/santander/main", bankSecret)
+		botID, bot := n.robot(owner, "payroll-bot")
+		fetch := func() int {
+			return n.do("POST", "/api/v1/tenants/acme/credentials/bank%2Fsantander%2Fmain/fetch", bot, map[string]string{"purpose": "payroll"}).status
+		}
+		if s := fetch(); s != 403 && s != 404 {
+			t.Fatalf("fetch before any grant: %d", s)
+		}
+		r := n.do("POST", "/api/v1/tenants/acme/grants", owner, map[string]string{"subject": botID, "permission": "credentials.fetch",
+			"resource": "credential:bank/santander/main", "duration": "1h", "reason": "payroll"})
+		var g struct{ Resource string }
+		if r.status != 201 {
+			t.Fatalf("grant by name: %d %s", r.status, r.body)
+		}
+		if r.json(t, &g); g.Resource != "credential:"+id {
+			t.Errorf("grant by name kept %s, want credential:%s", g.Resource, id)
+		}
+		if s := fetch(); s != 200 {
+			t.Errorf("fetch under a grant that named the credential: %d", s)
+		}
+		for _, res := range []string{"credential:bank/santander/none", "credential:crd_nosuchcredential00"} {
+			r := n.do("POST", "/api/v1/tenants/acme/grants", owner, map[string]string{"subject": botID, "permission": "credentials.fetch",
+				"resource": res, "duration": "1h", "reason": "payroll"})
+			if r.status != 404 || r.errCode(t) != "credential_not_found" {
+				t.Errorf("grant on %s: %d %s, want 404 credential_not_found", res, r.status, r.body)
+			}
+			r = n.do("POST", "/api/v1/tenants/acme/requests", mel, map[string]string{"permission": "credentials.read",
+				"resource": res, "duration": "1h", "reason": "filing"})
+			if r.status != 404 || r.errCode(t) != "credential_not_found" {
+				t.Errorf("request on %s: %d %s, want 404 credential_not_found", res, r.status, r.body)
+			}
+		}
+		r = n.do("POST", "/api/v1/tenants/acme/requests", mel, map[string]string{"permission": "credentials.read",
+			"resource": "credential:bank/santander/main", "duration": "1h", "reason": "filing"})
+		if r.status != 201 || !strings.Contains(string(r.body), id) {
+			t.Errorf("request by name: %d %s, want 201 naming %s", r.status, r.body, id)
+		}
+	})
+}

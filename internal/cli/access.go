@@ -120,7 +120,7 @@ func grantCmd(e *env) *cobra.Command {
 	var in access.GrantInput
 	create.Flags().StringVar(&in.Subject, "subject", "", "member (ID or email) or robot (ID or name)")
 	create.Flags().StringVar(&in.Permission, "permission", "", "the permission, such as credentials.reveal")
-	create.Flags().StringVar(&in.Resource, "resource", "", `"tenant" (default), "group:ID" or "credential:ID"`)
+	create.Flags().StringVar(&in.Resource, "resource", "", `"tenant" (default), "group:NAME" or "credential:NAME-OR-ID" (kept as the credential's ID)`)
 	create.Flags().StringVar(&in.Duration, "duration", "", "how long, such as 8h (grants always expire)")
 	create.Flags().StringVar(&in.Reason, "reason", "", "why (recorded in the audit log)")
 	tenantSub(e, create, func(b string, _ []string) (request, error) {
@@ -192,7 +192,7 @@ func requestCmd(e *env) *cobra.Command {
 	create := &cobra.Command{Use: "create", Short: "Request a permission for a while, with a reason", Args: exactArgs(0, "no arguments")}
 	var in access.RequestInput
 	create.Flags().StringVar(&in.Permission, "permission", "", "the permission, such as credentials.reveal")
-	create.Flags().StringVar(&in.Resource, "resource", "", `"tenant" (default), "group:ID" or "credential:ID"`)
+	create.Flags().StringVar(&in.Resource, "resource", "", `"tenant" (default), "group:NAME" or "credential:NAME-OR-ID" (kept as the credential's ID)`)
 	create.Flags().StringVar(&in.Duration, "duration", "", "how long, such as 8h")
 	create.Flags().StringVar(&in.Reason, "reason", "", "why (the approvers see it)")
 	tenantSub(e, create, func(b string, _ []string) (request, error) {
