@@ -139,7 +139,8 @@ func TestRobotFetchUnderLease(t *testing.T) {
 		owner := n.pat(n.owner("acme"))
 		id := n.putBank(owner, "payroll/a3", bankSecret)
 		botID, bot := n.robot(owner, "payroll-bot")
-		if r := n.do("POST", "/api/v1/tenants/acme/credentials/"+id+"/fetch", bot, map[string]string{"purpose": "payroll"}); r.status != 403 {
+		// Without a grant a robot may not even see it: it is not found.
+		if r := n.do("POST", "/api/v1/tenants/acme/credentials/"+id+"/fetch", bot, map[string]string{"purpose": "payroll"}); r.status != 404 {
 			t.Fatalf("fetch without a grant: %d %s", r.status, r.body)
 		}
 		r := n.do("POST", "/api/v1/tenants/acme/grants", owner, map[string]string{"subject": botID, "permission": "credentials.fetch",
@@ -521,7 +522,7 @@ func TestCachedFetchIsNeverStale(t *testing.T) {
 			if r := other.do("DELETE", "/api/v1/tenants/acme/grants/"+g, owner, nil); r.status != 204 {
 				t.Fatalf("revoke grant: %d %s", r.status, r.body)
 			}
-			if got := fetch(403); !strings.Contains(got, "permission denied") || strings.Contains(got, "valid token") {
+			if got := fetch(404); strings.Contains(got, "valid token") {
 				t.Fatalf("fetch after the grant's revocation: %s", got)
 			}
 			grant(botID)
@@ -682,8 +683,20 @@ func TestGrantNamesACredential(t *testing.T) {
 		fetch := func() int {
 			return n.do("POST", "/api/v1/tenants/acme/credentials/bank%2Fsantander%2Fmain/fetch", bot, map[string]string{"purpose": "payroll"}).status
 		}
-		if s := fetch(); s != 403 && s != 404 {
-			t.Fatalf("fetch before any grant: %d", s)
+		// A robot that may not even see the credential is not told it
+		// exists; one that may see it is told it may not fetch it.
+		if s := fetch(); s != 404 {
+			t.Fatalf("fetch before any grant: %d, want 404", s)
+		}
+		if s := n.do("GET", "/v1/secret/data/bank/santander/main", bot, nil).status; s != 404 {
+			t.Fatalf("/v1 read before any grant: %d, want 404", s)
+		}
+		if r := n.do("POST", "/api/v1/tenants/acme/grants", owner, map[string]string{"subject": botID, "permission": "credentials.read",
+			"resource": "credential:bank/santander/main", "duration": "1h", "reason": "inventory"}); r.status != 201 {
+			t.Fatalf("read grant: %d %s", r.status, r.body)
+		}
+		if s := fetch(); s != 403 {
+			t.Fatalf("fetch with a read grant only: %d, want 403", s)
 		}
 		r := n.do("POST", "/api/v1/tenants/acme/grants", owner, map[string]string{"subject": botID, "permission": "credentials.fetch",
 			"resource": "credential:bank/santander/main", "duration": "1h", "reason": "payroll"})

@@ -177,12 +177,21 @@ func (s *Service) need(ctx context.Context, perm authz.Permission, tenantID stri
 	}
 	id, ok := authz.Check(p, perm, tenantID, resourceOf(c), s.now())
 	if !ok {
-		if perm == authz.CredentialsRead {
+		// Whoever may not even see the credential is told it does not
+		// exist, as for one that does not: a refused fetch or reveal must
+		// not confirm a name. (A write cannot hide it: the name is taken.)
+		if perm == authz.CredentialsRead || perm != authz.CredentialsWrite && !s.may(ctx, authz.CredentialsRead, tenantID, c) {
 			return "", errNotFound(c.Name)
 		}
 		return "", fault.New(fault.Forbidden, "forbidden", "you may not %s credential %q", verb(perm), c.Name)
 	}
 	return id, nil
+}
+
+// may reports whether the caller holds perm on c.
+func (s *Service) may(ctx context.Context, perm authz.Permission, tenantID string, c *store.Credential) bool {
+	_, ok := authz.Check(authz.From(ctx), perm, tenantID, resourceOf(c), s.now())
+	return ok
 }
 
 func verb(p authz.Permission) string {
