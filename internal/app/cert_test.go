@@ -149,6 +149,19 @@ func TestCertificateUploadAndFetch(t *testing.T) {
 			t.Errorf("upload answer = %s", r.body)
 		}
 		id := c.Credential.ID
+		// Its password only opens the file: health does not call it
+		// unchecked (nor weak).
+		var health struct {
+			Credentials []struct {
+				Name     string
+				Problems []string
+			}
+			Summary struct{ Unchecked int }
+		}
+		n.do("GET", "/api/v1/tenants/acme/credentials-health", ada, nil).json(t, &health)
+		if len(health.Credentials) != 1 || len(health.Credentials[0].Problems) != 0 || health.Summary.Unchecked != 0 {
+			t.Errorf("health of a new certificate = %+v", health)
+		}
 		p12b64 := base64.StdEncoding.EncodeToString(file.PKCS12)
 		secretish := []string{certPassword, "PRIVATE KEY", p12b64[100:160]}
 

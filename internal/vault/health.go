@@ -304,7 +304,9 @@ func (s *Service) Health(ctx context.Context, tenantID string) (*HealthReport, e
 				h.RotationFlagged, h.RotationFlagReason, h.RotationFlaggedAt = true, f.Reason, f.FlaggedAt
 			}
 			h.OwnerLeft = !active[c.OwnerID]
-			unchecked := v != nil && v.Strength < 0 && uncheckedFields(v.Fields)
+			// A certificate's password only opens its PKCS#12 file: it is never
+			// judged.
+			unchecked := v != nil && c.Kind != store.KindCertificate && v.Strength < 0 && uncheckedFields(v.Fields)
 			for _, pr := range []struct {
 				on   bool
 				name string
