@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -32,7 +33,9 @@ a JSON object of fields ({"password": "...", "pin": "..."}), or else its first
 line is the "password" field. With --generate a new password is made by the
 institution's rules (--rule, else --institution or --kind, else the stored
 credential's), stored, and printed once so you can set it at the institution.
-Without --secret-stdin or --generate only metadata changes.
+Without --secret-stdin or --generate only metadata changes; then stdin must
+be a terminal or /dev/null, so that a secret piped in without --secret-stdin
+is refused rather than dropped.
 
 The secret is sealed to the organization's public key before it is sent
 (docs/sealed-submission.md). The answer warns, without refusing, when the
@@ -124,6 +127,12 @@ token serials) are refused: a stolen vault must not be enough to move money.`,
 			}
 			clear(fields)
 		}
+		if fields == nil && stdinHoldsInput(e) {
+			// A secret piped in without --secret-stdin would be dropped
+			// while the command reports success.
+			return usageErr("stdin is a pipe or a file, but without --secret-stdin it is not read: add --secret-stdin to store it as the secret, " +
+				"or run with stdin from a terminal or /dev/null to change metadata only")
+		}
 		var raw json.RawMessage
 		if err := cl.Do(c.Context(), http.MethodPost, b+"/credentials", nil, in, &raw); err != nil {
 			if generated != "" {
@@ -152,6 +161,17 @@ token serials) are refused: a stolen vault must not be enough to move money.`,
 		return nil
 	}
 	return put
+}
+
+// stdinHoldsInput reports whether stdin is a pipe or a regular file: what
+// a script pipes in, and not a terminal or /dev/null.
+func stdinHoldsInput(e *env) bool {
+	f, ok := e.stdin.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && (fi.Mode()&os.ModeNamedPipe != 0 || fi.Mode().IsRegular())
 }
 
 // generationRule picks the password rule for --generate: --rule, else the
