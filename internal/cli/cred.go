@@ -52,15 +52,7 @@ tenant made it revealable to them and they hold a credentials.reveal grant
 	history := &cobra.Command{Use: "history NAME", Short: "List a credential's versions", Args: exactArgs(1, "the credential's name or ID")}
 	tenantSub(e, history, func(b string, args []string) (request, error) {
 		return request{method: http.MethodGet, path: b + "/credentials/" + pathEscape(args[0]) + "/versions"}, nil
-	}, listTable(e, "VERSION FIELDS BY CREATED NOTE", func(r *api.VersionList, row func(...string)) {
-		for _, v := range r.Versions {
-			cur := ""
-			if v.Current {
-				cur = "current"
-			}
-			row(fmt.Sprint(v.Version), strings.Join(v.Fields, ","), v.CreatedBy, fmtTime(v.CreatedAt), cur)
-		}
-	}), nil)
+	}, listTable(e, "VERSION FIELDS BY CREATED NOTE", versionRows), nil)
 
 	restore := &cobra.Command{Use: "restore NAME", Short: "Make an earlier version current again (as a new version), without reading it",
 		Args: exactArgs(1, "the credential's name or ID")}
@@ -195,4 +187,22 @@ func printSecret(e *env, raw json.RawMessage) error {
 	}
 	fmt.Fprintln(e.stderr, ".")
 	return nil
+}
+
+// versionRows are cred history's rows: a version's note says whether it is
+// current, deleted or destroyed.
+func versionRows(r *api.VersionList, row func(...string)) {
+	for _, v := range r.Versions {
+		var note []string
+		if v.Current {
+			note = append(note, "current")
+		}
+		switch {
+		case !v.DestroyedAt.IsZero():
+			note = append(note, "destroyed "+fmtTime(v.DestroyedAt))
+		case !v.DeletedAt.IsZero():
+			note = append(note, "deleted "+fmtTime(v.DeletedAt))
+		}
+		row(fmt.Sprint(v.Version), strings.Join(v.Fields, ","), v.CreatedBy, fmtTime(v.CreatedAt), strings.Join(note, ", "))
+	}
 }

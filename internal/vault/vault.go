@@ -669,8 +669,11 @@ func (s *Service) open(ctx context.Context, tx store.Tx, c *store.Credential, ve
 
 // live refuses a deleted or destroyed version.
 func live(c *store.Credential, v *store.CredentialVersion) error {
-	if !v.DeletedAt.IsZero() || !v.DestroyedAt.IsZero() {
-		return fault.New(fault.NotFound, "version_deleted", "version %d of %q is deleted", v.Version, c.Name)
+	switch {
+	case !v.DestroyedAt.IsZero():
+		return fault.New(fault.NotFound, "version_deleted", "version %d of %q was destroyed: its secret is gone for good", v.Version, c.Name)
+	case !v.DeletedAt.IsZero():
+		return fault.New(fault.NotFound, "version_deleted", "version %d of %q is deleted (POST /v1/secret/undelete/NAME brings it back)", v.Version, c.Name)
 	}
 	return nil
 }
