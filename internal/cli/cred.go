@@ -30,19 +30,35 @@ tenant made it revealable to them and they hold a credentials.reveal grant
 	put := credPutCmd(e)
 
 	list := &cobra.Command{Use: "list", Short: "List credentials (metadata only)", Args: exactArgs(0, "no arguments")}
-	var prefix string
+	var prefix, after string
+	var limit int
 	list.Flags().StringVar(&prefix, "prefix", "", "only names starting with this, e.g. bank/")
+	list.Flags().StringVar(&after, "after", "", "start after this name (the \"more\" line of the previous page)")
+	list.Flags().IntVar(&limit, "limit", 0, "at most this many, 1 to 1000 (default 1000)")
 	tenantSub(e, list, func(b string, _ []string) (request, error) {
 		q := url.Values{}
-		if prefix != "" {
-			q.Set("prefix", prefix)
+		for k, v := range map[string]string{"prefix": prefix, "after": after} {
+			if v != "" {
+				q.Set(k, v)
+			}
+		}
+		if limit != 0 {
+			q.Set("limit", fmt.Sprint(limit))
 		}
 		return request{method: http.MethodGet, path: b + "/credentials", query: q}, nil
-	}, listTable(e, "NAME KIND INSTITUTION VERSION OWNER ROTATE-BY", func(r *api.CredentialList, row func(...string)) {
-		for _, c := range r.Credentials {
-			row(c.Name, c.Kind, dash(c.Institution), fmt.Sprint(c.CurrentVersion), c.OwnerID, fmtDate(c.RotateBy))
+	}, func(raw json.RawMessage) error {
+		var more string
+		err := listTable(e, "NAME KIND INSTITUTION VERSION OWNER ROTATE-BY", func(r *api.CredentialList, row func(...string)) {
+			for _, c := range r.Credentials {
+				row(c.Name, c.Kind, dash(c.Institution), fmt.Sprint(c.CurrentVersion), c.OwnerID, fmtDate(c.RotateBy))
+			}
+			more = r.Next
+		})(raw)
+		if err == nil && more != "" {
+			fmt.Fprintf(e.stdout, "(more: --after %s)\n", more)
 		}
-	}), nil)
+		return err
+	}, nil)
 
 	show := &cobra.Command{Use: "show NAME", Short: "Show a credential's metadata (never its secret)", Args: exactArgs(1, "the credential's name or ID")}
 	tenantSub(e, show, func(b string, args []string) (request, error) {

@@ -111,10 +111,12 @@ type Credential struct {
 	Revealable     []string          `json:"revealable_to"`
 	CurrentVersion int               `json:"current_version"`
 	MaxVersions    int               `json:"max_versions"`
-	Fields         []string          `json:"fields"`
-	CreatedBy      string            `json:"created_by"`
-	CreatedAt      time.Time         `json:"created_at"`
-	UpdatedAt      time.Time         `json:"updated_at"`
+	// Fields are the current version's field names (never values);
+	// lists leave them out.
+	Fields    []string  `json:"fields,omitempty"`
+	CreatedBy string    `json:"created_by"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
 	// Warnings are what a write found wrong with the password it stored
 	// (weak, breached, reused); they never refuse it.
 	Warnings []Warning `json:"warnings,omitempty"`
@@ -147,9 +149,6 @@ type Secret struct {
 }
 
 func view(c *store.Credential, fields []string) Credential {
-	if fields == nil {
-		fields = []string{}
-	}
 	rv := c.Revealable
 	if rv == nil {
 		rv = []string{}
