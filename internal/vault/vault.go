@@ -866,12 +866,19 @@ func (s *Service) Reveal(ctx context.Context, tenantID, ref string, in RevealInp
 		if err != nil {
 			return err
 		}
+		// Write-only is the first answer, whatever the grants: it is why
+		// no grant alone can reveal it (unless the caller may not even
+		// see it, who is told it does not exist).
+		if !slices.Contains(c.Revealable, p.ID) {
+			if !s.may(ctx, authz.CredentialsRead, tenantID, c) {
+				return errNotFound(c.Name)
+			}
+			return fault.New(fault.Forbidden, "write_only", "credential %q is write-only for you: the tenant has not made it revealable to you "+
+				"(an admin can, with cred revealable; a reveal also needs a credentials.reveal grant)", c.Name)
+		}
 		grant, err := s.need(ctx, authz.CredentialsReveal, tenantID, c)
 		if err != nil {
 			return err
-		}
-		if !slices.Contains(c.Revealable, p.ID) {
-			return fault.New(fault.Forbidden, "write_only", "credential %q is write-only for you: the tenant has not made it revealable to you", c.Name)
 		}
 		if err := s.revealAllowed(ctx, tx, tenantID, p.ID); err != nil {
 			return err
