@@ -729,3 +729,53 @@ func TestGrantNamesACredential(t *testing.T) {
 		}
 	})
 }
+
+// Erasing for good (a credential with every version, or a version's
+// secret through /v1 destroy) is for the credential's owner, admins, and
+// whoever holds a write grant on it: a member's role lets them write any
+// credential, not destroy the others'.
+func TestOnlyOwnersAndAdminsErase(t *testing.T) {
+	forEngine(t, func(t *testing.T, n *node) {
+		n.initAndUnseal()
+		n.createTenant("acme")
+		owner := n.pat(n.owner("acme"))
+		melID, mel := n.join("acme", owner, "mel", "member")
+		mel = n.pat(mel)
+		_, ada := n.join("acme", owner, "ada", "admin")
+		ada = n.pat(ada)
+		n.putBank(owner, "bank/payroll", bankSecret)
+		n.putBank(owner, "bank/taxes", bankSecret+"-t")
+		n.putBank(mel, "bank/mels", bankSecret+"-m")
+		refused := func(what string, r resp) {
+			t.Helper()
+			code := r.header.Get("X-Custodia-Error") // /v1 answers in Vault's shape
+			if code == "" {
+				code = r.errCode(t)
+			}
+			if r.status != 403 || code != "erase_not_allowed" {
+				t.Errorf("%s: %d %s, want 403 erase_not_allowed", what, r.status, r.body)
+			}
+		}
+		refused("member deletes the owner's credential", n.do("DELETE", "/api/v1/tenants/acme/credentials/bank%2Fpayroll", mel, nil))
+		refused("member deletes it through /v1", n.do("DELETE", "/v1/secret/metadata/bank/payroll", mel, nil))
+		refused("member destroys its version", n.do("POST", "/v1/secret/destroy/bank/payroll", mel, map[string]any{"versions": []int{1}}))
+		// A soft delete can be undone: any writer may.
+		if r := n.do("POST", "/v1/secret/delete/bank/payroll", mel, map[string]any{"versions": []int{1}}); r.status != 204 {
+			t.Errorf("member soft-deletes a version: %d %s", r.status, r.body)
+		}
+		if r := n.do("DELETE", "/api/v1/tenants/acme/credentials/bank%2Fmels", mel, nil); r.status != 204 {
+			t.Errorf("member deletes her own credential: %d %s", r.status, r.body)
+		}
+		if r := n.do("DELETE", "/api/v1/tenants/acme/credentials/bank%2Fpayroll", ada, nil); r.status != 204 {
+			t.Errorf("admin deletes a credential: %d %s", r.status, r.body)
+		}
+		// A write grant on the credential lets a member erase it.
+		if r := n.do("POST", "/api/v1/tenants/acme/grants", owner, map[string]string{"subject": melID, "permission": "credentials.write",
+			"resource": "credential:bank/taxes", "duration": "1h", "reason": "cleanup"}); r.status != 201 {
+			t.Fatalf("grant: %d %s", r.status, r.body)
+		}
+		if r := n.do("DELETE", "/api/v1/tenants/acme/credentials/bank%2Ftaxes", mel, nil); r.status != 204 {
+			t.Errorf("member with a write grant deletes the credential: %d %s", r.status, r.body)
+		}
+	})
+}

@@ -142,7 +142,13 @@ func (s *Service) ChangeVersions(ctx context.Context, tenantID, ref, op string, 
 		return invalid("invalid_versions", "at most %d versions at once", MaxVersionsLimit)
 	}
 	err := s.store.Update(ctx, func(tx store.Tx) error {
-		c, err := s.find(ctx, tx, tenantID, ref, authz.CredentialsWrite)
+		var c *store.Credential
+		var err error
+		if op == Destroy {
+			c, err = s.findToErase(ctx, tx, tenantID, ref)
+		} else {
+			c, err = s.find(ctx, tx, tenantID, ref, authz.CredentialsWrite)
+		}
 		if err != nil {
 			return err
 		}

@@ -218,6 +218,30 @@ func (s *Service) find(ctx context.Context, tx store.VaultTx, tenantID, ref stri
 	return c, nil
 }
 
+// findToErase is find for erasing for good (a credential with every
+// version, or versions' secrets): only the credential's owner, the
+// tenant's owners and admins, and whoever holds a grant to write it may.
+// A member's role lets them write every credential, not destroy the
+// others'.
+func (s *Service) findToErase(ctx context.Context, tx store.VaultTx, tenantID, ref string) (*store.Credential, error) {
+	c, err := lookup(ctx, tx, tenantID, ref)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.need(ctx, authz.CredentialsWrite, tenantID, c); err != nil {
+		return nil, err
+	}
+	if p := authz.From(ctx); p.Kind == authz.KindMember && p.ID != c.OwnerID && authz.Rank(p.Role) < authz.Rank(authz.RoleAdmin) {
+		grantsOnly := *p
+		grantsOnly.Role = "" // what the member's grants allow, without the role
+		if _, ok := authz.Check(&grantsOnly, authz.CredentialsWrite, tenantID, resourceOf(c), s.now()); !ok {
+			return nil, fault.New(fault.Forbidden, "erase_not_allowed",
+				"only the owner of %q, an admin, or someone granted credentials.write on it may erase it for good", c.Name)
+		}
+	}
+	return c, nil
+}
+
 // secretOf is version v's fields f of c, handed out.
 func secretOf(c *store.Credential, v *store.CredentialVersion, f Fields) *Secret {
 	return &Secret{Credential: c.ID, Name: c.Name, Version: v.Version, LoginID: c.LoginID, Fields: f, CreatedAt: v.CreatedAt,
@@ -1117,7 +1141,7 @@ func (s *Service) PurgeLeases(ctx context.Context) (int64, error) {
 // Delete removes a credential, every version and its sealed secrets.
 func (s *Service) Delete(ctx context.Context, tenantID, ref string) error {
 	err := s.store.Update(ctx, func(tx store.Tx) error {
-		c, err := s.find(ctx, tx, tenantID, ref, authz.CredentialsWrite)
+		c, err := s.findToErase(ctx, tx, tenantID, ref)
 		if err != nil {
 			return err
 		}
