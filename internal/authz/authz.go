@@ -206,6 +206,8 @@ func Denial(p *Principal, perm Permission, tenantID string) (code, message strin
 		return "forbidden", fmt.Sprintf("this token is scoped and does not carry %q", perm)
 	case p.Kind == KindMember:
 		return "forbidden", fmt.Sprintf("the %s role does not allow %q here, and no grant in force does", p.Role, perm)
+	case p.Kind == KindRobot && !slices.Contains(Grantable, perm):
+		return "forbidden", fmt.Sprintf("robots may not use %q: no grant gives it to a robot", perm)
 	case p.Kind == KindRobot:
 		return "forbidden", fmt.Sprintf("this robot holds no grant in force for %q here", perm)
 	}
