@@ -94,7 +94,9 @@ tenant made it revealable to them and they hold a credentials.reveal grant
 	tenantSub(e, get, func(b string, args []string) (request, error) {
 		p := b + "/credentials/" + pathEscape(args[0])
 		switch {
-		case (purpose == "") == (reason == ""):
+		case purpose != "" && reason != "":
+			return request{}, usageErr("give --purpose (a robot's fetch) or --reason (a person's reveal), not both")
+		case purpose == "" && reason == "":
 			return request{}, usageErr("give --purpose (robots) or --reason (people)")
 		case purpose != "":
 			return request{method: http.MethodPost, path: p + "/fetch", body: cv.FetchInput{Purpose: purpose, TTL: ttl}}, nil
