@@ -295,8 +295,12 @@ rotation left by an offboarding, an owner who left. Never a secret.`,
 			return err
 		}
 		s := r.Summary
-		fmt.Fprintf(e.stdout, "\n%d credentials: %d healthy, %d weak, %d breached, %d reused, %d overdue, %d flagged for rotation, %d owner left",
-			s.Credentials, s.Healthy, s.Weak, s.Breached, s.Reused, s.RotationOverdue, s.RotationFlagged, s.OwnerLeft)
+		noun := "credentials"
+		if s.Credentials == 1 {
+			noun = "credential"
+		}
+		fmt.Fprintf(e.stdout, "\n%d %s: %d healthy, %d weak, %d breached, %d reused, %d overdue, %d flagged for rotation, %d owner left",
+			s.Credentials, noun, s.Healthy, s.Weak, s.Breached, s.Reused, s.RotationOverdue, s.RotationFlagged, s.OwnerLeft)
 		if s.Unchecked > 0 {
 			fmt.Fprintf(e.stdout, ", %d unchecked (written before health checks: write them again)", s.Unchecked)
 		}
