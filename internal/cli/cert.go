@@ -138,7 +138,9 @@ func certFetchCmd(e *env) *cobra.Command {
 		Short: "Robots: fetch a certificate and its key under a lease, with --purpose, to sign",
 		Long: `Fetch a certificate under a lease (robots with a credentials.fetch grant).
 With --out-dir the leaf, its chain and the private key are written there as
-cert.pem, chain.pem and key.pem (mode 0600); otherwise they are printed as
+cert.pem, chain.pem and key.pem (mode 0600; chain.pem is empty when the file
+held no CA certificates, so that no older chain stays beside a new
+certificate); otherwise they are printed as
 PEM, or as JSON (with the original file and its password) with -o json.`,
 		Args: exactArgs(1, "the certificate's name or ID"),
 	}
