@@ -50,7 +50,7 @@ token serials) are refused: a stolen vault must not be enough to move money.`,
 	var cas int
 	var secretStdin, generate bool
 	fs := put.Flags()
-	fs.StringVar(&in.Kind, "kind", "", "bank, tax_portal, payroll, invoicing, certificate or other")
+	fs.StringVar(&in.Kind, "kind", "", "bank, tax_portal, payroll, invoicing or other (a certificate goes in with cert upload)")
 	fs.StringVar(&in.Institution, "institution", "", "the bank or portal")
 	fs.StringVar(&in.LoginID, "login-id", "", "the user name or ID at the institution (not secret)")
 	fs.StringVar(&in.Notes, "notes", "", "notes (not secret; never a second factor)")
