@@ -235,6 +235,24 @@ func TestPasswordHealth(t *testing.T) {
 			t.Errorf("bad within: %d %s", r.status, r.body)
 		}
 
+		// A new secret for an overdue (or due) credential is its rotation:
+		// the date is done with. One due later is kept.
+		n.putWarn(owner, map[string]any{"name": "tax/overdue", "secret": map[string]string{"password": overdueSecret + "-rotated"}})
+		n.putWarn(owner, map[string]any{"name": "tax/later", "rotate_by": "2027-06-30T00:00:00Z", "secret": map[string]string{"password": overdueSecret + "-later"}})
+		n.putWarn(owner, map[string]any{"name": "tax/later", "secret": map[string]string{"password": overdueSecret + "-later2"}})
+		by, _ = n.health(owner)
+		if o := by["tax/overdue"]; o.RotationOverdue || slices.Contains(o.Problems, "rotation_overdue") {
+			t.Errorf("tax/overdue after its rotation = %+v", o)
+		}
+		var later struct {
+			RotateBy time.Time `json:"rotate_by"`
+		}
+		n.do("GET", "/api/v1/tenants/acme/credentials/tax%2Flater", owner, nil).json(t, &later)
+		if !later.RotateBy.Equal(time.Date(2027, 6, 30, 0, 0, 0, 0, time.UTC)) {
+			t.Errorf("a rotate-by months ahead after a new version = %v, want kept", later.RotateBy)
+		}
+		n.do("DELETE", "/api/v1/tenants/acme/credentials/tax%2Flater", owner, nil)
+
 		// Rotating answers the flag; a new shared password stops the reuse.
 		n.clock.Add(time.Minute)
 		n.putWarn(owner, map[string]any{"name": "payroll/flagged", "secret": map[string]string{"password": flagSecret + "-rotated"}})

@@ -402,6 +402,7 @@ func (s *Service) Put(ctx context.Context, tenantID string, in PutInput) (*Crede
 				return fault.New(fault.Conflict, "cas_required", "credential %q requires check-and-set: give cas", in.Name)
 			}
 		}
+		details := map[string]any{}
 		// Write access is checked on the credential itself (a grant may
 		// name it or its group).
 		if _, err := s.need(ctx, authz.CredentialsWrite, tenantID, c); err != nil {
@@ -428,14 +429,21 @@ func (s *Service) Put(ctx context.Context, tenantID string, in PutInput) (*Crede
 		if in.Labels != nil {
 			c.Labels = in.Labels
 		}
-		if !in.RotateBy.IsZero() {
+		switch {
+		case !in.RotateBy.IsZero():
 			c.RotateBy = in.RotateBy.UTC()
+		case in.Secret != nil && !c.RotateBy.IsZero() && c.RotateBy.Before(now.Add(DefaultRotationWindow)):
+			// A new secret written when the rotation was overdue or due
+			// is that rotation: the date is done with (set the next one
+			// with rotate_by).
+			details["rotate_by_done"] = c.RotateBy
+			c.RotateBy = time.Time{}
 		}
 		if in.MaxVersions != 0 {
 			c.MaxVersions = in.MaxVersions
 		}
 		c.UpdatedAt = now
-		details := map[string]any{"name": c.Name, "kind": c.Kind}
+		details["name"], details["kind"] = c.Name, c.Kind
 		var fp []byte
 		if in.Secret != nil {
 			c.CurrentVersion++
