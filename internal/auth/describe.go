@@ -49,7 +49,7 @@ func (s *Service) Describe(ctx context.Context, token string) (*TokenDescription
 			}
 			out = &TokenDescription{ID: t.ID, Name: t.Name, SubjectType: "operator", SubjectID: t.ID, CreatedAt: t.CreatedAt, ExpiresAt: t.ExpiresAt}
 		default:
-			return fault.New(fault.Invalid, "not_a_token", "only API and operator tokens can be looked up; sessions cannot")
+			return fault.New(fault.Forbidden, "not_a_token", "only API and operator tokens can be looked up, not a sign-in session: make one with custodia token create")
 		}
 		return nil
 	})
