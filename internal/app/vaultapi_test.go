@@ -56,8 +56,13 @@ func TestVaultCompatibleAPI(t *testing.T) {
 	forEngine(t, func(t *testing.T, n *node) {
 		n.initAndUnseal()
 		tid := n.createTenant("acme")
-		owner := n.pat(n.owner("acme"))
+		session := n.owner("acme")
+		owner := n.pat(session)
 		ctx := t.Context()
+		// A sign-in session is no Vault token: refused as Vault refuses.
+		if r := n.do("GET", "/v1/auth/token/lookup-self", session, nil); r.status != 403 || r.header.Get("X-Custodia-Error") != "not_a_token" {
+			t.Errorf("lookup-self with a session: %d %s", r.status, r.body)
+		}
 
 		// A person writes through the Vault client...
 		people := n.baoClient(owner)
