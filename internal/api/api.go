@@ -166,7 +166,7 @@ func RenderVault(w http.ResponseWriter, r *http.Request, log *slog.Logger, reque
 	logError(r, log, requestID, status, fe, err)
 	msgs := []string{fe.Message}
 	switch {
-	case fe.Kind == fault.NotFound:
+	case fe.Kind == fault.NotFound && fe.Code != NoRoute:
 		msgs = []string{}
 	case fe.Kind == fault.Unauthenticated || fe.Kind == fault.Forbidden:
 		msgs = []string{"permission denied", fe.Message}
@@ -179,6 +179,11 @@ func RenderVault(w http.ResponseWriter, r *http.Request, log *slog.Logger, reque
 	w.Header().Set("X-Custodia-Error", fe.Code)
 	WriteJSON(w, status, VaultErrors{Errors: msgs})
 }
+
+// NoRoute is the code of a path no route serves. Under /v1 it keeps its
+// message, as Vault's "no handler for route" does; a 404 for a secret that
+// does not exist is bare, which Vault clients read as "not found".
+const NoRoute = "no_route"
 
 // VaultErrors is Vault's error shape.
 type VaultErrors struct {

@@ -123,7 +123,7 @@ func New(opts Options, d Deps, routes []api.Route) (*Server, error) {
 	}
 	if _, ok := paths["/v1/"]; !ok {
 		mux.Handle("/v1/", s.serve("unmatched", false, true, func(w http.ResponseWriter, r *http.Request, _ string) error {
-			return fault.New(fault.NotFound, "not_found", "no such path in Custodia's Vault-compatible API")
+			return fault.New(fault.NotFound, api.NoRoute, "no handler for %s: Custodia serves KV version 2 at secret/ and a few auth and sys paths (docs/api.md)", r.URL.Path)
 		}))
 	}
 	s.handler = mux
