@@ -253,6 +253,9 @@ characters). To store it at once, use "cred put NAME --generate".`,
 		}
 		fmt.Fprintln(e.stdout, pw)
 		fmt.Fprintf(e.stderr, "Rule %s, %d characters.\n", r.Name, len(pw))
+		if rule == "" && inst != "" && secretcheck.RuleFor(inst).Name == secretcheck.RuleGeneric && !strings.EqualFold(inst, secretcheck.RuleGeneric) {
+			fmt.Fprintf(e.stderr, "(--institution %q names no rule or kind; give one of %s, or --rule)\n", inst, strings.Join(secretcheck.RuleNames(), ", "))
+		}
 		return nil
 	}
 
