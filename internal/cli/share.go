@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
@@ -72,6 +73,14 @@ the server address in use when that is not given.`,
 		}
 		if !strings.HasPrefix(linkBase, "https://") {
 			return usageErr("--link-base must be an https:// address")
+		}
+		// The server checks these too, naming its fields; here they are
+		// named as the flags are.
+		if views < 1 || views > sharelinks.MaxViews {
+			return usageErr("--views must be 1 to %d", sharelinks.MaxViews)
+		}
+		if d, err := time.ParseDuration(expires); err != nil || d < sharelinks.MinTTL || d > sharelinks.MaxTTL {
+			return usageErr("--expires must be a duration from %s to 168h (7 days), such as 24h", sharelinks.MinTTL)
 		}
 		secret, err := io.ReadAll(io.LimitReader(e.stdin, share.MaxPlaintext+3))
 		if err != nil {
