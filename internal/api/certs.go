@@ -2,12 +2,9 @@ package api
 
 import (
 	"net/http"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/custodia-project/custodia/internal/authz"
-	"github.com/custodia-project/custodia/internal/fault"
 	"github.com/custodia-project/custodia/internal/vault"
 )
 
@@ -42,31 +39,12 @@ func certRoutes(h *handlers) []Route {
 	}
 }
 
-// parseWithin reads "30d" or a Go duration such as "72h".
-func parseWithin(s string) (time.Duration, error) {
-	bad := fault.New(fault.Invalid, "invalid_expiring_within", "expiring_within must be a positive duration such as 30d or 72h, at most 3650d")
-	var d time.Duration
-	if n, ok := strings.CutSuffix(s, "d"); ok {
-		days, err := strconv.Atoi(n)
-		if err != nil || days < 1 || days > 3650 {
-			return 0, bad
-		}
-		d = time.Duration(days) * 24 * time.Hour
-	} else {
-		var err error
-		if d, err = time.ParseDuration(s); err != nil || d <= 0 || d > 3650*24*time.Hour {
-			return 0, bad
-		}
-	}
-	return d, nil
-}
-
 func (h *handlers) listCertificates(w http.ResponseWriter, r *http.Request) error {
 	return h.tenantCall(func(w http.ResponseWriter, r *http.Request, tid string) error {
 		var within time.Duration
 		if s := r.URL.Query().Get("expiring_within"); s != "" {
 			var err error
-			if within, err = parseWithin(s); err != nil {
+			if within, err = ParseWindow("expiring_within", s, true); err != nil {
 				return err
 			}
 		}

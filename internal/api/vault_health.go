@@ -45,7 +45,7 @@ func (h *handlers) credentialsRotation(w http.ResponseWriter, r *http.Request) e
 	return h.tenantCall(func(w http.ResponseWriter, r *http.Request, tid string) error {
 		within := vault.DefaultRotationWindow
 		if s := r.URL.Query().Get("within"); s != "" {
-			d, err := ParseDays(s)
+			d, err := ParseWindow("within", s, false)
 			if err != nil {
 				return err
 			}
@@ -59,18 +59,26 @@ func (h *handlers) credentialsRotation(w http.ResponseWriter, r *http.Request) e
 	})(w, r)
 }
 
-// ParseDays reads a window as whole days ("14d") or a Go duration ("36h").
-func ParseDays(s string) (time.Duration, error) {
-	bad := fault.New(fault.Invalid, "invalid_within", "within must be days such as 14d or a duration such as 36h")
+// ParseWindow reads a time window from the query parameter param: whole
+// days ("14d") or a Go duration ("36h"), at most vault.MaxRotationWindow
+// (3650 days), and more than zero when positive. The error names param.
+func ParseWindow(param, s string, positive bool) (time.Duration, error) {
+	bad := fault.New(fault.Invalid, "invalid_"+param, "%s must be days such as 14d or a duration such as 36h, at most %dd",
+		param, int(vault.MaxRotationWindow/(24*time.Hour)))
+	var d time.Duration
 	if n, ok := strings.CutSuffix(s, "d"); ok {
 		days, err := strconv.Atoi(n)
 		if err != nil || days < 0 || days > int(vault.MaxRotationWindow/(24*time.Hour)) {
 			return 0, bad
 		}
-		return time.Duration(days) * 24 * time.Hour, nil
+		d = time.Duration(days) * 24 * time.Hour
+	} else {
+		var err error
+		if d, err = time.ParseDuration(s); err != nil || d < 0 || d > vault.MaxRotationWindow {
+			return 0, bad
+		}
 	}
-	d, err := time.ParseDuration(s)
-	if err != nil || d < 0 {
+	if positive && d == 0 {
 		return 0, bad
 	}
 	return d, nil

@@ -89,6 +89,9 @@ with a warning.`,
 	tenantSub(e, list, func(b string, _ []string) (request, error) {
 		q := url.Values{}
 		if within != "" {
+			if _, err := api.ParseWindow("expiring_within", within, true); err != nil {
+				return request{}, usageErr("--expiring-within must be days such as 30d or a duration such as 72h, at most 3650d")
+			}
 			q.Set("expiring_within", within)
 		}
 		return request{method: http.MethodGet, path: b + "/certificates", query: q}, nil

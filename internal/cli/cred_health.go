@@ -321,8 +321,8 @@ rotation left by an offboarding, an owner who left. Never a secret.`,
 	tenantSub(e, rot, func(b string, _ []string) (request, error) {
 		q := url.Values{}
 		if within != "" {
-			if _, err := api.ParseDays(within); err != nil {
-				return request{}, usageErr("--within must be days such as 14d or a duration such as 36h")
+			if _, err := api.ParseWindow("within", within, false); err != nil {
+				return request{}, usageErr("--within must be days such as 14d or a duration such as 36h, at most 3650d")
 			}
 			q.Set("within", within)
 		}
