@@ -144,6 +144,7 @@ with "custodia operator init" and "custodia operator unseal".`,
 		breakGlassCmd(e),
 		shareCmd(e),
 		certCmd(e),
+		leaseCmd(e),
 	)
 	// Unknown subcommands and wrong argument counts are usage errors.
 	var walk func(*cobra.Command)
