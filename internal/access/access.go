@@ -21,6 +21,7 @@ import (
 	"github.com/custodia-project/custodia/internal/identity"
 	"github.com/custodia-project/custodia/internal/store"
 	"github.com/custodia-project/custodia/internal/tenant"
+	"github.com/custodia-project/custodia/internal/vault"
 )
 
 // Service is the access domain.
@@ -101,11 +102,8 @@ func resolveResource(ctx context.Context, tx store.Tx, tenantID, typ, id string)
 	if typ != store.ResourceCredential {
 		return id, nil
 	}
-	c, err := tx.GetCredentialByName(ctx, tenantID, id)
-	if errors.Is(err, store.ErrNotFound) && strings.HasPrefix(id, "crd_") {
-		c, err = tx.GetCredential(ctx, tenantID, id)
-	}
-	if errors.Is(err, store.ErrNotFound) {
+	c, err := vault.Lookup(ctx, tx, tenantID, id)
+	if fe, ok := fault.As(err); ok && fe.Kind == fault.NotFound {
 		return "", fault.New(fault.NotFound, "credential_not_found", "no credential %q in this organization", id)
 	}
 	if err != nil {

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"os"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
@@ -79,7 +78,7 @@ the server address in use when that is not given.`,
 		if views < 1 || views > sharelinks.MaxViews {
 			return usageErr("--views must be 1 to %d", sharelinks.MaxViews)
 		}
-		if d, err := time.ParseDuration(expires); err != nil || d < sharelinks.MinTTL || d > sharelinks.MaxTTL {
+		if _, ok := sharelinks.Lifetime(expires); !ok {
 			return usageErr("--expires must be a duration from %s to 168h (7 days), such as 24h", sharelinks.MinTTL)
 		}
 		secret, err := io.ReadAll(io.LimitReader(e.stdin, share.MaxPlaintext+3))

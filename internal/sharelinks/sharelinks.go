@@ -156,19 +156,25 @@ func (in *CreateInput) Validate() (time.Duration, error) {
 	if in.MaxViews < 1 || in.MaxViews > MaxViews {
 		return 0, invalid("invalid_max_views", "max_views must be 1 to %d", MaxViews)
 	}
-	ttl := DefaultTTL
-	if in.ExpiresIn != "" {
-		d, err := time.ParseDuration(in.ExpiresIn)
-		if err != nil || d < MinTTL || d > MaxTTL {
-			return 0, invalid("invalid_expires_in", "expires_in must be a duration from %s to %s (7 days), such as 24h", MinTTL, "168h")
-		}
-		ttl = d
+	ttl, ok := Lifetime(in.ExpiresIn)
+	if !ok {
+		return 0, invalid("invalid_expires_in", "expires_in must be a duration from %s to %s (7 days), such as 24h", MinTTL, "168h")
 	}
 	in.Label = strings.TrimSpace(in.Label)
 	if len(in.Label) > maxLabel || strings.IndexFunc(in.Label, unicode.IsControl) >= 0 {
 		return 0, invalid("invalid_label", "label must be at most %d characters, on one line", maxLabel)
 	}
 	return ttl, nil
+}
+
+// Lifetime reads a link's lifetime: DefaultTTL when expiresIn is empty,
+// else a Go duration from MinTTL to MaxTTL; ok is false for anything else.
+func Lifetime(expiresIn string) (ttl time.Duration, ok bool) {
+	if expiresIn == "" {
+		return DefaultTTL, true
+	}
+	d, err := time.ParseDuration(expiresIn)
+	return d, err == nil && d >= MinTTL && d <= MaxTTL
 }
 
 // Create stores a new link for the calling member or robot.

@@ -84,7 +84,7 @@ func (s *Service) RequestBreakGlass(ctx context.Context, tenantID string, in Bre
 			return fault.New(fault.Forbidden, "break_glass_disabled",
 				"this tenant's policy does not allow break-glass: its owner can set break_glass to \"approval\" or \"notify\"")
 		}
-		c, err := lookup(ctx, tx, tenantID, in.Credential)
+		c, err := Lookup(ctx, tx, tenantID, in.Credential)
 		if err != nil {
 			return err
 		}

@@ -617,7 +617,7 @@ func (s *Service) FetchCertificate(ctx context.Context, tenantID, ref string, in
 	// Only a certificate: the generic fetch serves other credentials. The
 	// same "not found" answers a name that is not a certificate.
 	err := s.store.View(ctx, func(tx store.Tx) error {
-		c, err := lookup(ctx, tx, tenantID, ref)
+		c, err := Lookup(ctx, tx, tenantID, ref)
 		if err == nil && c.Kind != store.KindCertificate {
 			err = errNoCertificate(ref)
 		}

@@ -208,7 +208,7 @@ func verb(p authz.Permission) string {
 // find looks a credential up by ID or name and checks perm on it for the
 // caller.
 func (s *Service) find(ctx context.Context, tx store.VaultTx, tenantID, ref string, perm authz.Permission) (*store.Credential, error) {
-	c, err := lookup(ctx, tx, tenantID, ref)
+	c, err := Lookup(ctx, tx, tenantID, ref)
 	if err != nil {
 		return nil, err
 	}
@@ -224,7 +224,7 @@ func (s *Service) find(ctx context.Context, tx store.VaultTx, tenantID, ref stri
 // A member's role lets them write every credential, not destroy the
 // others'.
 func (s *Service) findToErase(ctx context.Context, tx store.VaultTx, tenantID, ref string) (*store.Credential, error) {
-	c, err := lookup(ctx, tx, tenantID, ref)
+	c, err := Lookup(ctx, tx, tenantID, ref)
 	if err != nil {
 		return nil, err
 	}
@@ -261,8 +261,9 @@ func parseTTL(ttl string) (time.Duration, error) {
 	return d, nil
 }
 
-// lookup finds a credential by ID or name.
-func lookup(ctx context.Context, tx store.VaultTx, tenantID, ref string) (*store.Credential, error) {
+// Lookup finds a credential by its name, or by its ID (crd_…), in tx; a
+// credential that does not exist is a not_found fault.
+func Lookup(ctx context.Context, tx store.VaultTx, tenantID, ref string) (*store.Credential, error) {
 	c, err := tx.GetCredentialByName(ctx, tenantID, ref)
 	if errors.Is(err, store.ErrNotFound) && strings.HasPrefix(ref, "crd_") {
 		c, err = tx.GetCredential(ctx, tenantID, ref)
@@ -765,7 +766,7 @@ func (s *Service) findOpen(ctx context.Context, tenantID, ref string, version in
 		if !errors.Is(err, store.ErrNotFound) {
 			return err
 		}
-		if c, err = lookup(ctx, tx, tenantID, ref); err != nil {
+		if c, err = Lookup(ctx, tx, tenantID, ref); err != nil {
 			return err
 		}
 		if grant, err = s.need(ctx, perm, tenantID, c); err != nil {
@@ -894,7 +895,7 @@ func (s *Service) Reveal(ctx context.Context, tenantID, ref string, in RevealInp
 	}
 	var out *Secret
 	err := s.store.Update(ctx, func(tx store.Tx) error {
-		c, err := lookup(ctx, tx, tenantID, ref)
+		c, err := Lookup(ctx, tx, tenantID, ref)
 		if err != nil {
 			return err
 		}
@@ -959,7 +960,7 @@ func (s *Service) revealAllowed(ctx context.Context, tx store.Tx, tenantID, memb
 func (s *Service) SetRevealable(ctx context.Context, tenantID, ref string, members []string) (*Credential, error) {
 	var out Credential
 	err := s.store.Update(ctx, func(tx store.Tx) error {
-		c, err := lookup(ctx, tx, tenantID, ref)
+		c, err := Lookup(ctx, tx, tenantID, ref)
 		if err != nil {
 			return err
 		}
@@ -1101,7 +1102,7 @@ func (s *Service) Leases(ctx context.Context, tenantID, ref string) ([]store.Lea
 	err := s.store.View(ctx, func(tx store.Tx) error {
 		credID := ""
 		if ref != "" {
-			c, err := lookup(ctx, tx, tenantID, ref)
+			c, err := Lookup(ctx, tx, tenantID, ref)
 			if err != nil {
 				return err
 			}
