@@ -858,20 +858,27 @@ func (s *Service) Fetch(ctx context.Context, tenantID, ref string, in FetchInput
 		return nil, wrapErr("fetch", err)
 	}
 	out := secretOf(c, v, f)
+	// The lease and its audit entry are made here, so that only their
+	// rows are left for the writer that every fetch queues for.
+	now := s.now().UTC()
+	l := &store.Lease{ID: store.NewTimeID("lse_", now), TenantID: tenantID, CredentialID: out.Credential, Version: out.Version,
+		SubjectType: store.SubjectRobot, SubjectID: p.ID, Purpose: in.Purpose, CreatedAt: now, ExpiresAt: now.Add(ttl)}
+	entry, err := audit.Prepare(ctx, now, audit.Entry{Log: tenantID, Action: "credential.fetch", Target: out.Credential,
+		Details: map[string]any{"name": out.Name, "version": out.Version, "lease": l.ID, "purpose": in.Purpose, "grant": grant,
+			"lease_expires_at": l.ExpiresAt}})
+	if err != nil {
+		return nil, wrapErr("fetch", err)
+	}
 	err = s.store.Update(store.Appending(ctx), func(tx store.Tx) error {
-		now := s.now().UTC()
-		l := &store.Lease{ID: store.NewTimeID("lse_", now), TenantID: tenantID, CredentialID: out.Credential, Version: out.Version,
-			SubjectType: store.SubjectRobot, SubjectID: p.ID, Purpose: in.Purpose, CreatedAt: now, ExpiresAt: now.Add(ttl)}
 		if err := tx.InsertLease(ctx, l); err != nil {
 			return err
 		}
-		out.LeaseID, out.ExpiresAt = l.ID, l.ExpiresAt
-		return s.record(ctx, tx, tenantID, "credential.fetch", out.Credential, map[string]any{"name": out.Name, "version": out.Version,
-			"lease": l.ID, "purpose": in.Purpose, "grant": grant, "lease_expires_at": l.ExpiresAt})
+		return entry.Append(ctx, tx)
 	})
 	if err != nil {
 		return nil, wrapErr("fetch", err)
 	}
+	out.LeaseID, out.ExpiresAt = l.ID, l.ExpiresAt
 	return out, nil
 }
 
