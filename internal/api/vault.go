@@ -80,7 +80,7 @@ func vaultRoutes(h *handlers) []Route {
 		t("POST", "/credentials/{cred}/reveal", authz.VaultUse,
 			"People: reveal a revealable secret with a reason (needs a reveal grant; rate-limited; the owner is told)",
 			vault.RevealInput{}, vault.Secret{}, h.revealCredential),
-		t("GET", "/leases", authz.GrantsRead, "Live leases (of one credential with ?credential=)", nil, LeaseList{}, h.listLeases),
+		t("GET", "/leases", authz.VaultUse, "Live leases (of one credential with ?credential=); a robot without grants.read sees its own", nil, LeaseList{}, h.listLeases),
 		t("GET", "/leases/{lease}", authz.VaultUse, "The holder reads its leased secret again while the lease lives", nil, vault.Secret{}, h.getLease),
 		t("POST", "/leases/{lease}/renew", authz.VaultUse, "The holder extends its lease (at most an hour from now)", RenewRequest{}, Lease{}, h.renewLease),
 		{Method: "DELETE", Pattern: "/api/v1/tenants/{tenant}/leases/{lease}", Perm: authz.VaultUse, TenantParam: "tenant",

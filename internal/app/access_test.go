@@ -176,7 +176,7 @@ var routeAccess = map[string]string{
 	"PUT /api/v1/tenants/{tenant}/credentials/{cred}/revealable": "OA",
 	"POST /api/v1/tenants/{tenant}/credentials/{cred}/fetch":     "OAMUR",
 	"POST /api/v1/tenants/{tenant}/credentials/{cred}/reveal":    "OAMUR",
-	"GET /api/v1/tenants/{tenant}/leases":                        "OAU",
+	"GET /api/v1/tenants/{tenant}/leases":                        "OAUR",
 	"GET /api/v1/tenants/{tenant}/leases/{lease}":                "OAMUR",
 	"POST /api/v1/tenants/{tenant}/leases/{lease}/renew":         "OAMUR",
 	"DELETE /api/v1/tenants/{tenant}/leases/{lease}":             "OAMUR",

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -776,6 +777,69 @@ func TestOnlyOwnersAndAdminsErase(t *testing.T) {
 		}
 		if r := n.do("DELETE", "/api/v1/tenants/acme/credentials/bank%2Ftaxes", mel, nil); r.status != 204 {
 			t.Errorf("member with a write grant deletes the credential: %d %s", r.status, r.body)
+		}
+	})
+}
+
+// A robot lists its own live leases (it holds no grants.read); whoever
+// may read the tenant's grants sees every holder's, and a member who may
+// not is refused.
+func TestRobotListsItsOwnLeases(t *testing.T) {
+	forEngine(t, func(t *testing.T, n *node) {
+		n.initAndUnseal()
+		n.createTenant("acme")
+		ownerSession := n.owner("acme")
+		owner := n.pat(ownerSession)
+		_, member := n.join("acme", ownerSession, "mel", "member")
+		id := n.putBank(owner, "payroll/a3", bankSecret)
+		lease := map[string]string{}
+		for _, name := range []string{"bot-a", "bot-b"} {
+			botID, bot := n.robot(owner, name)
+			if r := n.do("POST", "/api/v1/tenants/acme/grants", owner, map[string]string{"subject": botID, "permission": "credentials.fetch",
+				"resource": "group:payroll", "duration": "24h", "reason": "monthly payroll"}); r.status != 201 {
+				t.Fatalf("grant: %d %s", r.status, r.body)
+			}
+			var s struct {
+				LeaseID string `json:"lease_id"`
+			}
+			n.do("POST", "/api/v1/tenants/acme/credentials/"+id+"/fetch", bot, map[string]string{"purpose": "payroll"}).json(t, &s)
+			lease[name], lease[name+"-token"] = s.LeaseID, bot
+		}
+		_, idle := n.robot(owner, "bot-idle")
+		list := func(tok, query string) (int, []string) {
+			t.Helper()
+			r := n.do("GET", "/api/v1/tenants/acme/leases"+query, tok, nil)
+			var out struct {
+				Leases []struct{ ID string }
+			}
+			r.json(t, &out)
+			var ids []string
+			for _, l := range out.Leases {
+				ids = append(ids, l.ID)
+			}
+			slices.Sort(ids)
+			return r.status, ids
+		}
+		if st, ids := list(lease["bot-a-token"], ""); st != 200 || !slices.Equal(ids, []string{lease["bot-a"]}) {
+			t.Errorf("bot-a lists %d %v, want only its lease %s", st, ids, lease["bot-a"])
+		}
+		if st, ids := list(lease["bot-b-token"], "?credential="+id); st != 200 || !slices.Equal(ids, []string{lease["bot-b"]}) {
+			t.Errorf("bot-b lists the credential's leases: %d %v, want only %s", st, ids, lease["bot-b"])
+		}
+		if st, ids := list(idle, ""); st != 200 || len(ids) != 0 {
+			t.Errorf("a robot without leases lists %d %v", st, ids)
+		}
+		// A robot that may not see the credential is told it does not exist.
+		if st, _ := list(idle, "?credential="+id); st != 404 {
+			t.Errorf("a robot without a grant lists a credential's leases: %d, want 404", st)
+		}
+		want := []string{lease["bot-a"], lease["bot-b"]}
+		slices.Sort(want)
+		if st, ids := list(owner, ""); st != 200 || !slices.Equal(ids, want) {
+			t.Errorf("owner lists %d %v, want %v", st, ids, want)
+		}
+		if st, _ := list(member, ""); st != 403 {
+			t.Errorf("a member without grants.read lists leases: %d", st)
 		}
 	})
 }

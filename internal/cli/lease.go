@@ -12,11 +12,12 @@ import (
 )
 
 // leaseCmd wraps the lease routes: a robot renews, re-reads or gives back
-// what it fetched; owners, admins and auditors list who holds what.
+// what it fetched and lists its own leases; owners, admins and auditors
+// list who holds what.
 func leaseCmd(e *env) *cobra.Command {
 	c := &cobra.Command{Use: "lease", Short: "Leases of fetched secrets: list, re-read, renew, revoke"}
 
-	list := &cobra.Command{Use: "list", Short: "Live leases of the tenant (owners, admins and auditors), or of one credential",
+	list := &cobra.Command{Use: "list", Short: "Live leases of the tenant (owners, admins and auditors; a robot sees its own), or of one credential",
 		Args: exactArgs(0, "no arguments")}
 	var cred string
 	list.Flags().StringVar(&cred, "credential", "", "only the leases of this credential (its ID)")

@@ -1104,7 +1104,21 @@ func (s *Service) RevokeLease(ctx context.Context, tenantID, leaseID string) err
 }
 
 // Leases lists the live leases of a credential (or all of the tenant's).
+// Whoever may read the tenant's grants sees every holder's; a robot
+// without that right sees its own.
 func (s *Service) Leases(ctx context.Context, tenantID, ref string) ([]store.Lease, error) {
+	p := authz.From(ctx)
+	if p == nil {
+		return nil, fault.ErrUnauthenticated
+	}
+	holder := ""
+	if _, ok := authz.Check(p, authz.GrantsRead, tenantID, authz.Resource{Type: authz.ResourceTenant, ID: tenantID}, s.now()); !ok {
+		if p.Kind != authz.KindRobot || p.TenantID != tenantID {
+			code, msg := authz.Denial(p, authz.GrantsRead, tenantID)
+			return nil, fault.New(fault.Forbidden, code, "%s", msg)
+		}
+		holder = p.ID
+	}
 	var out []store.Lease
 	err := s.store.View(ctx, func(tx store.Tx) error {
 		credID := ""
@@ -1113,10 +1127,13 @@ func (s *Service) Leases(ctx context.Context, tenantID, ref string) ([]store.Lea
 			if err != nil {
 				return err
 			}
+			if holder != "" && !s.may(ctx, authz.CredentialsRead, tenantID, c) && !s.may(ctx, authz.CredentialsFetch, tenantID, c) {
+				return errNotFound(c.Name)
+			}
 			credID = c.ID
 		}
 		var err error
-		out, err = tx.ListLeases(ctx, tenantID, credID, "", s.now())
+		out, err = tx.ListLeases(ctx, tenantID, credID, holder, s.now())
 		return err
 	})
 	return out, wrapErr("leases", err)
