@@ -104,12 +104,23 @@ tenant made it revealable to them and they hold a credentials.reveal grant
 		return request{method: http.MethodPost, path: p + "/reveal", body: cv.RevealInput{Reason: reason}}, nil
 	}, func(raw json.RawMessage) error { return printSecret(e, raw) }, nil)
 
-	revealable := &cobra.Command{Use: "revealable NAME", Short: "Name the members who may reveal a credential (none: write-only for all)",
+	revealable := &cobra.Command{Use: "revealable NAME", Short: "Name the members who may reveal a credential (--none: write-only for all)",
+		Long: `Name the members who may reveal a credential; the list replaces the one
+before. --none makes it write-only for everyone again. A reveal also needs a
+credentials.reveal grant and a reason.`,
 		Args: exactArgs(1, "the credential's name or ID")}
 	var members []string
-	revealable.Flags().StringSliceVar(&members, "member", nil, "member ID or email (repeatable); give none to make it write-only")
+	var none bool
+	revealable.Flags().StringSliceVar(&members, "member", nil, "member ID or email (repeatable): the whole list of who may reveal it")
+	revealable.Flags().BoolVar(&none, "none", false, "nobody may reveal it: write-only for everyone")
 	tenantSub(e, revealable, func(b string, args []string) (request, error) {
-		if members == nil {
+		// Clearing the list is said, never implied by a forgotten flag.
+		switch {
+		case none && len(members) > 0:
+			return request{}, usageErr("give --member or --none, not both")
+		case !none && len(members) == 0:
+			return request{}, usageErr("give --member (repeatable) to name who may reveal it, or --none to make it write-only for everyone")
+		case none:
 			members = []string{}
 		}
 		return request{method: http.MethodPut, path: b + "/credentials/" + pathEscape(args[0]) + "/revealable",
