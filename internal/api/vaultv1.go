@@ -3,6 +3,7 @@ package api
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strconv"
@@ -180,8 +181,50 @@ type VaultTokenInfo struct {
 
 // VaultLease renews or revokes a lease.
 type VaultLease struct {
-	LeaseID   string `json:"lease_id"`
-	Increment int    `json:"increment,omitempty"`
+	LeaseID   string         `json:"lease_id"`
+	Increment VaultIncrement `json:"increment,omitempty"`
+}
+
+// VaultIncrement is a renewal's increment in whole seconds, read as Vault
+// reads it: a number (600), or a string of seconds ("600") or of a
+// duration ("10m").
+type VaultIncrement int64
+
+// maxIncrement bounds what is parsed; renewals are capped far below it.
+const maxIncrement = 100 * 365 * 24 * 3600
+
+func (v *VaultIncrement) UnmarshalJSON(b []byte) error {
+	bad := fault.New(fault.Invalid, "invalid_increment", "increment is a number of seconds (600) or a duration (\"10m\")")
+	var n int64
+	if len(b) > 0 && b[0] == '"' {
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return bad
+		}
+		s = strings.TrimSpace(s)
+		switch i, err := strconv.ParseInt(s, 10, 64); {
+		case s == "":
+		case err == nil:
+			n = i
+		default:
+			d, err := time.ParseDuration(s)
+			if err != nil {
+				return bad
+			}
+			n = int64(d / time.Second)
+		}
+	} else if string(b) != "null" {
+		i, err := strconv.ParseInt(string(b), 10, 64)
+		if err != nil {
+			return bad
+		}
+		n = i
+	}
+	if n < 0 || n > maxIncrement {
+		return bad
+	}
+	*v = VaultIncrement(n)
+	return nil
 }
 
 func vaultRoutesV1(h *handlers) []Route {
@@ -226,7 +269,7 @@ func vaultRoutesV1(h *handlers) []Route {
 		sys("POST", "/v1/auth/approle/login", authz.Public, "AppRole login: role_id is the robot's ID, secret_id a robot token scoped to approle.login",
 			AppRoleLogin{}, VaultResponse{}, 0, h.vaultAppRoleLogin),
 		sys("PUT", "/v1/auth/approle/login", authz.Public, "AppRole login (as POST)", AppRoleLogin{}, VaultResponse{}, 0, h.vaultAppRoleLogin),
-		sys("PUT", "/v1/sys/leases/renew", authz.VaultUse, "Renew a lease from a KV read (increment in seconds, at most an hour)",
+		sys("PUT", "/v1/sys/leases/renew", authz.VaultUse, "Renew a lease from a KV read (increment: seconds or a duration; capped at an hour, with a warning)",
 			VaultLease{}, VaultResponse{}, 0, h.vaultRenew),
 		sys("PUT", "/v1/sys/leases/revoke", authz.VaultUse, "Revoke a lease from a KV read at once", VaultLease{}, nil, http.StatusNoContent, h.vaultRevoke),
 	}
@@ -547,15 +590,22 @@ func (h *handlers) vaultRenew(w http.ResponseWriter, r *http.Request) error {
 		if err := decodeVault(r, &in); err != nil {
 			return err
 		}
-		ttl := ""
-		if in.Increment > 0 {
-			ttl = strconv.Itoa(in.Increment) + "s"
+		// As Vault does, an increment past the longest lease is capped,
+		// with a warning, not refused.
+		ttl, warnings := "", []string(nil)
+		if inc := time.Duration(in.Increment) * time.Second; inc > 0 {
+			if inc > vault.MaxLease {
+				warnings = append(warnings, fmt.Sprintf("TTL of %q exceeded the effective max_ttl of %q; TTL value is capped accordingly", inc, vault.MaxLease))
+				inc = vault.MaxLease
+			}
+			ttl = inc.String()
 		}
 		l, err := h.d.Vault.RenewLease(r.Context(), tid, in.LeaseID, ttl)
 		if err != nil {
 			return err
 		}
-		return writeVault(w, VaultResponse{LeaseID: l.ID, Renewable: true, LeaseDuration: int(l.ExpiresAt.Sub(h.d.Now()).Round(time.Second).Seconds())})
+		return writeVault(w, VaultResponse{LeaseID: l.ID, Renewable: true, LeaseDuration: int(l.ExpiresAt.Sub(h.d.Now()).Round(time.Second).Seconds()),
+			Warnings: warnings})
 	})(w, r)
 }
 

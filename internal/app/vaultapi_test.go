@@ -177,6 +177,12 @@ func TestVaultCompatibleAPI(t *testing.T) {
 		if err != nil || ren.LeaseDuration != 600 {
 			t.Errorf("renew: %+v %v", ren, err)
 		}
+		// Past the longest lease, the increment is capped with a
+		// warning, as Vault does.
+		ren, err = robot.Sys().Renew(got.Raw.LeaseID, 7200)
+		if err != nil || ren.LeaseDuration != 3600 || len(ren.Warnings) != 1 || !strings.Contains(ren.Warnings[0], "capped") {
+			t.Errorf("renew past the longest lease: %+v %v", ren, err)
+		}
 		if err := robot.Sys().Revoke(got.Raw.LeaseID); err != nil {
 			t.Errorf("revoke: %v", err)
 		}
