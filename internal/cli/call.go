@@ -2,13 +2,18 @@ package cli
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/custodia-project/custodia/internal/api"
+	"github.com/custodia-project/custodia/internal/client"
 )
 
 // request is one API call a command makes.
@@ -53,13 +58,30 @@ func apiCmd(e *env, c *cobra.Command, req func(args []string) (request, error), 
 }
 
 // tenantFlag adds --tenant (also read from CUSTODIA_TENANT) and returns a
-// function giving the tenant's API base once the flags are resolved.
+// function giving the tenant's API base once the flags are resolved. With
+// neither, the tenant is the caller's own: a member's session or token, or
+// a robot's token, belongs to one tenant, which the server names
+// (GET /api/v1/me); an operator must say which.
 func tenantFlag(c *cobra.Command) func() (string, error) {
 	var tenant string
-	c.Flags().StringVar(&tenant, "tenant", "", "tenant ID or slug (or CUSTODIA_TENANT)")
+	c.Flags().StringVar(&tenant, "tenant", "", "tenant ID or slug (or CUSTODIA_TENANT; default: your token's own tenant)")
 	return func() (string, error) {
 		if tenant == "" {
-			return "", usageErr("--tenant is required (or set CUSTODIA_TENANT)")
+			cl, _ := c.Context().Value(clientKey{}).(*client.Client)
+			if cl == nil {
+				return "", usageErr("--tenant is required (or set CUSTODIA_TENANT)")
+			}
+			var me api.Me
+			err := cl.Do(c.Context(), http.MethodGet, "/api/v1/me", nil, nil, &me)
+			var ae *client.Error
+			if errors.As(err, &ae) && ae.Status == http.StatusForbidden || err == nil && me.TenantID == "" {
+				// An operator's token: no "me" in any tenant.
+				return "", usageErr("--tenant is required (or set CUSTODIA_TENANT): this token belongs to no one tenant")
+			}
+			if err != nil {
+				return "", err
+			}
+			tenant = me.TenantID
 		}
 		return "/api/v1/tenants/" + pathEscape(tenant), nil
 	}

@@ -179,6 +179,10 @@ func exactArgs(n int, names string) cobra.PositionalArgs {
 
 // clientCmd gives a command the client flags and returns a function that
 // builds the client and output settings when the command runs.
+// clientKey holds a command's client in its context once clientFlags made
+// it.
+type clientKey struct{}
+
 func clientFlags(c *cobra.Command, e *env) func() (*client.Client, *config.Client, error) {
 	cc := config.RegisterClient(c.Flags())
 	return func() (*client.Client, *config.Client, error) {
@@ -195,6 +199,9 @@ func clientFlags(c *cobra.Command, e *env) func() (*client.Client, *config.Clien
 		if err != nil {
 			return nil, nil, &exitError{code: ExitUsage, err: err}
 		}
+		// The command's tenant, when not given, is asked of the server
+		// with this client (tenantFlag).
+		c.SetContext(context.WithValue(c.Context(), clientKey{}, cl))
 		return cl, cc, nil
 	}
 }

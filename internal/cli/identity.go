@@ -578,8 +578,8 @@ command line. Operators' tokens: custodia operator token.`,
 		Short: "List your API tokens, or with --all every token of the tenant",
 		Long: `List your own API tokens. With --all, list every token of the tenant
 instead, people's and robots' (owners, admins and auditors), the tenant taken
-from --tenant or CUSTODIA_TENANT. --tenant without --all is refused rather than
-guessed at.`,
+from --tenant or CUSTODIA_TENANT, or else your token's own. --tenant without
+--all is refused rather than guessed at.`,
 		Args: exactArgs(0, "no arguments"),
 	}
 	var all bool
