@@ -348,7 +348,7 @@ func (h *handlers) kvRead(w http.ResponseWriter, r *http.Request) error {
 		}
 		noStore(w)
 		resp := VaultResponse{Data: KVSecret{Data: sec.Fields, Metadata: KVVersionMetadata{CreatedTime: vaultTime(sec.CreatedAt),
-			CustomMetadata: sec.Labels, Version: sec.Version}}, MountType: "kv"}
+			CustomMetadata: customMetadata(sec.Labels), Version: sec.Version}}, MountType: "kv"}
 		if sec.LeaseID != "" {
 			resp.LeaseID, resp.Renewable = sec.LeaseID, true
 			resp.LeaseDuration = int(sec.ExpiresAt.Sub(h.d.Now()).Round(time.Second).Seconds())
@@ -385,7 +385,7 @@ func (h *handlers) kvWrite(w http.ResponseWriter, r *http.Request) error {
 			}
 			return err
 		}
-		return writeVault(w, VaultResponse{Data: KVVersionMetadata{CreatedTime: vaultTime(c.UpdatedAt), CustomMetadata: c.Labels,
+		return writeVault(w, VaultResponse{Data: KVVersionMetadata{CreatedTime: vaultTime(c.UpdatedAt), CustomMetadata: customMetadata(c.Labels),
 			Version: c.CurrentVersion}, MountType: "kv"})
 	})(w, r)
 }
@@ -429,7 +429,7 @@ func (h *handlers) kvMetadata(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		out := KVMetadata{CASRequired: m.CASRequired, CreatedTime: vaultTime(m.Credential.CreatedAt), CurrentVersion: m.CurrentVersion,
-			CustomMetadata: m.Credential.Labels, DeleteVersionAfter: "0s", MaxVersions: m.Credential.MaxVersions,
+			CustomMetadata: customMetadata(m.Credential.Labels), DeleteVersionAfter: "0s", MaxVersions: m.Credential.MaxVersions,
 			OldestVersion: m.OldestVersion, UpdatedTime: vaultTime(m.Credential.UpdatedAt), Versions: map[string]KVVersionBrief{}}
 		for _, v := range m.Versions {
 			out.Versions[strconv.Itoa(v.Version)] = KVVersionBrief{CreatedTime: vaultTime(v.CreatedAt), DeletionTime: vaultTime(v.DeletedAt),
@@ -582,6 +582,15 @@ func (h *handlers) vaultAppRoleLogin(w http.ResponseWriter, r *http.Request) err
 	return writeVault(w, VaultResponse{Auth: VaultAuth{ClientToken: string(tok), Accessor: rec.ID, Policies: []string{"default"},
 		TokenPolicies: []string{"default"}, Metadata: map[string]string{"role_id": rec.SubjectID, "tenant": rec.TenantID},
 		LeaseDuration: int(rec.ExpiresAt.Sub(rec.CreatedAt).Seconds()), EntityID: rec.SubjectID, TokenType: "service", Orphan: true}})
+}
+
+// customMetadata is labels as Vault shows custom_metadata: null when there
+// are none, whether never set or cleared.
+func customMetadata(labels map[string]string) map[string]string {
+	if len(labels) == 0 {
+		return nil
+	}
+	return labels
 }
 
 func (h *handlers) vaultRenew(w http.ResponseWriter, r *http.Request) error {

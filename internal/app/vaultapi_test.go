@@ -1,6 +1,7 @@
 package app_test
 
 import (
+	"encoding/json"
 	"errors"
 	"net/http"
 	"slices"
@@ -219,6 +220,29 @@ func TestVaultCompatibleAPI(t *testing.T) {
 		}
 		if _, err := kv.Put(ctx, "bank/santander/main", map[string]any{"password": "v3-no-cas-77"}); respCode(err) != 400 {
 			t.Errorf("write without cas when required: %v", err)
+		}
+		// custom_metadata is null when there is none, set or cleared, as
+		// in Vault.
+		metaOf := func() string {
+			t.Helper()
+			r := n.do("GET", "/v1/secret/metadata/bank/santander/main", owner, nil)
+			var m struct {
+				Data struct {
+					Custom json.RawMessage `json:"custom_metadata"`
+				}
+			}
+			r.json(t, &m)
+			return string(m.Data.Custom)
+		}
+		if got := metaOf(); got != `{"team":"payroll"}` {
+			t.Errorf("custom_metadata = %s", got)
+		}
+		if r := n.do("POST", "/v1/secret/metadata/bank/santander/main", owner, map[string]any{"max_versions": 3, "cas_required": true,
+			"custom_metadata": map[string]string{}}); r.status != 204 {
+			t.Fatalf("clear custom_metadata: %d %s", r.status, r.body)
+		}
+		if got := metaOf(); got != "null" {
+			t.Errorf("cleared custom_metadata = %s, want null", got)
 		}
 		if err := kv.DeleteMetadata(ctx, "bank/santander/main"); err != nil {
 			t.Fatalf("delete metadata: %v", err)
