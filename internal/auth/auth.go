@@ -53,7 +53,7 @@ type Service struct {
 const tokenCacheBytes = 8 << 20
 
 func New(s store.Store, now func() time.Time) *Service {
-	return &Service{store: s, now: now, grants: authz.NewIndex(), tokens: store.NewReadCache[string, cachedToken](s, tokenCacheBytes)}
+	return &Service{store: s, now: now, grants: authz.NewIndex(), tokens: store.NewAccessCache[string, cachedToken](s, tokenCacheBytes)}
 }
 
 // Hash is what the store keeps of a token.

@@ -21,6 +21,18 @@ type Stamper interface {
 	Stamp() (stamp uint64, ok bool)
 }
 
+// AccessStamper is a Stamper that keeps a second, narrower stamp as well:
+// AccessStamp moves whenever a transaction that changed anything but the
+// append-only tables and the vault's own (credentials, their versions and
+// sealed records) commits. Authentication and tenant lookups read none of
+// the vault's tables, so caches of them (NewAccessCache) stay warm while
+// credentials are written. An engine that keeps one stamp returns it here
+// too, as every Confirmer does.
+type AccessStamper interface {
+	Stamper
+	AccessStamp() (stamp uint64, ok bool)
+}
+
 // Confirmer is a Stamper whose stamp may lag other processes' changes.
 type Confirmer interface {
 	Stamper
@@ -129,6 +141,7 @@ func ConfirmReads(ctx context.Context, s Store) error {
 type ReadCache[K comparable, V any] struct {
 	st      Stamper
 	lags    bool // st is a Confirmer
+	access  bool // keep to st's access stamp (NewAccessCache)
 	maxCost int
 
 	mu    sync.Mutex
@@ -145,11 +158,24 @@ func NewReadCache[K comparable, V any](s Store, maxCost int) *ReadCache[K, V] {
 	return &ReadCache[K, V]{st: st, lags: lag, maxCost: maxCost}
 }
 
+// NewAccessCache is NewReadCache for values read only from tables outside
+// the vault's (credentials, credential versions, sealed records): it keeps
+// them while only those change (AccessStamper). Authentication and tenant
+// lookups qualify; anything that reads a credential or a record does not.
+func NewAccessCache[K comparable, V any](s Store, maxCost int) *ReadCache[K, V] {
+	c := NewReadCache[K, V](s, maxCost)
+	c.access = true
+	return c
+}
+
 // Stamp returns the store's stamp to read under, and false when nothing
 // read now may be cached.
 func (c *ReadCache[K, V]) Stamp() (uint64, bool) {
 	if c == nil || c.st == nil {
 		return 0, false
+	}
+	if as, ok := c.st.(AccessStamper); ok && c.access {
+		return as.AccessStamp()
 	}
 	return c.st.Stamp()
 }

@@ -50,7 +50,7 @@ type Service struct {
 // it is cancelled; Wait waits for them.
 func New(ctx context.Context, s store.Store, kr *keys.Keyring, now func() time.Time, log *slog.Logger) *Service {
 	return &Service{store: s, keyring: kr, now: now, log: log, bg: ctx, running: map[string]bool{},
-		byRef: store.NewReadCache[string, store.Tenant](s, 4<<20)}
+		byRef: store.NewAccessCache[string, store.Tenant](s, 4<<20)}
 }
 
 // Wait blocks until background jobs have stopped.

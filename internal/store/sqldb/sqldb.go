@@ -104,6 +104,9 @@ type DB struct {
 	// stamp counts committed writes to stamped tables, or with
 	// SharedStamp is the newest database stamp seen (stamp.go).
 	stamp atomic.Uint64
+	// accessStamp counts committed writes to stamped tables other than
+	// the vault's (SoleWriter; stamp.go).
+	accessStamp atomic.Uint64
 	// stampReads gathers concurrent confirmations into shared reads of
 	// the database's stamp (SharedStamp).
 	stampReads stampReads
@@ -306,8 +309,8 @@ type tx struct {
 	hashes map[string]map[int64][]byte
 	// deferred, when set, holds audit writes until the next flush.
 	deferred *deferredAudit
-	// dirty: a statement may have changed a stamped table (stamp.go).
-	dirty bool
+	// dirty: the stamps this transaction's statements may move (stamp.go).
+	dirty moves
 	// bumped is the database stamp this transaction moved to
 	// (SharedStamp), learned once it commits.
 	bumped uint64

@@ -27,6 +27,33 @@ import (
 // served only provisionally, and ConfirmStamp checks it against the row
 // (store.Confirmer).
 
+// Two stamps move. The whole stamp (Stamp) moves on a change to any table
+// outside stampExempt; the access stamp (AccessStamp) only on a change to
+// a table outside stampExempt and vaultTables. Authentication and tenant
+// lookups read none of vaultTables, so their caches keep to the access
+// stamp and stay warm while credentials are written. SharedStamp engines
+// keep one stamp, which serves as both.
+
+// moves says which stamps a statement or transaction moves.
+type moves uint8
+
+const (
+	movesWhole  moves = 1 << iota // Stamp
+	movesAccess                   // AccessStamp
+	movesBoth   = movesWhole | movesAccess
+)
+
+// vaultTables are the credential vault's own: credentials, their versions
+// and the sealed records (credential secrets, share links, members' second
+// factors, SSO client secrets). No cache over the access stamp may read
+// them; TestAccessStampSpansAuthentication checks that authentication
+// reads none.
+var vaultTables = map[string]bool{
+	"credentials":         true,
+	"credential_versions": true,
+	"records":             true,
+}
+
 // stampExempt are the append-only tables that no cached read depends on:
 // a robot's fetch writes only these (and the audit log's signed
 // checkpoints follow fetches), so fetches leave caches warm.
@@ -39,17 +66,19 @@ var stampExempt = map[string]bool{
 	"change_stamp":      true,
 }
 
-// noteWrite marks t dirty if q may change a table outside stampExempt.
-// Reads (View) cannot, and are not looked at.
+// noteWrite notes which stamps q may move. Reads (View) cannot, and are
+// not looked at.
 func (t *tx) noteWrite(q string) {
-	if t.dirty || !t.write || !(t.d.SoleWriter || t.d.SharedStamp) {
+	if t.dirty == movesBoth || !t.write || !(t.d.SoleWriter || t.d.SharedStamp) {
 		return
 	}
-	t.dirty = writesStamped(q)
+	t.dirty |= writesStamped(q)
 }
 
-// writesStamped reports whether q may change a table outside stampExempt.
-func writesStamped(q string) bool {
+// writesStamped says which stamps q may move: none for a read or a write
+// of a stampExempt table, the whole stamp for a write of a vault table,
+// both for anything else.
+func writesStamped(q string) moves {
 	q = strings.TrimLeft(q, " \t\r\n")
 	word := func() string {
 		i := strings.IndexAny(q, " \t\r\n(")
@@ -62,20 +91,26 @@ func writesStamped(q string) bool {
 	}
 	switch word() {
 	case "SELECT", "BEGIN", "COMMIT", "END", "ROLLBACK", "SAVEPOINT", "RELEASE":
-		return false
+		return 0
 	case "INSERT":
 		if word() != "INTO" {
-			return true
+			return movesBoth
 		}
 	case "UPDATE":
 	case "DELETE":
 		if word() != "FROM" {
-			return true
+			return movesBoth
 		}
 	default:
-		return true
+		return movesBoth
 	}
-	return !stampExempt[strings.ToLower(word())]
+	switch table := strings.ToLower(word()); {
+	case stampExempt[table]:
+		return 0
+	case vaultTables[table]:
+		return movesWhole
+	}
+	return movesBoth
 }
 
 // Stamp implements store.Stamper: where the engine is the database's only
@@ -87,6 +122,15 @@ func (db *DB) Stamp() (stamp uint64, ok bool) {
 		return 0, false
 	}
 	return db.stamp.Load(), true
+}
+
+// AccessStamp implements store.AccessStamper: the access stamp where the
+// engine is the database's only writer, else the one stamp.
+func (db *DB) AccessStamp() (stamp uint64, ok bool) {
+	if !db.dialect.SoleWriter {
+		return db.Stamp()
+	}
+	return db.accessStamp.Load(), true
 }
 
 // StampLags implements store.Confirmer: other processes change the
@@ -130,7 +174,7 @@ func (db *DB) learn(n uint64) {
 // bumpShared moves the database's stamp in t, as its last statement before
 // COMMIT, if t wrote a stamped table (SharedStamp).
 func (db *DB) bumpShared(ctx context.Context, t *tx) error {
-	if !t.dirty || !db.dialect.SharedStamp {
+	if t.dirty == 0 || !db.dialect.SharedStamp {
 		return nil
 	}
 	var n int64
@@ -148,16 +192,19 @@ func (db *DB) bumpShared(ctx context.Context, t *tx) error {
 // the value t moved the database's to only if t surely committed, since a
 // value it learned would otherwise vouch for reads made before the change.
 func (db *DB) stampAfter(t *tx, commitErr error) {
-	if !t.dirty {
+	if t.dirty == 0 {
 		return
 	}
 	switch {
 	case db.dialect.SoleWriter:
+		if t.dirty&movesAccess != 0 {
+			db.accessStamp.Add(1)
+		}
 		db.stamp.Add(1)
 	case db.dialect.SharedStamp && commitErr == nil && t.bumped != 0:
 		db.learn(t.bumped)
 	}
-	t.dirty, t.bumped = false, 0
+	t.dirty, t.bumped = 0, 0
 }
 
 // stampReads gathers ConfirmStamp calls: each waits for the next read of

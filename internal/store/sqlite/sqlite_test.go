@@ -215,6 +215,35 @@ func TestStamp(t *testing.T) {
 	if got := stamp(); got == at {
 		t.Fatal("stamp did not move for a committed change")
 	}
+	// A credential write moves the whole stamp, not the access stamp
+	// (store.AccessStamper); a change outside the vault's tables moves
+	// both.
+	access := func() uint64 {
+		v, ok := s.AccessStamp()
+		if !ok {
+			t.Fatal("SQLite gives no access stamp")
+		}
+		return v
+	}
+	at, atAccess := stamp(), access()
+	if err := s.Update(ctx, func(tx store.Tx) error {
+		return tx.InsertCredential(ctx, &store.Credential{ID: "c", TenantID: "t", Name: "bank/a", Kind: store.KindBank, Group: "bank",
+			OwnerID: "m", CreatedAt: now, UpdatedAt: now})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if got, gotAccess := stamp(), access(); got == at || gotAccess != atAccess {
+		t.Fatalf("a credential write moved the stamp %d to %d and the access stamp %d to %d", at, got, atAccess, gotAccess)
+	}
+	at = stamp()
+	if err := s.Update(ctx, func(tx store.Tx) error {
+		return tx.SetTenantStatus(ctx, "t", store.TenantActive, now)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if got, gotAccess := stamp(), access(); got == at || gotAccess == atAccess {
+		t.Fatalf("a tenant's status change moved the stamp %d to %d and the access stamp %d to %d", at, got, atAccess, gotAccess)
+	}
 }
 
 func ignoreNotFound(err error) error {
