@@ -11,7 +11,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/custodia-project/custodia/internal/store"
 )
@@ -102,10 +104,15 @@ func Prepare(ctx context.Context, at time.Time, e Entry) (*Prepared, error) {
 			return nil, fmt.Errorf("audit: encode details: %w", err)
 		}
 	}
+	// Every string is made valid UTF-8 before it is hashed: JSON carries
+	// invalid bytes only as U+FFFD, so an entry holding them (a client's
+	// User-Agent, cut mid-character or not) would fail verification once
+	// exported.
+	v := func(s string) string { return strings.ToValidUTF8(s, "\uFFFD") }
 	p := &Prepared{ev: store.AuditEvent{
-		LogID: e.Log, Time: at.UTC(), ActorType: src.ActorType, ActorID: src.ActorID,
-		Action: e.Action, Target: e.Target, Result: e.Result,
-		SourceIP: src.IP, UserAgent: truncate(src.UserAgent, 256), RequestID: src.RequestID, Details: details,
+		LogID: v(e.Log), Time: at.UTC(), ActorType: v(src.ActorType), ActorID: v(src.ActorID),
+		Action: v(e.Action), Target: v(e.Target), Result: v(e.Result),
+		SourceIP: v(src.IP), UserAgent: truncate(v(src.UserAgent), 256), RequestID: v(src.RequestID), Details: details,
 	}}
 	var err error
 	if p.head, p.tail, err = splitLeaf(&p.ev); err != nil {
@@ -135,9 +142,14 @@ func Record(ctx context.Context, s store.Store, at time.Time, e Entry) error {
 	return s.Update(ctx, func(tx store.Tx) error { return Append(ctx, tx, at, e) })
 }
 
+// truncate cuts valid UTF-8 s to at most n bytes, on a character
+// boundary.
 func truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
 	}
 	return s[:n]
 }

@@ -15,6 +15,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/transparency-dev/merkle/proof"
 	"github.com/transparency-dev/merkle/rfc6962"
@@ -266,6 +267,36 @@ func wantOK(t testing.TB, rep *audit.Report) {
 
 func TestRoundTrip(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, e engine) {
+		// What a client sends is recorded as valid UTF-8, so that the
+		// entry still verifies once exported: a User-Agent cut in the
+		// middle of a character, an invalid byte, a target holding one.
+		t.Run("ok/invalid UTF-8 from a client", func(t *testing.T) {
+			f := newFixture(t, e)
+			for i, src := range []audit.Source{
+				{ActorType: audit.ActorAnonymous, UserAgent: "x" + strings.Repeat("é", 300)},
+				{ActorType: audit.ActorRobot, ActorID: "rbt_\xff", UserAgent: "bad\xff", IP: "127.0.0.1", RequestID: "r\xc3"},
+			} {
+				err := f.db.Update(f.ctx, func(tx store.Tx) error {
+					return audit.Append(audit.WithSource(f.ctx, src), tx, f.clock.Now(), audit.Entry{Log: tenantLog, Action: "auth.signin",
+						Target: fmt.Sprintf("t\xfe%d", i), Result: audit.ResultFailed, Details: map[string]any{"why": "x\xffy"}})
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			f.checkpoint(tenantLog)
+			wantOK(t, f.verify(f.export(tenantLog)))
+			for _, ev := range f.events(tenantLog) {
+				for _, s := range []string{ev.ActorID, ev.Target, ev.UserAgent, ev.RequestID, string(ev.Details)} {
+					if !utf8.ValidString(s) {
+						t.Errorf("stored %q is not valid UTF-8", s)
+					}
+				}
+				if len(ev.UserAgent) > 256 {
+					t.Errorf("user agent of %d bytes", len(ev.UserAgent))
+				}
+			}
+		})
 		t.Run("ok/one checkpoint", func(t *testing.T) {
 			f := newFixture(t, e)
 			f.append(tenantLog, 0, 50)

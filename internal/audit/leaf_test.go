@@ -3,6 +3,7 @@ package audit
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"testing"
 	"time"
 )
@@ -35,6 +36,15 @@ func FuzzPreparedLeaf(f *testing.F) {
 		}
 		if got := p.leaf(seq); !bytes.Equal(got, want) {
 			t.Fatalf("spliced leaf\n%s\nwant\n%s", got, want)
+		}
+		// Verification decodes the exported entry and encodes it again:
+		// the leaf must survive that, whatever bytes the client sent.
+		var l Leaf
+		if err := json.Unmarshal(want[len(leafPrefix):], &l); err != nil {
+			t.Fatal(err)
+		}
+		if again, err := l.Bytes(); err != nil || !bytes.Equal(again, want) {
+			t.Fatalf("leaf after a JSON round trip\n%s\nwant\n%s", again, want)
 		}
 	})
 }
