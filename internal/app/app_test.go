@@ -216,6 +216,27 @@ func (n *node) createTenant(slug string) string {
 // auditActions lists a log's actions: the operator log over the API, a
 // tenant's log from the store (operators may not read tenant entries, and a
 // shredded tenant has no members left to read them).
+// auditDetails returns the details of a tenant log's entries of action.
+func (n *node) auditDetails(log, action string) []map[string]any {
+	n.t.Helper()
+	var out []map[string]any
+	err := n.app.Store.View(context.Background(), func(tx store.Tx) error {
+		evs, err := tx.ListAudit(context.Background(), store.AuditFilter{LogID: log, AfterSeq: -1, Action: action, Limit: 1000})
+		for _, e := range evs {
+			var d map[string]any
+			if err := json.Unmarshal(e.Details, &d); err != nil {
+				return err
+			}
+			out = append(out, d)
+		}
+		return err
+	})
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	return out
+}
+
 func (n *node) auditActions(log string) []string {
 	n.t.Helper()
 	var out []string

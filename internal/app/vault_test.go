@@ -787,6 +787,41 @@ func TestOnlyOwnersAndAdminsErase(t *testing.T) {
 		refused("member deletes the owner's credential", n.do("DELETE", "/api/v1/tenants/acme/credentials/bank%2Fpayroll", mel, nil))
 		refused("member deletes it through /v1", n.do("DELETE", "/v1/secret/metadata/bank/payroll", mel, nil))
 		refused("member destroys its version", n.do("POST", "/v1/secret/destroy/bank/payroll", mel, map[string]any{"versions": []int{1}}))
+		// Keeping fewer versions erases the older ones: the same rule.
+		n.putBank(owner, "bank/payroll", bankSecret+"-2")
+		refused("member keeps fewer versions through /v1", n.do("POST", "/v1/secret/metadata/bank/payroll", mel, map[string]any{"max_versions": 1}))
+		refused("member keeps fewer versions", n.do("POST", "/api/v1/tenants/acme/credentials", mel, map[string]any{"name": "bank/payroll", "max_versions": 1}))
+		if r := n.do("GET", "/api/v1/tenants/acme/credentials/bank%2Fpayroll/versions", owner, nil); !strings.Contains(string(r.body), `"version":1`) &&
+			!strings.Contains(string(r.body), `"version": 1`) {
+			t.Errorf("version 1 after refused prunes: %d %s", r.status, r.body)
+		}
+		if r := n.do("POST", "/v1/secret/metadata/bank/payroll", mel, map[string]any{"max_versions": 20}); r.status != 204 {
+			t.Errorf("member keeps more versions: %d %s", r.status, r.body)
+		}
+		// Moving a credential to another group changes which grants reach
+		// it (a robot's fetch grant on group:ops, say): owners and admins
+		// only, and audited with the group it left.
+		r := n.do("POST", "/api/v1/tenants/acme/credentials", mel, map[string]any{"name": "bank/payroll", "group": "ops"})
+		if r.status != 403 || r.errCode(t) != "regroup_not_allowed" {
+			t.Errorf("member moves a credential to another group: %d %s", r.status, r.body)
+		}
+		if r := n.do("POST", "/api/v1/tenants/acme/credentials", ada, map[string]any{"name": "bank/payroll", "group": "ops"}); r.status != 200 {
+			t.Errorf("admin moves a credential to another group: %d %s", r.status, r.body)
+		}
+		if acts := n.auditDetails(n.tenantID("acme"), "credential.update"); !slices.ContainsFunc(acts, func(d map[string]any) bool {
+			return d["group"] == "ops" && d["group_was"] == "bank"
+		}) {
+			t.Errorf("the group change is not audited with both groups: %v", acts)
+		}
+		if r := n.do("POST", "/api/v1/tenants/acme/credentials", owner, map[string]any{"name": "bank/payroll", "max_versions": 1}); r.status != 200 {
+			t.Errorf("owner keeps fewer versions: %d %s", r.status, r.body)
+		}
+		if acts := n.auditDetails(n.tenantID("acme"), "credential.update"); !slices.ContainsFunc(acts, func(d map[string]any) bool {
+			p, ok := d["pruned"].([]any)
+			return ok && len(p) == 1 && p[0] == float64(1)
+		}) {
+			t.Errorf("the pruned version is not audited: %v", acts)
+		}
 		// A soft delete can be undone: any writer may.
 		if r := n.do("POST", "/v1/secret/delete/bank/payroll", mel, map[string]any{"versions": []int{1}}); r.status != 204 {
 			t.Errorf("member soft-deletes a version: %d %s", r.status, r.body)

@@ -84,10 +84,17 @@ func (s *Service) Configure(ctx context.Context, tenantID, ref string, in Settin
 		}
 		details := map[string]any{"name": c.Name}
 		if in.MaxVersions != nil {
-			c.MaxVersions = *in.MaxVersions
-			if c.MaxVersions == 0 {
-				c.MaxVersions = DefaultMaxVersions
+			keep := *in.MaxVersions
+			if keep == 0 {
+				keep = DefaultMaxVersions
 			}
+			// Keeping fewer versions erases the older ones for good.
+			if keep < c.MaxVersions {
+				if err := s.mayErase(ctx, tenantID, c); err != nil {
+					return err
+				}
+			}
+			c.MaxVersions = keep
 			details["max_versions"] = c.MaxVersions
 		}
 		if in.CASRequired != nil {
@@ -102,7 +109,7 @@ func (s *Service) Configure(ctx context.Context, tenantID, ref string, in Settin
 		if err := tx.UpdateCredential(ctx, c); err != nil {
 			return err
 		}
-		if err := s.prune(ctx, tx, c); err != nil {
+		if err := s.pruneNoted(ctx, tx, c, details); err != nil {
 			return err
 		}
 		return s.record(ctx, tx, tenantID, "credential.configure", c.ID, details)

@@ -231,15 +231,37 @@ func (s *Service) findToErase(ctx context.Context, tx store.VaultTx, tenantID, r
 	if _, err := s.need(ctx, authz.CredentialsWrite, tenantID, c); err != nil {
 		return nil, err
 	}
+	return c, s.mayErase(ctx, tenantID, c)
+}
+
+// mayErase refuses a caller who may write c but not erase it for good:
+// a member other than its owner, below admin, without a grant to write it.
+// Erasing is deleting it, destroying versions' secrets, or lowering how
+// many versions it keeps.
+func (s *Service) mayErase(ctx context.Context, tenantID string, c *store.Credential) error {
 	if p := authz.From(ctx); p.Kind == authz.KindMember && p.ID != c.OwnerID && authz.Rank(p.Role) < authz.Rank(authz.RoleAdmin) {
 		grantsOnly := *p
 		grantsOnly.Role = "" // what the member's grants allow, without the role
 		if _, ok := authz.Check(&grantsOnly, authz.CredentialsWrite, tenantID, resourceOf(c), s.now()); !ok {
-			return nil, fault.New(fault.Forbidden, "erase_not_allowed",
-				"only the owner of %q, an admin, or someone granted credentials.write on it may erase it for good", c.Name)
+			return fault.New(fault.Forbidden, "erase_not_allowed",
+				"only the owner of %q, an admin, or someone granted credentials.write on it may erase it for good (or keep fewer versions)", c.Name)
 		}
 	}
-	return c, nil
+	return nil
+}
+
+// mayRegroup refuses a caller who may not move c to another group: the
+// group decides which group grants reach it (robots' fetches among them),
+// so only the tenant's owners and admins move it.
+func (s *Service) mayRegroup(ctx context.Context, c *store.Credential, group string) error {
+	if group == "" || group == c.Group {
+		return nil
+	}
+	if p := authz.From(ctx); p.Kind != authz.KindMember || authz.Rank(p.Role) < authz.Rank(authz.RoleAdmin) {
+		return fault.New(fault.Forbidden, "regroup_not_allowed",
+			"only the tenant's owners and admins move a credential to another group (%q is in %q): the group decides which grants reach it", c.Name, c.Group)
+	}
+	return nil
 }
 
 // secretOf is version v's fields f of c, handed out.
@@ -412,6 +434,16 @@ func (s *Service) Put(ctx context.Context, tenantID string, in PutInput) (*Crede
 		if err := refuseCertificatePut(c, created, in); err != nil {
 			return err
 		}
+		if !created {
+			if err := s.mayRegroup(ctx, c, in.Group); err != nil {
+				return err
+			}
+			if in.MaxVersions != 0 && in.MaxVersions < c.MaxVersions {
+				if err := s.mayErase(ctx, tenantID, c); err != nil {
+					return err
+				}
+			}
+		}
 		if in.Kind != "" {
 			c.Kind = in.Kind
 		}
@@ -424,8 +456,12 @@ func (s *Service) Put(ctx context.Context, tenantID string, in PutInput) (*Crede
 		if in.Notes != "" {
 			c.Notes = in.Notes
 		}
-		if in.Group != "" {
+		if in.Group != "" && in.Group != c.Group {
+			if !created {
+				details["group_was"] = c.Group
+			}
 			c.Group = in.Group
+			details["group"] = c.Group
 		}
 		if in.Labels != nil {
 			c.Labels = in.Labels
@@ -463,7 +499,7 @@ func (s *Service) Put(ctx context.Context, tenantID string, in PutInput) (*Crede
 		} else if err := tx.UpdateCredential(ctx, c); err != nil {
 			return err
 		}
-		if err := s.prune(ctx, tx, c); err != nil {
+		if err := s.pruneNoted(ctx, tx, c, details); err != nil {
 			return err
 		}
 		var warn []Warning
@@ -524,23 +560,42 @@ func (s *Service) sealVersion(ctx context.Context, tx store.Tx, c *store.Credent
 
 // prune keeps the newest MaxVersions versions.
 func (s *Service) prune(ctx context.Context, tx store.Tx, c *store.Credential) error {
+	_, err := s.pruned(ctx, tx, c)
+	return err
+}
+
+// pruneNoted is prune that notes the versions it erased in an audit
+// entry's details (as "pruned").
+func (s *Service) pruneNoted(ctx context.Context, tx store.Tx, c *store.Credential, details map[string]any) error {
+	gone, err := s.pruned(ctx, tx, c)
+	if len(gone) > 0 {
+		details["pruned"] = gone
+	}
+	return err
+}
+
+// pruned erases the versions of c past its MaxVersions, oldest first, and
+// returns their numbers.
+func (s *Service) pruned(ctx context.Context, tx store.Tx, c *store.Credential) ([]int, error) {
 	if c.CurrentVersion <= c.MaxVersions {
-		return nil // versions are numbered from 1: there are no more than this
+		return nil, nil // versions are numbered from 1: there are no more than this
 	}
 	vs, err := tx.ListCredentialVersions(ctx, c.TenantID, c.ID)
 	if err != nil {
-		return err
+		return nil, err
 	}
+	var gone []int
 	for i := 0; i < len(vs)-c.MaxVersions; i++ {
 		if err := tx.DeleteCredentialVersion(ctx, c.TenantID, c.ID, vs[i].Version); err != nil {
-			return err
+			return gone, err
 		}
 		if err := tx.DeleteRecord(ctx, c.TenantID, store.RecordCredential, store.CredentialRecordID(c.ID, vs[i].Version)); err != nil &&
 			!errors.Is(err, store.ErrNotFound) {
-			return err
+			return gone, err
 		}
+		gone = append(gone, vs[i].Version)
 	}
-	return nil
+	return gone, nil
 }
 
 func (s *Service) currentFields(ctx context.Context, tx store.Tx, c *store.Credential) ([]string, error) {
