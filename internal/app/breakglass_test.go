@@ -102,13 +102,34 @@ func TestBreakGlass(t *testing.T) {
 			t.Errorf("reveal under notify: %d %s", r.status, r.body)
 		}
 		setPolicy("off")
-		if r := reveal(); r.status != 403 || r.errCode(t) != "break_glass_disabled" {
+		if r := reveal(); r.status != 403 || r.errCode(t) != "break_glass_ended" {
 			t.Errorf("reveal after the policy was turned off: %d %s", r.status, r.body)
 		}
-		var l struct{ Requests []struct{ ID string } }
+		// Ended for good: turning break-glass on again opens no old
+		// request.
+		setPolicy("notify")
+		if r := reveal(); r.status != 403 || r.errCode(t) != "break_glass_ended" {
+			t.Errorf("reveal of an ended request after the policy was turned on again: %d %s", r.status, r.body)
+		}
+		var l struct {
+			Requests []struct {
+				ID, Status string
+				Open       bool
+			}
+		}
 		n.do("GET", "/api/v1/tenants/acme/break-glass", owner, nil).json(t, &l)
 		if len(l.Requests) != 3 {
 			t.Errorf("tenant sees %d requests, want 3", len(l.Requests))
+		}
+		for _, q := range l.Requests {
+			if q.ID == b.ID && (q.Status != "ended" || q.Open) {
+				t.Errorf("the request open when break-glass was turned off is listed %s, open %v", q.Status, q.Open)
+			}
+		}
+		for log, acts := range map[string][]string{"tenant": n.auditActions(n.tenantID("acme")), "operator": n.auditActions(store.OperatorLog)} {
+			if !slices.Contains(acts, "breakglass.end:ok") {
+				t.Errorf("the %s log does not record the ended request: %v", log, acts)
+			}
 		}
 		// The break-glass responses never carried the secret but the
 		// reveal; the tenant's people still cannot read it back.

@@ -9,6 +9,7 @@ import (
 	"github.com/custodia-project/custodia/internal/auth"
 	"github.com/custodia-project/custodia/internal/fault"
 	"github.com/custodia-project/custodia/internal/sso"
+	"github.com/custodia-project/custodia/internal/audit"
 	"github.com/custodia-project/custodia/internal/store"
 	"github.com/custodia-project/custodia/internal/tenant"
 )
@@ -36,6 +37,11 @@ func (s *Service) SetPolicy(ctx context.Context, tenantID string, p tenant.Polic
 	err := s.store.Update(ctx, func(tx store.Tx) error {
 		if err := tenant.WritePolicy(ctx, tx, tenantID, p); err != nil {
 			return err
+		}
+		if p.Defaults().BreakGlass == tenant.BreakGlassOff {
+			if err := s.endBreakGlass(ctx, tx, tenantID); err != nil {
+				return err
+			}
 		}
 		if p.SSO == nil {
 			// Turning SSO off forgets the client secret: turning it on
@@ -67,6 +73,45 @@ func (s *Service) SetPolicy(ctx context.Context, tenantID string, p tenant.Polic
 		return p, wrapErr("set policy", err)
 	}
 	return p.Defaults(), nil
+}
+
+// openBreakGlassScan bounds how many of a tenant's newest break-glass
+// requests endBreakGlass looks at: open ones are recent (a pending request
+// waits for an admin, an approved one is open for its minutes).
+const openBreakGlassScan = 10_000
+
+// endBreakGlass ends a tenant's pending and open break-glass requests for
+// good (the tenant turned break-glass off), in both audit logs.
+func (s *Service) endBreakGlass(ctx context.Context, tx store.Tx, tenantID string) error {
+	bs, err := tx.ListBreakGlass(ctx, tenantID, openBreakGlassScan)
+	if err != nil {
+		return err
+	}
+	now := s.now().UTC()
+	var ended []string
+	for i := range bs {
+		b := &bs[i]
+		if b.Status != store.BreakGlassPending && (b.Status != store.BreakGlassApproved || !now.Before(b.ExpiresAt)) {
+			continue
+		}
+		b.Status = store.BreakGlassEnded
+		if b.ExpiresAt.IsZero() || now.Before(b.ExpiresAt) {
+			b.ExpiresAt = now
+		}
+		if err := tx.UpdateBreakGlass(ctx, b); err != nil {
+			return err
+		}
+		ended = append(ended, b.ID)
+	}
+	if len(ended) == 0 {
+		return nil
+	}
+	details := map[string]any{"requests": ended, "why": "break-glass turned off"}
+	if err := s.record(ctx, tx, tenantID, "breakglass.end", tenantID, details); err != nil {
+		return err
+	}
+	return audit.Append(ctx, tx, now, audit.Entry{Log: store.OperatorLog, Action: "breakglass.end", Target: tenantID,
+		Details: map[string]any{"tenant": tenantID, "requests": ended, "why": "break-glass turned off"}})
 }
 
 func (s *Service) ssoConfig(ctx context.Context, tx store.Tx, tenantID string) (sso.Config, *tenant.SSO, error) {

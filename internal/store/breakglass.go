@@ -10,6 +10,10 @@ const (
 	BreakGlassPending  = "pending"
 	BreakGlassApproved = "approved"
 	BreakGlassDenied   = "denied"
+	// BreakGlassEnded: the tenant turned break-glass off while the
+	// request was pending or open; it stays closed whatever the policy
+	// says later.
+	BreakGlassEnded = "ended"
 )
 
 // BreakGlass is an operator's emergency access to one credential of a

@@ -174,6 +174,8 @@ func (s *Service) RevealBreakGlass(ctx context.Context, tenantID, id string) (*S
 		switch {
 		case b.Status == store.BreakGlassPending:
 			return fault.New(fault.Forbidden, "approval_pending", "a tenant admin has not approved this request yet")
+		case b.Status == store.BreakGlassEnded:
+			return fault.New(fault.Forbidden, "break_glass_ended", "this request was ended when the tenant turned break-glass off; ask again if the policy allows it")
 		case b.Status != store.BreakGlassApproved:
 			return fault.New(fault.Forbidden, "break_glass_denied", "this request was %s", b.Status)
 		case !now.Before(b.ExpiresAt):
