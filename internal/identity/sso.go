@@ -6,10 +6,10 @@ import (
 	"errors"
 	"net/url"
 
+	"github.com/custodia-project/custodia/internal/audit"
 	"github.com/custodia-project/custodia/internal/auth"
 	"github.com/custodia-project/custodia/internal/fault"
 	"github.com/custodia-project/custodia/internal/sso"
-	"github.com/custodia-project/custodia/internal/audit"
 	"github.com/custodia-project/custodia/internal/store"
 	"github.com/custodia-project/custodia/internal/tenant"
 )
