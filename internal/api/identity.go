@@ -350,6 +350,10 @@ func identityRoutes(h *handlers) []Route {
 		return Route{Method: method, Pattern: "/api/v1/auth" + path, Perm: authz.Public, Unsealed: true, Tag: "auth",
 			Summary: summary, Request: req, Response: resp, Handler: fn}
 	}
+	// Any caller may describe itself, whatever its token's scopes: this is
+	// how a client learns its tenant.
+	whoami := me("GET", "", "The caller: kind, tenant, role, scopes and permissions (any token, whatever its scopes)", nil, Me{}, h.me)
+	whoami.Perm = authz.Whoami
 	created := func(r Route) Route { r.Status = http.StatusCreated; return r }
 	noContent := func(r Route) Route { r.Status = http.StatusNoContent; return r }
 	report := t("GET", "/offboarding/{report}", authz.MembersRead, "members", "An offboarding (blast-radius) report: JSON, or ?format=text for a readable document", nil, access.Report{}, h.offboardReport)
@@ -401,7 +405,7 @@ func identityRoutes(h *handlers) []Route {
 		export,
 		t("GET", "/rotation-flags", authz.MembersRead, "members", "Credentials marked rotation needed", nil, RotationFlags{}, h.rotationFlags),
 
-		me("GET", "", "The caller: kind, tenant, role, scopes and permissions", nil, Me{}, h.me),
+		whoami,
 		me("GET", "/tokens", "The caller's own API tokens", nil, APITokenList{}, h.myTokens),
 		created(me("POST", "/tokens", "Create a personal API token, shown once (scopes within one's role)", identity.TokenInput{}, NewAPIToken{}, h.createMyToken)),
 		noContent(me("DELETE", "/tokens/{id}", "Revoke one of one's own tokens", nil, nil, h.revokeMyToken)),

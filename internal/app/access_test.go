@@ -225,7 +225,7 @@ var routeAccess = map[string]string{
 	"GET /api/v1/tenants/{tenant}/certificates/{cert}":        "OAMU",
 	"POST /api/v1/tenants/{tenant}/certificates/{cert}/fetch": "OAMUR",
 
-	"GET /api/v1/me":                          "OAMUR",
+	"GET /api/v1/me":                          "oOAMUR",
 	"GET /api/v1/me/tokens":                   "OAMUR",
 	"POST /api/v1/me/tokens":                  "OAMUR",
 	"DELETE /api/v1/me/tokens/{id}":           "OAMUR",

@@ -53,6 +53,10 @@ const (
 
 	// Tenant permissions.
 	Self           Permission = "self" // own profile, factors, sessions, tokens, notifications
+	// Whoami is describing oneself (GET /api/v1/me): who the caller is, its
+	// tenant, scopes and permissions. Every principal holds it and every
+	// token's scopes imply it, so a client can always learn its tenant.
+	Whoami Permission = "whoami"
 	AuditRead      Permission = "audit.read"
 	MembersRead    Permission = "members.read"
 	MembersManage  Permission = "members.manage" // invite, change roles, offboard
@@ -88,7 +92,7 @@ const (
 // All is every permission a route may declare; a route naming anything else
 // fails the route-table test.
 var All = []Permission{Public, Metrics, SysManage, TokensManage, TenantsManage, OperatorAuditRead, AuditManage, JobsRead, BreakGlass,
-	BreakGlassRead, TenantsRead, AuditProofs, Self, AuditRead, MembersRead, MembersManage, RobotsManage, GrantsRead, GrantsManage,
+	BreakGlassRead, TenantsRead, AuditProofs, Self, Whoami, AuditRead, MembersRead, MembersManage, RobotsManage, GrantsRead, GrantsManage,
 	RequestsCreate, RequestsDecide, ReviewsRead, ReviewsManage, PolicyManage,
 	CredentialsRead, CredentialsWrite, CredentialsReveal, CredentialsFetch, VaultUse, AppRoleLogin, SharesCreate, SharesManage}
 
@@ -115,10 +119,10 @@ const (
 var Roles = []string{RoleOwner, RoleAdmin, RoleMember, RoleAuditor}
 
 var operatorPerms = []Permission{Metrics, SysManage, TokensManage, TenantsManage, OperatorAuditRead, AuditManage, JobsRead, BreakGlass,
-	BreakGlassRead, TenantsRead, AuditProofs}
+	BreakGlassRead, TenantsRead, AuditProofs, Whoami}
 
 var (
-	readerPerms = []Permission{TenantsRead, Self, RequestsCreate, VaultUse, BreakGlassRead}
+	readerPerms = []Permission{TenantsRead, Self, Whoami, RequestsCreate, VaultUse, BreakGlassRead}
 	auditorOnly = []Permission{AuditRead, AuditProofs, MembersRead, GrantsRead, ReviewsRead, CredentialsRead}
 	adminPerms  = []Permission{MembersManage, RobotsManage, GrantsManage, RequestsDecide, ReviewsManage, PolicyManage,
 		CredentialsWrite, SharesCreate, SharesManage}
@@ -130,7 +134,7 @@ var (
 	}
 	// Robots have no role: what they may do comes from their token's scopes
 	// and their grants. TenantsRead and Self let a robot look itself up.
-	robotPerms = []Permission{TenantsRead, Self, VaultUse}
+	robotPerms = []Permission{TenantsRead, Self, Whoami, VaultUse}
 )
 
 // RolePermissions returns the permissions a role carries.
@@ -181,7 +185,7 @@ func (p *Principal) Tenant() bool {
 }
 
 func (p *Principal) scoped(perm Permission) bool {
-	if p.Scopes == nil || slices.Contains(p.Scopes, perm) {
+	if p.Scopes == nil || slices.Contains(p.Scopes, perm) || perm == Whoami {
 		return true
 	}
 	// A token scoped to fetching or revealing reaches the routes where the
@@ -244,7 +248,7 @@ func Allow(p *Principal, perm Permission, tenantID string, now time.Time) bool {
 		// A tenant principal acts only on routes that address its own
 		// tenant, or on its own self (routes under /api/v1/me).
 		if tenantID == "" {
-			return perm == Self && p.scoped(Self)
+			return (perm == Self || perm == Whoami) && p.scoped(perm)
 		}
 		if tenantID != p.TenantID || !p.scoped(perm) {
 			return false

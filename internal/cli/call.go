@@ -2,7 +2,6 @@ package cli
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -71,15 +70,14 @@ func tenantFlag(c *cobra.Command) func() (string, error) {
 			if cl == nil {
 				return "", usageErr("--tenant is required (or set CUSTODIA_TENANT)")
 			}
+			// Any token may describe itself (whatever its scopes); only an
+			// operator's names no tenant.
 			var me api.Me
-			err := cl.Do(c.Context(), http.MethodGet, "/api/v1/me", nil, nil, &me)
-			var ae *client.Error
-			if errors.As(err, &ae) && ae.Status == http.StatusForbidden || err == nil && me.TenantID == "" {
-				// An operator's token: no "me" in any tenant.
-				return "", usageErr("--tenant is required (or set CUSTODIA_TENANT): this token belongs to no one tenant")
-			}
-			if err != nil {
+			if err := cl.Do(c.Context(), http.MethodGet, "/api/v1/me", nil, nil, &me); err != nil {
 				return "", err
+			}
+			if me.TenantID == "" {
+				return "", usageErr("--tenant is required (or set CUSTODIA_TENANT): this %s token belongs to no one tenant", me.Kind)
 			}
 			tenant = me.TenantID
 		}
