@@ -52,11 +52,11 @@ const (
 	AuditProofs Permission = "audit.proofs"
 
 	// Tenant permissions.
-	Self           Permission = "self" // own profile, factors, sessions, tokens, notifications
+	Self Permission = "self" // own profile, factors, sessions, tokens, notifications
 	// Whoami is describing oneself (GET /api/v1/me): who the caller is, its
 	// tenant, scopes and permissions. Every principal holds it and every
 	// token's scopes imply it, so a client can always learn its tenant.
-	Whoami Permission = "whoami"
+	Whoami         Permission = "whoami"
 	AuditRead      Permission = "audit.read"
 	MembersRead    Permission = "members.read"
 	MembersManage  Permission = "members.manage" // invite, change roles, offboard
