@@ -13,7 +13,7 @@ import (
 func TestVaultIncrement(t *testing.T) {
 	for in, want := range map[string]int64{
 		`{"increment":600}`: 600, `{"increment":"600"}`: 600, `{"increment":"10m"}`: 600, `{"increment":"1h30m"}`: 5400,
-		`{"increment":"1.5s"}`: 1, `{"increment":0}`: 0, `{"increment":""}`: 0, `{"increment":null}`: 0, `{}`: 0,
+		`{"increment":"1.5s"}`: 1, `{"increment":"0s"}`: 0, `{"increment":0}`: 0, `{"increment":""}`: 0, `{"increment":null}`: 0, `{}`: 0,
 		`{"increment":" 7200 "}`: 7200,
 	} {
 		var l api.VaultLease
@@ -22,7 +22,7 @@ func TestVaultIncrement(t *testing.T) {
 		}
 	}
 	for _, in := range []string{`{"increment":-1}`, `{"increment":"-5m"}`, `{"increment":1.5}`, `{"increment":"soon"}`,
-		`{"increment":true}`, `{"increment":[1]}`, `{"increment":99999999999999999999}`, `{"increment":"876001h"}`} {
+		`{"increment":true}`, `{"increment":[1]}`, `{"increment":99999999999999999999}`, `{"increment":"876001h"}`, `{"increment":"0.5s"}`} {
 		var l api.VaultLease
 		err := json.Unmarshal([]byte(in), &l)
 		if fe, ok := fault.As(err); !ok || fe.Code != "invalid_increment" {

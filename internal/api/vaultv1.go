@@ -194,7 +194,7 @@ type VaultIncrement int64
 const maxIncrement = 100 * 365 * 24 * 3600
 
 func (v *VaultIncrement) UnmarshalJSON(b []byte) error {
-	bad := fault.New(fault.Invalid, "invalid_increment", "increment is a number of seconds (600) or a duration (\"10m\")")
+	bad := fault.New(fault.Invalid, "invalid_increment", "increment is a whole number of seconds (600) or a duration of at least a second (\"10m\")")
 	var n int64
 	if len(b) > 0 && b[0] == '"' {
 		var s string
@@ -208,7 +208,7 @@ func (v *VaultIncrement) UnmarshalJSON(b []byte) error {
 			n = i
 		default:
 			d, err := time.ParseDuration(s)
-			if err != nil {
+			if err != nil || d > 0 && d < time.Second {
 				return bad
 			}
 			n = int64(d / time.Second)
@@ -302,6 +302,9 @@ func decodeVault(r *http.Request, v any) error {
 			return nil
 		case errors.As(err, &mbe):
 			return err
+		}
+		if _, ok := fault.As(err); ok {
+			return err // a field's own decoder said what is wrong (VaultIncrement)
 		}
 		return fault.Wrap(err, fault.Invalid, "malformed_json", "failed to parse JSON input: %s", describeJSONError(err))
 	}

@@ -178,6 +178,11 @@ func TestVaultCompatibleAPI(t *testing.T) {
 		if err != nil || ren.LeaseDuration != 600 {
 			t.Errorf("renew: %+v %v", ren, err)
 		}
+		// A bad increment is refused with its own reason.
+		r = n.do("PUT", "/v1/sys/leases/renew", login.Auth.ClientToken, map[string]any{"lease_id": got.Raw.LeaseID, "increment": "soon"})
+		if r.status != 400 || r.header.Get("X-Custodia-Error") != "invalid_increment" || !strings.Contains(string(r.body), "whole number of seconds") {
+			t.Errorf("renew with a bad increment: %d %s", r.status, r.body)
+		}
 		// Past the longest lease, the increment is capped with a
 		// warning, as Vault does.
 		ren, err = robot.Sys().Renew(got.Raw.LeaseID, 7200)
