@@ -152,6 +152,14 @@ func TestRobotFetchUnderLease(t *testing.T) {
 		if r := n.do("POST", "/api/v1/tenants/acme/credentials/"+id+"/fetch", bot, map[string]string{}); r.status != 400 || r.errCode(t) != "purpose_required" {
 			t.Errorf("fetch without a purpose: %d %s", r.status, r.body)
 		}
+		// A purpose is read by people, in the log and on terminals: no
+		// escape sequences, no second line.
+		for _, bad := range []string{"nightly\x1b]0;pwned\a run", "payroll\nforged: line", "run \u202eexe"} {
+			if r := n.do("POST", "/api/v1/tenants/acme/credentials/"+id+"/fetch", bot, map[string]string{"purpose": bad}); r.status != 400 ||
+				r.errCode(t) != "invalid_purpose" {
+				t.Errorf("fetch with purpose %q: %d %s", bad, r.status, r.body)
+			}
+		}
 		r = n.do("POST", "/api/v1/tenants/acme/credentials/"+id+"/fetch", bot, map[string]string{"purpose": "November payroll run"})
 		var s struct {
 			Secret  map[string]string `json:"secret"`

@@ -5,9 +5,12 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 
@@ -101,7 +104,7 @@ func fields(e *env, kv ...string) {
 		if kv[i+1] == "" {
 			continue
 		}
-		fmt.Fprintf(tw, "%s:\t%s\n", kv[i], kv[i+1])
+		fmt.Fprintf(tw, "%s:\t%s\n", kv[i], printable(kv[i+1]))
 	}
 	tw.Flush()
 }
@@ -111,9 +114,46 @@ func table(e *env, header string, rows [][]string) error {
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, strings.ReplaceAll(header, " ", "\t"))
 	for _, r := range rows {
-		fmt.Fprintln(tw, strings.Join(r, "\t"))
+		cells := make([]string, len(r))
+		for i, c := range r {
+			cells[i] = printable(c)
+		}
+		fmt.Fprintln(tw, strings.Join(cells, "\t"))
 	}
 	return tw.Flush()
+}
+
+// printable escapes what would steer a terminal (escape sequences, bells,
+// carriage returns, bidirectional overrides) in a value someone else
+// chose, such as a robot's stated purpose or a certificate's subject:
+// each such character is shown as Go would quote it (\x1b, \u202e).
+func printable(s string) string {
+	clean := true
+	for _, r := range s {
+		if !safeRune(r) {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if safeRune(r) {
+			b.WriteRune(r)
+			continue
+		}
+		q := strconv.QuoteRuneToASCII(r)
+		b.WriteString(q[1 : len(q)-1])
+	}
+	return b.String()
+}
+
+// safeRune: printable, or a space; not a control, format (bidi) or
+// invalid character.
+func safeRune(r rune) bool {
+	return r == ' ' || r != utf8.RuneError && unicode.IsPrint(r) && !unicode.Is(unicode.Cf, r)
 }
 
 func fmtTime(t time.Time) string {

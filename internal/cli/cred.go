@@ -173,7 +173,7 @@ func printCred(e *env, raw json.RawMessage) error {
 	if err != nil {
 		return err
 	}
-	w := func(k, v string) { fmt.Fprintf(e.stdout, "%-14s %s\n", k+":", v) }
+	w := func(k, v string) { fmt.Fprintf(e.stdout, "%-14s %s\n", k+":", printable(v)) }
 	w("Name", c.Name)
 	w("ID", c.ID)
 	w("Kind", c.Kind)

@@ -29,3 +29,23 @@ func TestVersionRows(t *testing.T) {
 		t.Errorf("history rows:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+// Values someone else chose reach the terminal without what would steer
+// it: a robot's purpose with an OSC title and a screen clear, a subject
+// with a colour, a name with a right-to-left override.
+func TestPrintable(t *testing.T) {
+	for in, want := range map[string]string{
+		"nightly run":                      "nightly run",
+		"Gestoría Pérez, S.L.":             "Gestoría Pérez, S.L.",
+		"nightly\x1b]0;pwned\a\x1b[2J run": `nightly\x1b]0;pwned\a\x1b[2J run`,
+		"CN=\x1b[31mACME":                  `CN=\x1b[31mACME`,
+		"bank/\u202etxt.exe":               `bank/\u202etxt.exe`,
+		"a\tb\r\nc":                        `a\tb\r\nc`,
+		"\u009b31m":                        `\u009b31m`,
+		"bad\xffbyte":                      `bad\ufffdbyte`,
+	} {
+		if got := printable(in); got != want {
+			t.Errorf("printable(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -23,6 +23,7 @@ import (
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/custodia-project/custodia/internal/audit"
 	"github.com/custodia-project/custodia/internal/authz"
@@ -301,6 +302,13 @@ func (s *Service) record(ctx context.Context, tx store.AuditTx, tenantID, action
 }
 
 func wrapErr(op string, err error) error { return fault.Annotate("vault", op, err) }
+
+// oneLine reports whether s, a purpose or reason shown to people in the
+// audit log and on their terminals, is valid UTF-8 without control or
+// bidirectional-format characters.
+func oneLine(s string) bool {
+	return utf8.ValidString(s) && strings.IndexFunc(s, func(r rune) bool { return unicode.IsControl(r) || unicode.Is(unicode.Cf, r) }) < 0
+}
 
 func invalid(code, format string, args ...any) error {
 	return fault.New(fault.Invalid, code, format, args...)
@@ -900,6 +908,9 @@ func (s *Service) Fetch(ctx context.Context, tenantID, ref string, in FetchInput
 	if in.Purpose == "" || len(in.Purpose) > 500 {
 		return nil, invalid("purpose_required", "say why the secret is needed now (purpose, 1 to 500 characters)")
 	}
+	if !oneLine(in.Purpose) {
+		return nil, invalid("invalid_purpose", "purpose must be one line of text, without control characters")
+	}
 	ttl, err := parseTTL(in.TTL)
 	if err != nil {
 		return nil, err
@@ -954,6 +965,9 @@ func (s *Service) Reveal(ctx context.Context, tenantID, ref string, in RevealInp
 	in.Reason = strings.TrimSpace(in.Reason)
 	if in.Reason == "" || len(in.Reason) > 500 {
 		return nil, invalid("reason_required", "say why you need to see it (reason, 1 to 500 characters)")
+	}
+	if !oneLine(in.Reason) {
+		return nil, invalid("invalid_reason", "reason must be one line of text, without control characters")
 	}
 	var out *Secret
 	err := s.store.Update(ctx, func(tx store.Tx) error {
