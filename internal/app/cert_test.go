@@ -272,6 +272,14 @@ func TestCertificateUploadAndFetch(t *testing.T) {
 		}
 		if r := n.do("POST", "/api/v1/tenants/acme/credentials/"+id+"/restore", ada, map[string]int{"version": 1}); r.status != 200 {
 			t.Fatalf("restore: %d %s", r.status, r.body)
+		} else if strings.Contains(string(r.body), `"warnings"`) {
+			// The file's password is no login: never judged (as at upload).
+			t.Errorf("restoring a certificate judged its file's password: %s", r.body)
+		}
+		for _, d := range n.auditDetails(n.tenantID("acme"), "credential.restore") {
+			if _, judged := d["weak"]; judged {
+				t.Errorf("the restore's audit entry judges the file's password: %v", d)
+			}
 		}
 		n.do("GET", "/api/v1/tenants/acme/certificates/"+id, ada, nil).json(t, &got)
 		if got.Version != 3 || got.Serial != c.Serial || got.DaysLeft != 365 {
@@ -305,6 +313,17 @@ func TestCertificateUploadAndFetch(t *testing.T) {
 		}
 		if r := n.do("GET", "/api/v1/tenants/acme/certificates/"+id, ada, nil); r.status != 404 {
 			t.Errorf("deleted certificate: %d", r.status)
+		}
+		// Restoring a certificate never judges its file's password, even one that
+		// would be a weak login (as at upload). password would be a weak login.
+		weak := n.p12(90*24*time.Hour, func(o *certtest.Options) { o.Password = "password1234" })
+		if r := n.uploadCert(ada, "certs/weakfile", weak.PKCS12, "password1234", ""); r.status != 201 && r.status != 200 {
+			t.Fatalf("upload with a weak file password: %d %s", r.status, r.body)
+		}
+		n.uploadCert(ada, "certs/weakfile", weak.PKCS12, "password1234", "")
+		if r := n.do("POST", "/api/v1/tenants/acme/credentials/certs%2Fweakfile/restore", ada, map[string]int{"version": 1}); r.status != 200 ||
+			strings.Contains(string(r.body), `"warnings"`) {
+			t.Errorf("restoring a certificate with a weak file password: %d %s", r.status, r.body)
 		}
 	})
 }

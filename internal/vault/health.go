@@ -98,6 +98,11 @@ func (s *Service) judgeInputs(ctx context.Context, tenantID string, in PutInput)
 }
 
 func judgeFor(c *store.Credential, f Fields) judgement {
+	if c.Kind == store.KindCertificate {
+		// A certificate's password only opens its file: it is not a
+		// login, so it is not judged for strength or reuse (as at upload).
+		return judgement{strength: -1}
+	}
 	return judge(f, c.Name, c.Institution, c.LoginID)
 }
 
