@@ -20,7 +20,7 @@ func leaseCmd(e *env) *cobra.Command {
 	list := &cobra.Command{Use: "list", Short: "Live leases of the tenant (owners, admins and auditors; a robot sees its own), or of one credential",
 		Args: exactArgs(0, "no arguments")}
 	var cred string
-	list.Flags().StringVar(&cred, "credential", "", "only the leases of this credential (its ID)")
+	list.Flags().StringVar(&cred, "credential", "", "only the leases of this credential (its name or ID)")
 	tenantSub(e, list, func(b string, _ []string) (request, error) {
 		q := url.Values{}
 		if cred != "" {
