@@ -26,8 +26,8 @@ type RestoreRequest struct {
 }
 
 type RevealableRequest struct {
-	// Members are member IDs or emails; empty makes the credential
-	// write-only for everyone.
+	// Members are member IDs or emails; [] makes the credential
+	// write-only for everyone. It must be given (null is refused).
 	Members []string `json:"members"`
 }
 
@@ -189,6 +189,11 @@ func (h *handlers) setRevealable(w http.ResponseWriter, r *http.Request) error {
 		var in RevealableRequest
 		if err := Decode(r, &in); err != nil {
 			return err
+		}
+		// Clearing the list is said ([]), never implied by a field left out.
+		if in.Members == nil {
+			return fault.New(fault.Invalid, "members_required",
+				"give members: the whole list of who may reveal it (member IDs or emails), or [] to make it write-only for everyone")
 		}
 		c, err := h.d.Vault.SetRevealable(r.Context(), tid, r.PathValue("cred"), in.Members)
 		if err != nil {

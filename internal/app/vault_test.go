@@ -266,6 +266,12 @@ func TestRevealRevealable(t *testing.T) {
 	melID, mel := n.join("acme", owner, "mel", "member")
 	mel = n.pat(mel)
 	id := n.putBank(owner, "tax/aeat", bankSecret)
+	// The list is always given: a body without it clears nothing.
+	for _, body := range []any{map[string]any{}, map[string]any{"members": nil}} {
+		if r := n.do("PUT", "/api/v1/tenants/acme/credentials/"+id+"/revealable", owner, body); r.status != 400 || r.errCode(t) != "members_required" {
+			t.Errorf("revealable without members: %d %s", r.status, r.body)
+		}
+	}
 	if r := n.do("PUT", "/api/v1/tenants/acme/credentials/"+id+"/revealable", owner, map[string]any{"members": []string{"mel@acme.example"}}); r.status != 200 {
 		t.Fatalf("revealable: %d %s", r.status, r.body)
 	}
