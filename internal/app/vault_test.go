@@ -266,6 +266,14 @@ func TestRevealRevealable(t *testing.T) {
 	melID, mel := n.join("acme", owner, "mel", "member")
 	mel = n.pat(mel)
 	id := n.putBank(owner, "tax/aeat", bankSecret)
+	// Only active members may be named.
+	if r := n.do("POST", "/api/v1/tenants/acme/members", owner, map[string]string{"email": "ivy@acme.example", "role": "member"}); r.status != 201 {
+		t.Fatalf("invite: %d %s", r.status, r.body)
+	}
+	if r := n.do("PUT", "/api/v1/tenants/acme/credentials/"+id+"/revealable", owner, map[string]any{"members": []string{"ivy@acme.example"}}); r.status != 400 ||
+		r.errCode(t) != "member_not_active" {
+		t.Errorf("revealable to an invited member: %d %s", r.status, r.body)
+	}
 	// The list is always given: a body without it clears nothing.
 	for _, body := range []any{map[string]any{}, map[string]any{"members": nil}} {
 		if r := n.do("PUT", "/api/v1/tenants/acme/credentials/"+id+"/revealable", owner, body); r.status != 400 || r.errCode(t) != "members_required" {

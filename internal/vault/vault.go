@@ -1052,6 +1052,9 @@ func (s *Service) SetRevealable(ctx context.Context, tenantID, ref string, membe
 			if err != nil {
 				return err
 			}
+			if mem.Status != store.MemberActive {
+				return invalid("member_not_active", "member %q is %s: only active members may be named", m, mem.Status)
+			}
 			if !slices.Contains(ids, mem.ID) {
 				ids = append(ids, mem.ID)
 			}
