@@ -47,7 +47,9 @@ const (
 // and the sealed records (credential secrets, share links, members' second
 // factors, SSO client secrets). No cache over the access stamp may read
 // them; TestAccessStampSpansAuthentication checks that authentication
-// reads none.
+// reads none. Nothing may cascade from them into other tables (no ON
+// DELETE CASCADE, no trigger): a statement is classed by the table it
+// names.
 var vaultTables = map[string]bool{
 	"credentials":         true,
 	"credential_versions": true,
