@@ -189,6 +189,11 @@ func TestRobotFetchUnderLease(t *testing.T) {
 		r = n.do("POST", "/api/v1/tenants/acme/credentials/"+id+"/fetch", bot, map[string]string{"purpose": "retry", "ttl": "1m"})
 		r.json(t, &s)
 		lease = "/api/v1/tenants/acme/leases/" + s.LeaseID
+		for _, bad := range []string{"500ms", "0s", "2h", "soon"} {
+			if r := n.do("POST", lease+"/renew", bot, map[string]string{"ttl": bad}); r.status != 400 || r.errCode(t) != "invalid_ttl" {
+				t.Errorf("renew with ttl %s: %d %s", bad, r.status, r.body)
+			}
+		}
 		if r := n.do("POST", lease+"/renew", bot, map[string]string{"ttl": "10m"}); r.status != 200 {
 			t.Errorf("renew: %d %s", r.status, r.body)
 		}

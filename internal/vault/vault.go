@@ -39,6 +39,7 @@ const (
 	MaxVersionsLimit   = 100
 	DefaultLease       = 5 * time.Minute
 	MaxLease           = time.Hour
+	MinLease           = time.Second
 	maxFields          = 32
 	maxFieldBytes      = 16 << 10
 	maxNameLen         = 256
@@ -278,8 +279,8 @@ func parseTTL(ttl string) (time.Duration, error) {
 		return DefaultLease, nil
 	}
 	d, err := time.ParseDuration(ttl)
-	if err != nil || d <= 0 || d > MaxLease {
-		return 0, invalid("invalid_ttl", "ttl must be a duration up to %s", MaxLease)
+	if err != nil || d < MinLease || d > MaxLease {
+		return 0, invalid("invalid_ttl", "ttl must be a duration from %s to %s, such as 15m", MinLease, MaxLease)
 	}
 	return d, nil
 }
