@@ -188,11 +188,9 @@ func (p *Principal) scoped(perm Permission) bool {
 	if p.Scopes == nil || slices.Contains(p.Scopes, perm) || perm == Whoami {
 		return true
 	}
-	// A token scoped to fetching, revealing or writing credentials reaches
-	// the routes (the Vault-compatible API among them) where the vault
-	// decides that per credential.
-	if perm == VaultUse && (slices.Contains(p.Scopes, CredentialsFetch) || slices.Contains(p.Scopes, CredentialsReveal) ||
-		slices.Contains(p.Scopes, CredentialsWrite)) {
+	// A token scoped to fetching or revealing reaches the routes where the
+	// vault decides that per credential.
+	if perm == VaultUse && (slices.Contains(p.Scopes, CredentialsFetch) || slices.Contains(p.Scopes, CredentialsReveal)) {
 		return true
 	}
 	// A token scoped to writing credentials may read the tenant's record and
