@@ -72,27 +72,22 @@ type Entry struct {
 
 // Append records e in tx, with the actor and request from ctx.
 func Append(ctx context.Context, tx store.AuditTx, at time.Time, e Entry) error {
-	p, err := Prepare(ctx, at, e)
+	ev, err := eventOf(ctx, at, e)
 	if err != nil {
 		return err
 	}
-	return p.Append(ctx, tx)
+	// The tree may be extended at commit, after the caller's context has
+	// ended: its work must not be cut short then.
+	tctx := context.WithoutCancel(ctx)
+	if err := tx.AppendAudit(ctx, ev, func(ev *store.AuditEvent) error { return addToTree(tctx, tx, ev) }); err != nil {
+		return fmt.Errorf("audit: append %s: %w", e.Action, err)
+	}
+	return nil
 }
 
-// Prepared is an entry encoded ahead of its transaction: its details and
-// its Merkle leaf, but for the place in the log that only the append
-// assigns. A hot path (a robot's fetch) prepares its entry before
-// store.Update, so that the encoding runs in the caller's goroutine and
-// not in the one writer that all appends queue for.
-type Prepared struct {
-	ev store.AuditEvent
-	// head and tail are the leaf's canonical encoding (Leaf.Bytes) before
-	// and after the seq's digits.
-	head, tail []byte
-}
-
-// Prepare encodes e as Append would, with the actor and request from ctx.
-func Prepare(ctx context.Context, at time.Time, e Entry) (*Prepared, error) {
+// eventOf is the event Append stores for e, with the actor and request
+// from ctx.
+func eventOf(ctx context.Context, at time.Time, e Entry) (*store.AuditEvent, error) {
 	src := SourceFrom(ctx)
 	if e.Result == "" {
 		e.Result = ResultOK
@@ -109,31 +104,11 @@ func Prepare(ctx context.Context, at time.Time, e Entry) (*Prepared, error) {
 	// User-Agent, cut mid-character or not) would fail verification once
 	// exported.
 	v := func(s string) string { return strings.ToValidUTF8(s, "\uFFFD") }
-	p := &Prepared{ev: store.AuditEvent{
+	return &store.AuditEvent{
 		LogID: v(e.Log), Time: at.UTC(), ActorType: v(src.ActorType), ActorID: v(src.ActorID),
 		Action: v(e.Action), Target: v(e.Target), Result: v(e.Result),
 		SourceIP: v(src.IP), UserAgent: truncate(v(src.UserAgent), 256), RequestID: v(src.RequestID), Details: details,
-	}}
-	var err error
-	if p.head, p.tail, err = splitLeaf(&p.ev); err != nil {
-		return nil, err
-	}
-	return p, nil
-}
-
-// Append records the prepared entry in tx. It may run more than once (a
-// transaction run again), each time as a new entry.
-func (p *Prepared) Append(ctx context.Context, tx store.AuditTx) error {
-	ev := p.ev
-	// The tree may be extended at commit, after the caller's context has
-	// ended: its work must not be cut short then.
-	tctx := context.WithoutCancel(ctx)
-	if err := tx.AppendAudit(ctx, &ev, func(ev *store.AuditEvent) error {
-		return addToTree(tctx, tx, ev, p.leaf(ev.Seq))
-	}); err != nil {
-		return fmt.Errorf("audit: append %s: %w", p.ev.Action, err)
-	}
-	return nil
+	}, nil
 }
 
 // Record appends e in a transaction of its own, for events that change no

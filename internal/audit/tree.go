@@ -1,12 +1,10 @@
 package audit
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
 	"golang.org/x/mod/sumdb/tlog"
@@ -85,39 +83,14 @@ func HashReader(ctx context.Context, tx store.AuditTx, logID string) tlog.HashRe
 	})
 }
 
-// seqField is how a leaf's encoding holds seq 0 (Leaf's field order: it
-// follows the log, a JSON string, which cannot hold `,"` unescaped).
-const seqField = `,"seq":0,`
-
-// splitLeaf returns e's leaf encoding (Leaf.Bytes) around its seq's
-// digits, for e with any seq.
-func splitLeaf(e *store.AuditEvent) (head, tail []byte, err error) {
-	l := LeafOf(e)
-	l.Seq = 0
-	b, err := l.Bytes()
+// addToTree stores the tree hashes that entry e adds.
+func addToTree(ctx context.Context, tx store.AuditTx, e *store.AuditEvent) error {
+	leaf := LeafOf(e)
+	b, err := leaf.Bytes()
 	if err != nil {
-		return nil, nil, err
+		return err
 	}
-	i := bytes.Index(b, []byte(seqField))
-	if i < 0 {
-		return nil, nil, fmt.Errorf("audit: leaf encoding has no seq")
-	}
-	i += len(seqField) - 2 // at the 0
-	return b[:i], b[i+1:], nil
-}
-
-// leaf is the prepared entry's leaf encoding at seq.
-func (p *Prepared) leaf(seq int64) []byte {
-	b := make([]byte, 0, len(p.head)+20+len(p.tail))
-	b = append(b, p.head...)
-	b = strconv.AppendInt(b, seq, 10)
-	return append(b, p.tail...)
-}
-
-// addToTree stores the tree hashes that entry e, whose leaf encoding is
-// leaf, adds.
-func addToTree(ctx context.Context, tx store.AuditTx, e *store.AuditEvent, leaf []byte) error {
-	hs, err := tlog.StoredHashes(e.Seq, leaf, HashReader(ctx, tx, e.LogID))
+	hs, err := tlog.StoredHashes(e.Seq, b, HashReader(ctx, tx, e.LogID))
 	if err != nil {
 		return fmt.Errorf("audit: tree hashes for %s/%d: %w", e.LogID, e.Seq, err)
 	}

@@ -128,14 +128,7 @@ func table(e *env, header string, rows [][]string) error {
 // chose, such as a robot's stated purpose or a certificate's subject:
 // each such character is shown as Go would quote it (\x1b, \u202e).
 func printable(s string) string {
-	clean := true
-	for _, r := range s {
-		if !safeRune(r) {
-			clean = false
-			break
-		}
-	}
-	if clean {
+	if !strings.ContainsFunc(s, func(r rune) bool { return !safeRune(r) }) {
 		return s
 	}
 	var b strings.Builder

@@ -177,12 +177,12 @@ func exactArgs(n int, names string) cobra.PositionalArgs {
 	}
 }
 
-// clientCmd gives a command the client flags and returns a function that
-// builds the client and output settings when the command runs.
 // clientKey holds a command's client in its context once clientFlags made
 // it.
 type clientKey struct{}
 
+// clientFlags gives a command the client flags and returns a function that
+// builds the client and output settings when the command runs.
 func clientFlags(c *cobra.Command, e *env) func() (*client.Client, *config.Client, error) {
 	cc := config.RegisterClient(c.Flags())
 	return func() (*client.Client, *config.Client, error) {

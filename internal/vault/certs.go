@@ -530,7 +530,7 @@ func (s *Service) UploadCertificate(ctx context.Context, tenantID string, in Upl
 		} else if err := tx.UpdateCredential(ctx, c); err != nil {
 			return err
 		}
-		if err := s.prune(ctx, tx, c); err != nil {
+		if err := s.prune(ctx, tx, c, nil); err != nil {
 			return err
 		}
 		row := certRow(c, parsed.Leaf, holder, prev, now)

@@ -109,7 +109,7 @@ func (s *Service) Configure(ctx context.Context, tenantID, ref string, in Settin
 		if err := tx.UpdateCredential(ctx, c); err != nil {
 			return err
 		}
-		if err := s.pruneNoted(ctx, tx, c, details); err != nil {
+		if err := s.prune(ctx, tx, c, details); err != nil {
 			return err
 		}
 		return s.record(ctx, tx, tenantID, "credential.configure", c.ID, details)

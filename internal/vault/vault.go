@@ -508,7 +508,7 @@ func (s *Service) Put(ctx context.Context, tenantID string, in PutInput) (*Crede
 		} else if err := tx.UpdateCredential(ctx, c); err != nil {
 			return err
 		}
-		if err := s.pruneNoted(ctx, tx, c, details); err != nil {
+		if err := s.prune(ctx, tx, c, details); err != nil {
 			return err
 		}
 		var warn []Warning
@@ -567,44 +567,31 @@ func (s *Service) sealVersion(ctx context.Context, tx store.Tx, c *store.Credent
 		Fields: names, Fingerprint: fp, Strength: j.strength, Breached: j.breached, CreatedBy: by, CreatedAt: now})
 }
 
-// prune keeps the newest MaxVersions versions.
-func (s *Service) prune(ctx context.Context, tx store.Tx, c *store.Credential) error {
-	_, err := s.pruned(ctx, tx, c)
-	return err
-}
-
-// pruneNoted is prune that notes the versions it erased in an audit
-// entry's details (as "pruned").
-func (s *Service) pruneNoted(ctx context.Context, tx store.Tx, c *store.Credential, details map[string]any) error {
-	gone, err := s.pruned(ctx, tx, c)
-	if len(gone) > 0 {
-		details["pruned"] = gone
-	}
-	return err
-}
-
-// pruned erases the versions of c past its MaxVersions, oldest first, and
-// returns their numbers.
-func (s *Service) pruned(ctx context.Context, tx store.Tx, c *store.Credential) ([]int, error) {
+// prune keeps the newest MaxVersions versions, erasing the older ones, and
+// names those it erased in details (as "pruned") unless details is nil.
+func (s *Service) prune(ctx context.Context, tx store.Tx, c *store.Credential, details map[string]any) error {
 	if c.CurrentVersion <= c.MaxVersions {
-		return nil, nil // versions are numbered from 1: there are no more than this
+		return nil // versions are numbered from 1: there are no more than this
 	}
 	vs, err := tx.ListCredentialVersions(ctx, c.TenantID, c.ID)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	var gone []int
 	for i := 0; i < len(vs)-c.MaxVersions; i++ {
 		if err := tx.DeleteCredentialVersion(ctx, c.TenantID, c.ID, vs[i].Version); err != nil {
-			return gone, err
+			return err
 		}
 		if err := tx.DeleteRecord(ctx, c.TenantID, store.RecordCredential, store.CredentialRecordID(c.ID, vs[i].Version)); err != nil &&
 			!errors.Is(err, store.ErrNotFound) {
-			return gone, err
+			return err
 		}
 		gone = append(gone, vs[i].Version)
 	}
-	return gone, nil
+	if details != nil && len(gone) > 0 {
+		details["pruned"] = gone
+	}
+	return nil
 }
 
 func (s *Service) currentFields(ctx context.Context, tx store.Tx, c *store.Credential) ([]string, error) {
@@ -722,7 +709,7 @@ func (s *Service) Restore(ctx context.Context, tenantID, ref string, version int
 		if err := s.restoredCertificate(ctx, tx, c, f, now); err != nil {
 			return err
 		}
-		if err := s.prune(ctx, tx, c); err != nil {
+		if err := s.prune(ctx, tx, c, nil); err != nil {
 			return err
 		}
 		details := map[string]any{"name": c.Name, "from_version": version, "version": c.CurrentVersion}
@@ -925,27 +912,20 @@ func (s *Service) Fetch(ctx context.Context, tenantID, ref string, in FetchInput
 		return nil, wrapErr("fetch", err)
 	}
 	out := secretOf(c, v, f)
-	// The lease and its audit entry are made here, so that only their
-	// rows are left for the writer that every fetch queues for.
-	now := s.now().UTC()
-	l := &store.Lease{ID: store.NewTimeID("lse_", now), TenantID: tenantID, CredentialID: out.Credential, Version: out.Version,
-		SubjectType: store.SubjectRobot, SubjectID: p.ID, Purpose: in.Purpose, CreatedAt: now, ExpiresAt: now.Add(ttl)}
-	entry, err := audit.Prepare(ctx, now, audit.Entry{Log: tenantID, Action: "credential.fetch", Target: out.Credential,
-		Details: map[string]any{"name": out.Name, "version": out.Version, "lease": l.ID, "purpose": in.Purpose, "grant": grant,
-			"lease_expires_at": l.ExpiresAt}})
-	if err != nil {
-		return nil, wrapErr("fetch", err)
-	}
 	err = s.store.Update(store.Appending(ctx), func(tx store.Tx) error {
+		now := s.now().UTC()
+		l := &store.Lease{ID: store.NewTimeID("lse_", now), TenantID: tenantID, CredentialID: out.Credential, Version: out.Version,
+			SubjectType: store.SubjectRobot, SubjectID: p.ID, Purpose: in.Purpose, CreatedAt: now, ExpiresAt: now.Add(ttl)}
 		if err := tx.InsertLease(ctx, l); err != nil {
 			return err
 		}
-		return entry.Append(ctx, tx)
+		out.LeaseID, out.ExpiresAt = l.ID, l.ExpiresAt
+		return s.record(ctx, tx, tenantID, "credential.fetch", out.Credential, map[string]any{"name": out.Name, "version": out.Version,
+			"lease": l.ID, "purpose": in.Purpose, "grant": grant, "lease_expires_at": l.ExpiresAt})
 	})
 	if err != nil {
 		return nil, wrapErr("fetch", err)
 	}
-	out.LeaseID, out.ExpiresAt = l.ID, l.ExpiresAt
 	return out, nil
 }
 
