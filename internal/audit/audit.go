@@ -11,6 +11,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -109,6 +110,18 @@ func eventOf(ctx context.Context, at time.Time, e Entry) (*store.AuditEvent, err
 		Action: v(e.Action), Target: v(e.Target), Result: v(e.Result),
 		SourceIP: v(src.IP), UserAgent: truncate(v(src.UserAgent), 256), RequestID: v(src.RequestID), Details: details,
 	}, nil
+}
+
+// AppendBoth records the same event in a tenant's log and in the operator
+// log (whose copy names the tenant), as for break-glass, which both sides
+// must see.
+func AppendBoth(ctx context.Context, tx store.AuditTx, at time.Time, tenantID, action, target string, details map[string]any) error {
+	if err := Append(ctx, tx, at, Entry{Log: tenantID, Action: action, Target: target, Details: details}); err != nil {
+		return err
+	}
+	d := map[string]any{"tenant": tenantID}
+	maps.Copy(d, details)
+	return Append(ctx, tx, at, Entry{Log: store.OperatorLog, Action: action, Target: target, Details: d})
 }
 
 // Record appends e in a transaction of its own, for events that change no

@@ -106,12 +106,8 @@ func (s *Service) endBreakGlass(ctx context.Context, tx store.Tx, tenantID strin
 	if len(ended) == 0 {
 		return nil
 	}
-	details := map[string]any{"requests": ended, "why": "break-glass turned off"}
-	if err := s.record(ctx, tx, tenantID, "breakglass.end", tenantID, details); err != nil {
-		return err
-	}
-	return audit.Append(ctx, tx, now, audit.Entry{Log: store.OperatorLog, Action: "breakglass.end", Target: tenantID,
-		Details: map[string]any{"tenant": tenantID, "requests": ended, "why": "break-glass turned off"}})
+	return audit.AppendBoth(ctx, tx, now, tenantID, "breakglass.end", tenantID,
+		map[string]any{"requests": ended, "why": "break-glass turned off"})
 }
 
 func (s *Service) ssoConfig(ctx context.Context, tx store.Tx, tenantID string) (sso.Config, *tenant.SSO, error) {

@@ -52,14 +52,7 @@ func (s *Service) breakGlassView(b *store.BreakGlass) BreakGlass {
 
 // recordBoth writes the same event in the tenant's log and the operator's.
 func (s *Service) recordBoth(ctx context.Context, tx store.AuditTx, tenantID, action, target string, details map[string]any) error {
-	if err := s.record(ctx, tx, tenantID, action, target, details); err != nil {
-		return err
-	}
-	d := map[string]any{"tenant": tenantID}
-	for k, v := range details {
-		d[k] = v
-	}
-	return audit.Append(ctx, tx, s.now(), audit.Entry{Log: store.OperatorLog, Action: action, Target: target, Details: d})
+	return audit.AppendBoth(ctx, tx, s.now(), tenantID, action, target, details)
 }
 
 // RequestBreakGlass records an operator's emergency request. Under the
