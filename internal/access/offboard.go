@@ -76,6 +76,10 @@ type Report struct {
 	AdminsNotified   int        `json:"admins_notified"`
 	AuditLogSize     int64      `json:"audit_log_size"`
 
+	// RevealableRemoved are the credentials (credential:ID) whose
+	// revealable list named the leaver: the name is taken off.
+	RevealableRemoved []string `json:"revealable_removed"`
+
 	// CertificatesHeld are the certificates that identify the leaver
 	// (credential:ID): revoke them with their issuer and replace them.
 	CertificatesHeld []string `json:"certificates_held"`
@@ -119,7 +123,8 @@ func (s *Service) Offboard(ctx context.Context, tenantID, ref string, in Offboar
 		}
 		now := s.now().UTC()
 		rep = &Report{ID: store.NewID("off_"), TenantID: tenantID, MemberID: m.ID, Role: m.Role, OffboardedAt: now, OffboardedBy: actor.ID,
-			Reason: strings.TrimSpace(in.Reason), Transferred: []string{}, CertificatesHeld: []string{}}
+			Reason: strings.TrimSpace(in.Reason), Transferred: []string{}, CertificatesHeld: []string{},
+			RevealableRemoved: []string{}}
 		if heir != nil {
 			rep.TransferredTo = heir.ID
 		}
@@ -199,11 +204,18 @@ func (s *Service) Offboard(ctx context.Context, tenantID, ref string, in Offboar
 			}
 			creds[i].OwnerID, creds[i].UpdatedAt = heir.ID, now
 			// A leaver's name no longer unlocks a reveal.
+			before := len(creds[i].Revealable)
 			creds[i].Revealable = slices.DeleteFunc(creds[i].Revealable, func(id string) bool { return id == m.ID })
 			if err := tx.UpdateCredential(ctx, &creds[i]); err != nil {
 				return err
 			}
 			rep.Transferred = append(rep.Transferred, "credential:"+creds[i].ID)
+			if len(creds[i].Revealable) < before {
+				rep.RevealableRemoved = append(rep.RevealableRemoved, store.ResourceCredential+":"+creds[i].ID)
+			}
+		}
+		if err := unrevealable(ctx, tx, tenantID, m.ID, now, rep); err != nil {
+			return err
 		}
 		// The person is gone; so are their password and second factors.
 		m.Status, m.OffboardedAt, m.UpdatedAt, m.PasswordHash, m.MFA = store.MemberOffboarded, now, now, "", false
@@ -242,9 +254,42 @@ func (s *Service) Offboard(ctx context.Context, tenantID, ref string, in Offboar
 			return err
 		}
 		return s.record(ctx, tx, tenantID, "member.offboard", m.ID, map[string]any{"report": rep.ID, "transfer_to": rep.TransferredTo,
-			"sessions": rep.SessionsRevoked, "tokens": rep.TokensRevoked, "grants": rep.GrantsRevoked, "share_links": rep.ShareLinksBurned, "rotation_needed": len(rep.RotationNeeded)})
+			"sessions": rep.SessionsRevoked, "tokens": rep.TokensRevoked, "grants": rep.GrantsRevoked, "share_links": rep.ShareLinksBurned, "rotation_needed": len(rep.RotationNeeded),
+			"revealable_removed": len(rep.RevealableRemoved)})
 	})
 	return rep, wrapErr("offboard", err)
+}
+
+// unrevealable takes a leaver off the revealable list of every credential
+// of the tenant that names them and does not belong to them (their own
+// were handed over with the list pruned). The name unlocks nothing once
+// they are gone (an offboarded member cannot sign in), but a list that
+// still shows them misleads whoever reads it.
+func unrevealable(ctx context.Context, tx store.Tx, tenantID, memberID string, now time.Time, rep *Report) error {
+	const page = 1000
+	after := ""
+	for {
+		creds, err := tx.ListCredentials(ctx, store.CredentialFilter{TenantID: tenantID, After: after, Limit: page})
+		if err != nil {
+			return err
+		}
+		for i := range creds {
+			c := &creds[i]
+			if c.OwnerID == memberID || !slices.Contains(c.Revealable, memberID) {
+				continue
+			}
+			c.Revealable = slices.DeleteFunc(c.Revealable, func(id string) bool { return id == memberID })
+			c.UpdatedAt = now
+			if err := tx.UpdateCredential(ctx, c); err != nil {
+				return err
+			}
+			rep.RevealableRemoved = append(rep.RevealableRemoved, store.ResourceCredential+":"+c.ID)
+		}
+		if len(creds) < page {
+			return nil
+		}
+		after = creds[len(creds)-1].Name
+	}
 }
 
 // roleReach is what a role reaches without any grant.
@@ -368,6 +413,9 @@ func (r *Report) Text() string {
 		r.SessionsRevoked, r.TokensRevoked, r.GrantsRevoked, r.RequestsClosed, r.ShareLinksBurned)
 	for _, t := range r.Transferred {
 		w("- %s transferred to %s", t, r.TransferredTo)
+	}
+	for _, c := range r.RevealableRemoved {
+		w("- %s: no longer revealable to them", c)
 	}
 	w("")
 	w("## What they could reach")

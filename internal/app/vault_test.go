@@ -391,6 +391,13 @@ func TestOffboardingTransfersCredentials(t *testing.T) {
 	adaID, _ := n.join("acme", owner, "ada", "admin")
 	melID, mel := n.join("acme", owner, "mel", "member")
 	id := n.putBank(n.pat(mel), "payroll/a3", bankSecret)
+	// Someone else's credential, revealable to the leaver and to Ada: the
+	// leaver's name is taken off, Ada's stays.
+	other := n.putBank(owner, "payroll/b7", bankSecret)
+	if r := n.do("PUT", "/api/v1/tenants/acme/credentials/"+other+"/revealable", owner,
+		map[string][]string{"members": {melID, adaID}}); r.status != 200 {
+		t.Fatalf("revealable: %d %s", r.status, r.body)
+	}
 	if r := n.do("POST", "/api/v1/tenants/acme/members/"+melID+"/offboard", owner, map[string]string{}); r.status != 400 ||
 		r.errCode(t) != "transfer_required" {
 		t.Errorf("offboard an owner of credentials without an heir: %d %s", r.status, r.body)
@@ -399,12 +406,29 @@ func TestOffboardingTransfersCredentials(t *testing.T) {
 	if r.status != 200 || !strings.Contains(string(r.body), "credential:"+id) {
 		t.Fatalf("offboard: %d %s", r.status, r.body)
 	}
+	var rep struct {
+		ID                string   `json:"id"`
+		RevealableRemoved []string `json:"revealable_removed"`
+	}
+	r.json(t, &rep)
+	if !slices.Equal(rep.RevealableRemoved, []string{"credential:" + other}) {
+		t.Errorf("revealable_removed = %v, want [credential:%s]", rep.RevealableRemoved, other)
+	}
 	var c struct {
-		OwnerID string `json:"owner_id"`
+		OwnerID    string   `json:"owner_id"`
+		Revealable []string `json:"revealable_to"`
 	}
 	n.do("GET", "/api/v1/tenants/acme/credentials/"+id, owner, nil).json(t, &c)
 	if c.OwnerID != adaID {
 		t.Errorf("owner after offboarding = %q, want %q", c.OwnerID, adaID)
+	}
+	n.do("GET", "/api/v1/tenants/acme/credentials/"+other, owner, nil).json(t, &c)
+	if !slices.Equal(c.Revealable, []string{adaID}) {
+		t.Errorf("revealable_to after offboarding = %v, want only Ada %s", c.Revealable, adaID)
+	}
+	if r := n.do("GET", "/api/v1/tenants/acme/offboarding/"+rep.ID+"?format=text", owner, nil); !strings.Contains(string(r.body),
+		"credential:"+other+": no longer revealable to them") {
+		t.Errorf("report text does not name the revealable list changed:\n%s", r.body)
 	}
 }
 

@@ -458,14 +458,14 @@ Members then sign in with "custodia login --sso".`,
 	var p tenant.Policy
 	fs := set.Flags()
 	fs.BoolVar(&p.RequireMFA, "require-mfa", false, "every member gives a second factor at sign-in")
-	fs.IntVar(&p.Approvals, "approvals", 0, "admins who must approve an access request")
-	fs.IntVar(&p.RequestTTLHours, "request-ttl-hours", 0, "how long a request waits for an answer")
-	fs.IntVar(&p.MaxGrantHours, "max-grant-hours", 0, "longest grant or approved request")
-	fs.IntVar(&p.ReviewEveryDays, "review-every-days", 0, "schedule access reviews (-1: only on demand)")
-	fs.IntVar(&p.ReviewWindowDays, "review-window-days", 0, "days reviewers have before the deadline")
+	fs.IntVar(&p.Approvals, "approvals", 0, "admins who must approve an access request (1 to 10)")
+	fs.IntVar(&p.RequestTTLHours, "request-ttl-hours", 0, "hours a request waits for an answer (1 to 720)")
+	fs.IntVar(&p.MaxGrantHours, "max-grant-hours", 0, "longest grant or approved request, in hours (1 to 8784)")
+	fs.IntVar(&p.ReviewEveryDays, "review-every-days", 0, "days between access reviews (1 to 366; -1: only on demand)")
+	fs.IntVar(&p.ReviewWindowDays, "review-window-days", 0, "days reviewers have before the deadline (1 to 90)")
 	fs.StringVar(&p.ReviewUnanswered, "review-unanswered", "", "unanswered lines at the deadline: revoke or escalate")
-	fs.IntVar(&p.SessionIdleMinutes, "session-idle-minutes", 0, "end idle sessions after this long")
-	fs.IntVar(&p.SessionMaxHours, "session-max-hours", 0, "end sessions after this long")
+	fs.IntVar(&p.SessionIdleMinutes, "session-idle-minutes", 0, "end sessions idle this many minutes (1 to 1440)")
+	fs.IntVar(&p.SessionMaxHours, "session-max-hours", 0, "end sessions after this many hours (1 to 720)")
 	fs.StringVar(&p.BreakGlass, "break-glass", "", "operator staff break-glass: off, approval (an admin approves each) or notify")
 	fs.IntVar(&p.BreakGlassMinutes, "break-glass-minutes", 0, "how long an allowed break-glass lasts (1 to 240)")
 	var ssoIn tenant.SSO
@@ -505,6 +505,15 @@ Members then sign in with "custodia login --sso".`,
 		var cur tenant.Policy
 		if err := cl.Do(c.Context(), http.MethodGet, b+"/policy", nil, nil, &cur); err != nil {
 			return err
+		}
+		// The API reads 0 as "unset" and puts the default back, so a 0
+		// given here would silently become the default (30 break-glass
+		// minutes for 0): refuse it instead.
+		for _, name := range []string{"approvals", "request-ttl-hours", "max-grant-hours", "review-every-days",
+			"review-window-days", "session-idle-minutes", "session-max-hours", "break-glass-minutes"} {
+			if f := fs.Lookup(name); f.Changed && f.Value.String() == "0" {
+				return usageErr("--%s 0 is not a setting: %s", name, f.Usage)
+			}
 		}
 		changed := 0
 		for name, apply := range map[string]func(){
