@@ -93,6 +93,8 @@ the server address in use when that is not given.`,
 			return usageErr("stdin is empty: pipe the secret in, e.g. custodia share create < secret.txt")
 		case errors.Is(err, share.ErrTooLarge):
 			return usageErr("the secret is larger than %d bytes", share.MaxPlaintext)
+		case errors.Is(err, share.ErrPassphraseSpaces):
+			return usageErr("the passphrase begins or ends with spaces (or is only spaces): they are easily lost on the way to the opener, who then could not open the link")
 		case errors.Is(err, share.ErrPassphrase):
 			return usageErr("the passphrase must be 1 to %d bytes", share.MaxPassphrase)
 		case err != nil:

@@ -32,6 +32,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 
 	"golang.org/x/text/unicode/norm"
 )
@@ -77,9 +78,14 @@ var (
 	ErrDecrypt    = errors.New("share: the envelope does not open with this link (wrong link or passphrase)")
 	ErrKDF        = errors.New("share: invalid passphrase parameters")
 	ErrPassphrase = errors.New("share: a passphrase must be 1 to 1024 bytes")
-	ErrTooLarge   = fmt.Errorf("share: a shared secret may be at most %d bytes", MaxPlaintext)
-	ErrEmpty      = errors.New("share: nothing to share")
-	ErrLinkKey    = fmt.Errorf("share: the link key must be %d bytes", KeySize)
+	// ErrPassphraseSpaces refuses a new link's passphrase that begins or
+	// ends with white space (or is only white space): such a passphrase
+	// is easily lost when sent by another channel, and then the link never
+	// opens.
+	ErrPassphraseSpaces = errors.New("share: a passphrase may not begin or end with spaces")
+	ErrTooLarge         = fmt.Errorf("share: a shared secret may be at most %d bytes", MaxPlaintext)
+	ErrEmpty            = errors.New("share: nothing to share")
+	ErrLinkKey          = fmt.Errorf("share: the link key must be %d bytes", KeySize)
 )
 
 // KDF are the public parameters of the passphrase derivation. A link
@@ -233,6 +239,9 @@ func Prepare(plaintext []byte, passphrase string, iterations int) (*Prepared, er
 	}
 	if len(plaintext) > MaxPlaintext {
 		return nil, ErrTooLarge
+	}
+	if passphrase != "" && strings.TrimSpace(passphrase) != passphrase {
+		return nil, ErrPassphraseSpaces
 	}
 	p := &Prepared{LinkKey: make([]byte, KeySize)}
 	rand.Read(p.LinkKey)

@@ -152,6 +152,9 @@ func TestPrepareAndOpen(t *testing.T) {
 		"fail/few iterations": {[]byte("x"), "p", MinIterations - 1, ErrKDF},
 		"fail/many":           {[]byte("x"), "p", MaxIterations + 1, ErrKDF},
 		"fail/long pass":      {[]byte("x"), strings.Repeat("p", MaxPassphrase+1), MinIterations, ErrPassphrase},
+		"fail/spaces only":    {[]byte("x"), "   ", MinIterations, ErrPassphraseSpaces},
+		"fail/trailing space": {[]byte("x"), "plum harbour ", MinIterations, ErrPassphraseSpaces},
+		"fail/leading tab":    {[]byte("x"), "\tplum harbour", MinIterations, ErrPassphraseSpaces},
 	} {
 		t.Run(name, func(t *testing.T) {
 			if _, err := Prepare(c.pt, c.pass, c.iter); !errors.Is(err, c.want) {
