@@ -291,12 +291,24 @@ func TestRevealRevealable(t *testing.T) {
 	if r := n.do("POST", "/api/v1/tenants/acme/credentials/"+id+"/reveal", mel, map[string]string{"reason": "filing"}); r.status != 403 {
 		t.Errorf("reveal without a grant: %d %s", r.status, r.body)
 	}
+	revealScoped := map[string]any{"name": "reveal only", "scopes": []string{"credentials.reveal"}}
+	if r := n.do("POST", "/api/v1/me/tokens", mel, revealScoped); r.status != 403 || r.errCode(t) != "scope_not_held" {
+		t.Errorf("reveal-scoped token without a grant: %d %s", r.status, r.body)
+	}
 	n.do("POST", "/api/v1/tenants/acme/grants", owner, map[string]string{"subject": melID, "permission": "credentials.reveal",
 		"resource": "credential:" + id, "duration": "1h", "reason": "quarterly VAT"})
 	if r := n.do("POST", "/api/v1/tenants/acme/credentials/"+id+"/reveal", mel, map[string]string{}); r.status != 400 {
 		t.Errorf("reveal without a reason: %d", r.status)
 	}
-	r := n.do("POST", "/api/v1/tenants/acme/credentials/"+id+"/reveal", mel, map[string]string{"reason": "quarterly VAT filing"})
+	// A grant on one credential is enough to mint a token scoped to reveal
+	// (only a tenant-wide grant was, before), and that token reveals.
+	r := n.do("POST", "/api/v1/me/tokens", mel, revealScoped)
+	var scoped struct{ Token string }
+	if r.status != 201 {
+		t.Fatalf("reveal-scoped token with a credential grant: %d %s", r.status, r.body)
+	}
+	r.json(t, &scoped)
+	r = n.do("POST", "/api/v1/tenants/acme/credentials/"+id+"/reveal", scoped.Token, map[string]string{"reason": "quarterly VAT filing"})
 	if r.status != 200 || !strings.Contains(string(r.body), bankSecret) {
 		t.Fatalf("reveal: %d %s", r.status, r.body)
 	}

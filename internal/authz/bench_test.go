@@ -52,6 +52,13 @@ func TestGrantSetExpiry(t *testing.T) {
 	if nilSet.Allows(AuditRead, Resource{Type: ResourceTenant, ID: "t1"}, now) != "" {
 		t.Error("fail/nil set allows")
 	}
+	// Holds: a live grant of the permission on any resource.
+	if !s.Holds(CredentialsReveal, now) || s.Holds(CredentialsFetch, now) {
+		t.Error("Holds: a group grant of reveal holds reveal, and nothing else")
+	}
+	if s.Holds(AuditRead, now.Add(time.Minute)) || nilSet.Holds(AuditRead, now) {
+		t.Error("fail/Holds an expired grant, or from a nil set")
+	}
 	op := &Principal{Kind: KindOperator}
 	if Allow(op, MembersRead, "t1", now) || Allow(op, AuditRead, "t1", now) || Allow(op, CredentialsReveal, "t1", now) {
 		t.Error("fail/operator holds a tenant permission")

@@ -78,6 +78,27 @@ func (s *GrantSet) Allows(perm Permission, res Resource, now time.Time) string {
 	return ""
 }
 
+// Holds reports whether s has a live grant of perm on any resource: a
+// grant on one credential or group is enough to carry perm as a token's
+// scope, which only bounds what the token may do (each use is still
+// judged on its resource).
+func (s *GrantSet) Holds(perm Permission, now time.Time) bool {
+	if s == nil {
+		return false
+	}
+	for k, refs := range s.by {
+		if k.perm != perm {
+			continue
+		}
+		for _, g := range refs {
+			if now.Before(g.ExpiresAt) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // Index caches each tenant's grants by subject, keyed by the tenant's
 // access version: any change to a tenant's grants moves the version, and a
 // node that sees a new version rebuilds the tenant's entry. Expiry is

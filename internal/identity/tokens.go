@@ -72,7 +72,7 @@ func (s *Service) issue(ctx context.Context, tx store.Tx, tenantID, subjectType,
 
 // CreatePersonalToken issues an API token for the calling member. Its
 // scopes may only name permissions the member holds through their role or
-// a grant, and never more than the calling token or session carries: a
+// a live grant (on the tenant, a group or one credential), and never more than the calling token or session carries: a
 // scoped caller's new token inherits its scopes when none are given.
 func (s *Service) CreatePersonalToken(ctx context.Context, in TokenInput) (keys.Secret, *store.APIToken, error) {
 	p := authz.ActorOf(ctx)
@@ -88,7 +88,9 @@ func (s *Service) CreatePersonalToken(ctx context.Context, in TokenInput) (keys.
 		}
 	}
 	ttl, err := in.check(MaxPersonalTTL, func(perm authz.Permission) bool {
-		return (p.Scopes == nil || slices.Contains(p.Scopes, perm)) && (p.Base(perm) || authz.Allow(p, perm, p.TenantID, s.now()))
+		// A grant on one credential or group is enough: the scope only
+		// bounds the token, and each use is judged on its resource.
+		return (p.Scopes == nil || slices.Contains(p.Scopes, perm)) && (p.Base(perm) || p.Grants.Holds(perm, s.now()))
 	})
 	if err != nil {
 		return nil, nil, err
