@@ -20,18 +20,25 @@ import (
 )
 
 // logFlags adds --tenant/--operator and returns the API base of the chosen
-// log.
+// log: with neither, the log of the token's own tenant (asked of the
+// server with the client clientFlags made, which must run first).
 func logFlags(c *cobra.Command) func() (string, error) {
 	var tenant string
 	var operator bool
-	c.Flags().StringVar(&tenant, "tenant", "", "the tenant's log (ID or slug)")
+	c.Flags().StringVar(&tenant, "tenant", "", "the tenant's log (ID or slug, or CUSTODIA_TENANT; default: your token's own tenant)")
 	c.Flags().BoolVar(&operator, "operator", false, "the operator log")
 	return func() (string, error) {
-		if (tenant == "") == !operator {
-			return "", usageErr("give exactly one of --tenant or --operator")
-		}
 		if operator {
+			if tenant != "" {
+				return "", usageErr("give one of --tenant or --operator, not both")
+			}
 			return "/api/v1/audit/operator", nil
+		}
+		if tenant == "" {
+			var err error
+			if tenant, err = ownTenant(c, "give --tenant or --operator"); err != nil {
+				return "", err
+			}
 		}
 		return "/api/v1/tenants/" + pathEscape(tenant) + "/audit", nil
 	}
@@ -67,11 +74,11 @@ func auditListCmd(e *env) *cobra.Command {
 	list.Flags().IntVar(&after, "after", -1, "events after this sequence number")
 	list.Flags().IntVar(&limit, "limit", 100, "page size (max 1000)")
 	list.RunE = func(c *cobra.Command, args []string) error {
-		b, err := base()
+		cl, cc, err := mk()
 		if err != nil {
 			return err
 		}
-		cl, cc, err := mk()
+		b, err := base()
 		if err != nil {
 			return err
 		}
@@ -113,14 +120,14 @@ func auditShowCmd(e *env) *cobra.Command {
 	mk := clientFlags(c, e)
 	base := logFlags(c)
 	c.RunE = func(c *cobra.Command, args []string) error {
-		b, err := base()
-		if err != nil {
-			return err
-		}
 		if _, err := strconv.ParseUint(args[0], 10, 63); err != nil {
 			return usageErr("SEQ must be a non-negative integer")
 		}
 		cl, cc, err := mk()
+		if err != nil {
+			return err
+		}
+		b, err := base()
 		if err != nil {
 			return err
 		}
@@ -165,14 +172,14 @@ func auditExportCmd(e *env) *cobra.Command {
 	c.Flags().StringVar(&format, "format", "jsonl", "jsonl (verifiable) or csv")
 	c.Flags().StringVar(&out, "out", "", "file to write (default: standard output)")
 	c.RunE = func(c *cobra.Command, args []string) error {
-		b, err := base()
-		if err != nil {
-			return err
-		}
 		if format != "jsonl" && format != "csv" {
 			return usageErr("--format must be jsonl or csv")
 		}
 		cl, _, err := mk()
+		if err != nil {
+			return err
+		}
+		b, err := base()
 		if err != nil {
 			return err
 		}
@@ -241,11 +248,11 @@ Exit code 0 when the log verifies, 1 when it does not.`,
 			if len(args) != 0 {
 				return usageErr("--server takes no EXPORT_FILE")
 			}
-			b, err := base()
+			cl, _, err := mk()
 			if err != nil {
 				return err
 			}
-			cl, _, err := mk()
+			b, err := base()
 			if err != nil {
 				return err
 			}
@@ -340,11 +347,11 @@ func auditCheckpointCmd(e *env) *cobra.Command {
 	var now bool
 	c.Flags().BoolVar(&now, "now", false, "sign a checkpoint of the current size first")
 	c.RunE = func(c *cobra.Command, args []string) error {
-		b, err := base()
+		cl, cc, err := mk()
 		if err != nil {
 			return err
 		}
-		cl, cc, err := mk()
+		b, err := base()
 		if err != nil {
 			return err
 		}
@@ -393,15 +400,15 @@ func auditPruneCmd(e *env) *cobra.Command {
 	var before string
 	c.Flags().StringVar(&before, "before", "", "RFC 3339 time: entries older than this lose their bodies")
 	c.RunE = func(c *cobra.Command, args []string) error {
-		b, err := base()
-		if err != nil {
-			return err
-		}
 		t, err := time.Parse(time.RFC3339, before)
 		if err != nil {
 			return usageErr("--before must be an RFC 3339 time, such as 2026-01-01T00:00:00Z")
 		}
 		cl, cc, err := mk()
+		if err != nil {
+			return err
+		}
+		b, err := base()
 		if err != nil {
 			return err
 		}

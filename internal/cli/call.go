@@ -69,23 +69,34 @@ func tenantFlag(c *cobra.Command) func() (string, error) {
 	c.Flags().StringVar(&tenant, "tenant", "", "tenant ID or slug (or CUSTODIA_TENANT; default: your token's own tenant)")
 	return func() (string, error) {
 		if tenant == "" {
-			cl, _ := c.Context().Value(clientKey{}).(*client.Client)
-			if cl == nil {
-				return "", usageErr("--tenant is required (or set CUSTODIA_TENANT)")
-			}
-			// Any token may describe itself (whatever its scopes); only an
-			// operator's names no tenant.
-			var me api.Me
-			if err := cl.Do(c.Context(), http.MethodGet, "/api/v1/me", nil, nil, &me); err != nil {
+			var err error
+			if tenant, err = ownTenant(c, "--tenant is required (or set CUSTODIA_TENANT)"); err != nil {
 				return "", err
 			}
-			if me.TenantID == "" {
-				return "", usageErr("--tenant is required (or set CUSTODIA_TENANT): this %s token belongs to no one tenant", me.Kind)
-			}
-			tenant = me.TenantID
 		}
 		return "/api/v1/tenants/" + pathEscape(tenant), nil
 	}
+}
+
+// ownTenant asks the server which tenant the command's token belongs to,
+// with the client its clientFlags made (which must have run first). An
+// operator's token belongs to none: then the error is required, the
+// usage a tenant-less call needs.
+func ownTenant(c *cobra.Command, required string) (string, error) {
+	cl, _ := c.Context().Value(clientKey{}).(*client.Client)
+	if cl == nil {
+		return "", usageErr("%s", required)
+	}
+	// Any token may describe itself (whatever its scopes); only an
+	// operator's names no tenant.
+	var me api.Me
+	if err := cl.Do(c.Context(), http.MethodGet, "/api/v1/me", nil, nil, &me); err != nil {
+		return "", err
+	}
+	if me.TenantID == "" {
+		return "", usageErr("%s: this %s token belongs to no one tenant", required, me.Kind)
+	}
+	return me.TenantID, nil
 }
 
 // decodeInto unmarshals raw into a new T.
