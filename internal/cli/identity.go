@@ -516,7 +516,10 @@ func printNewToken(e *env, raw json.RawMessage) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "%s\n(id %s, expires %s; shown only now)\n", r.Token, r.Info.ID, fmtTime(r.Info.ExpiresAt))
+	// The same facts as robot create gives, after the token alone on its
+	// first line (scripts take that line).
+	fmt.Fprintf(e.stdout, "%s\n(id %s, scopes %s, expires %s; shown only now)\n", r.Token, r.Info.ID, dash(strings.Join(r.Info.Scopes, ",")),
+		fmtTime(r.Info.ExpiresAt))
 	return nil
 }
 
