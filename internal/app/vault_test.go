@@ -394,6 +394,27 @@ func TestSecondFactorsRefused(t *testing.T) {
 	}
 }
 
+// A new credential's name may not pass for another's: a Cyrillic "а" in a
+// Latin word, or full-width letters, are refused, natively and through
+// /v1.
+func TestLookAlikeNamesRefused(t *testing.T) {
+	n := newNode(t, engines()[0].open(t))
+	n.initAndUnseal()
+	n.createTenant("acme")
+	owner := n.pat(n.owner("acme"))
+	n.putBank(owner, "bank/santander", bankSecret)
+	for name, code := range map[string]string{"bank/s\u0430ntander": "mixed_script_name", "bank/\uff53antander": "invalid_name"} {
+		r := n.do("POST", "/api/v1/tenants/acme/credentials", owner, map[string]any{"name": name, "secret": map[string]string{"password": bankSecret}})
+		if r.status != 400 || r.errCode(t) != code {
+			t.Errorf("put %q: %d %s, want 400 %s", name, r.status, r.body, code)
+		}
+		r = n.do("PUT", "/v1/secret/data/"+url.PathEscape(name), owner, map[string]any{"data": map[string]string{"password": bankSecret}})
+		if r.status != 400 || !strings.Contains(string(r.body), "script") && !strings.Contains(string(r.body), "compatibility") {
+			t.Errorf("/v1 write %q: %d %s, want 400 saying why", name, r.status, r.body)
+		}
+	}
+}
+
 // Offboarding hands the leaver's credentials to the heir.
 func TestOffboardingTransfersCredentials(t *testing.T) {
 	n := newNode(t, engines()[0].open(t))

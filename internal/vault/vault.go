@@ -420,6 +420,9 @@ func (s *Service) Put(ctx context.Context, tenantID string, in PutInput) (*Crede
 			if in.Secret == nil {
 				return invalid("invalid_secret", "a new credential needs its secret fields")
 			}
+			if err := checkNewName(in.Name); err != nil {
+				return err
+			}
 			c = &store.Credential{TenantID: tenantID, ID: store.NewID("crd_"), Name: in.Name, Kind: store.KindOther, OwnerID: p.ID,
 				MaxVersions: DefaultMaxVersions, CreatedBy: p.ID, CreatedAt: now}
 			c.Group, _, _ = strings.Cut(in.Name, "/")
