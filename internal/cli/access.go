@@ -70,13 +70,13 @@ func robotCmd(e *env) *cobra.Command {
 	}, nil)
 
 	list := &cobra.Command{Use: "list", Short: "List robots", Args: exactArgs(0, "no arguments")}
-	tenantSub(e, list, func(b string, _ []string) (request, error) {
+	tenantTable(e, list, func(b string, _ []string) (request, error) {
 		return request{method: http.MethodGet, path: b + "/robots"}, nil
-	}, listTable(e, "ID NAME OWNER STATUS CREATED", func(r *api.RobotList, row func(...string)) {
+	}, "ID NAME OWNER STATUS CREATED", func(r *api.RobotList, who func(string) string, row func(...string)) {
 		for _, rb := range r.Robots {
-			row(rb.ID, rb.Name, rb.OwnerID, rb.Status, fmtTime(rb.CreatedAt))
+			row(rb.ID, rb.Name, who(rb.OwnerID), rb.Status, fmtTime(rb.CreatedAt))
 		}
-	}), nil)
+	})
 
 	token := &cobra.Command{Use: "token ROBOT", Short: "Give a robot another token (printed once)", Args: exactArgs(1, "a robot ID or name")}
 	var tin identity.TokenInput
@@ -142,7 +142,7 @@ func grantCmd(e *env) *cobra.Command {
 	var live bool
 	list.Flags().StringVar(&subject, "subject", "", "only this subject (member or robot ID)")
 	list.Flags().BoolVar(&live, "live", false, "only grants in force now")
-	tenantSub(e, list, func(b string, _ []string) (request, error) {
+	tenantTable(e, list, func(b string, _ []string) (request, error) {
 		q := url.Values{}
 		if subject != "" {
 			q.Set("subject", subject)
@@ -151,7 +151,7 @@ func grantCmd(e *env) *cobra.Command {
 			q.Set("live", "true")
 		}
 		return request{method: http.MethodGet, path: b + "/grants", query: q}, nil
-	}, listTable(e, "ID SUBJECT PERMISSION RESOURCE EXPIRES STATE", func(r *api.GrantList, row func(...string)) {
+	}, "ID SUBJECT PERMISSION RESOURCE EXPIRES STATE", func(r *api.GrantList, who func(string) string, row func(...string)) {
 		for _, g := range r.Grants {
 			state := "live"
 			switch {
@@ -162,9 +162,9 @@ func grantCmd(e *env) *cobra.Command {
 			case !g.ExpiresAt.After(time.Now()):
 				state = "expired"
 			}
-			row(g.ID, g.SubjectType+":"+g.SubjectID, g.Permission, g.Resource, fmtTime(g.ExpiresAt), state)
+			row(g.ID, g.SubjectType+":"+who(g.SubjectID), g.Permission, resourceName(g.Resource, who), fmtTime(g.ExpiresAt), state)
 		}
-	}), nil)
+	})
 
 	revoke := &cobra.Command{Use: "revoke ID", Short: "Revoke a grant at once", Args: exactArgs(1, "a grant ID")}
 	tenantSub(e, revoke, func(b string, args []string) (request, error) {
@@ -205,18 +205,18 @@ func requestCmd(e *env) *cobra.Command {
 	list := &cobra.Command{Use: "list", Short: "List access requests (approvers see all, others their own)", Args: exactArgs(0, "no arguments")}
 	var status string
 	list.Flags().StringVar(&status, "status", "", "pending, approved, denied, expired or canceled")
-	tenantSub(e, list, func(b string, _ []string) (request, error) {
+	tenantTable(e, list, func(b string, _ []string) (request, error) {
 		q := url.Values{}
 		if status != "" {
 			q.Set("status", status)
 		}
 		return request{method: http.MethodGet, path: b + "/requests", query: q}, nil
-	}, listTable(e, "ID REQUESTER PERMISSION RESOURCE DURATION STATUS APPROVALS GRANT", func(r *api.AccessRequestList, row func(...string)) {
+	}, "ID REQUESTER PERMISSION RESOURCE DURATION STATUS APPROVALS GRANT", func(r *api.AccessRequestList, who func(string) string, row func(...string)) {
 		for _, x := range r.Requests {
-			row(x.ID, x.RequesterID, x.Permission, x.Resource, x.Duration, x.Status,
+			row(x.ID, who(x.RequesterID), x.Permission, resourceName(x.Resource, who), x.Duration, x.Status,
 				fmt.Sprintf("%d/%d", len(x.Approvals), x.ApprovalsNeeded), dash(x.GrantID))
 		}
-	}), nil)
+	})
 
 	decide := func(verb, short string) *cobra.Command {
 		d := &cobra.Command{Use: verb + " ID", Short: short, Args: exactArgs(1, "a request ID")}

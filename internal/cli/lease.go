@@ -21,17 +21,17 @@ func leaseCmd(e *env) *cobra.Command {
 		Args: exactArgs(0, "no arguments")}
 	var cred string
 	list.Flags().StringVar(&cred, "credential", "", "only the leases of this credential (its name or ID)")
-	tenantSub(e, list, func(b string, _ []string) (request, error) {
+	tenantTable(e, list, func(b string, _ []string) (request, error) {
 		q := url.Values{}
 		if cred != "" {
 			q.Set("credential", cred)
 		}
 		return request{method: http.MethodGet, path: b + "/leases", query: q}, nil
-	}, listTable(e, "ID CREDENTIAL VERSION HOLDER PURPOSE EXPIRES", func(l *api.LeaseList, row func(...string)) {
+	}, "ID CREDENTIAL VERSION HOLDER PURPOSE EXPIRES", func(l *api.LeaseList, who func(string) string, row func(...string)) {
 		for _, x := range l.Leases {
-			row(x.ID, x.CredentialID, fmt.Sprint(x.Version), x.HolderID, x.Purpose, fmtTime(x.ExpiresAt))
+			row(x.ID, who(x.CredentialID), fmt.Sprint(x.Version), who(x.HolderID), x.Purpose, fmtTime(x.ExpiresAt))
 		}
-	}), nil)
+	})
 
 	get := &cobra.Command{Use: "get ID", Short: "The holder reads its leased secret again while the lease lives",
 		Args: exactArgs(1, "a lease ID")}

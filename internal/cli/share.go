@@ -208,14 +208,14 @@ link has expired, was already opened or revoked, or never existed.`,
 
 	list := &cobra.Command{Use: "list", Short: "List live share links: yours, or all of the tenant's for admins (never content)",
 		Args: exactArgs(0, "no arguments")}
-	tenantSub(e, list, func(b string, _ []string) (request, error) {
+	tenantTable(e, list, func(b string, _ []string) (request, error) {
 		return request{method: http.MethodGet, path: b + "/shares"}, nil
-	}, listTable(e, "ID LABEL VIEWS-LEFT PASSPHRASE FAILED CREATED-BY EXPIRES", func(r *api.ShareList, row func(...string)) {
+	}, "ID LABEL VIEWS-LEFT PASSPHRASE FAILED CREATED-BY EXPIRES", func(r *api.ShareList, who func(string) string, row func(...string)) {
 		for _, s := range r.Shares {
 			row(s.ID, dash(s.Label), fmt.Sprintf("%d/%d", s.ViewsLeft, s.MaxViews), yesNo(s.PassphraseRequired),
-				fmt.Sprint(s.FailedAttempts), s.CreatedBy, fmtTime(s.ExpiresAt))
+				fmt.Sprint(s.FailedAttempts), who(s.CreatedBy), fmtTime(s.ExpiresAt))
 		}
-	}), nil)
+	})
 
 	burn := &cobra.Command{Use: "burn ID", Short: "Burn a share link now: it never opens again", Args: exactArgs(1, "a share ID (shr_…)")}
 	tenantSub(e, burn, func(b string, args []string) (request, error) {
