@@ -23,6 +23,9 @@ type VersionList struct {
 
 type RestoreRequest struct {
 	Version int `json:"version"`
+	// CAS, when set, must equal the current version; a credential that
+	// requires check-and-set is restored only with it.
+	CAS *int `json:"cas,omitempty"`
 }
 
 type RevealableRequest struct {
@@ -71,8 +74,8 @@ func vaultRoutes(h *handlers) []Route {
 			Unsealed: true, Tag: "credentials", Summary: "Delete a credential with every version", Status: http.StatusNoContent,
 			Handler: h.deleteCredential},
 		t("GET", "/credentials/{cred}/versions", authz.CredentialsRead, "A credential's versions, oldest first", nil, VersionList{}, h.credentialVersions),
-		t("POST", "/credentials/{cred}/restore", authz.CredentialsWrite, "Make an earlier version current again (as a new version), without reading it",
-			RestoreRequest{}, vault.Credential{}, h.restoreCredential),
+		t("POST", "/credentials/{cred}/restore", authz.CredentialsWrite, "Make an earlier version current again (as a new version), without reading it; "+
+			"cas as for a write (needed when the credential requires check-and-set)", RestoreRequest{}, vault.Credential{}, h.restoreCredential),
 		t("PUT", "/credentials/{cred}/revealable", authz.PolicyManage, "Name the members who may reveal this credential (empty: write-only for all)",
 			RevealableRequest{}, vault.Credential{}, h.setRevealable),
 		confirms(t("POST", "/credentials/{cred}/fetch", authz.VaultUse, "Robots: fetch the secret under a lease, with a purpose (needs a fetch grant)",
@@ -176,7 +179,7 @@ func (h *handlers) restoreCredential(w http.ResponseWriter, r *http.Request) err
 		if in.Version < 1 {
 			return fault.New(fault.Invalid, "invalid_version", "version must be 1 or more")
 		}
-		c, err := h.d.Vault.Restore(r.Context(), tid, r.PathValue("cred"), in.Version)
+		c, err := h.d.Vault.Restore(r.Context(), tid, r.PathValue("cred"), in.Version, in.CAS)
 		if err != nil {
 			return err
 		}

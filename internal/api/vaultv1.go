@@ -257,7 +257,8 @@ func vaultRoutesV1(h *handlers) []Route {
 		kv("PUT", "destroy", authz.VaultUse, "KV v2 destroy (as POST)", KVVersions{}, nil, http.StatusNoContent, h.kvVersions(vault.Destroy)),
 		meta,
 		kv("LIST", "metadata", authz.VaultUse, "KV v2 list of the keys under a path", nil, VaultResponse{}, 0, h.kvList),
-		kv("POST", "metadata", authz.VaultUse, "KV v2 settings of a path: max_versions, cas_required, custom_metadata (labels)",
+		kv("POST", "metadata", authz.VaultUse, "KV v2 settings of a path: max_versions, cas_required, custom_metadata (labels); "+
+			"400 write_data_first for a path with no secret yet",
 			KVMetadataWrite{}, nil, http.StatusNoContent, h.kvConfigure),
 		kv("PUT", "metadata", authz.VaultUse, "KV v2 settings of a path (as POST)", KVMetadataWrite{}, nil, http.StatusNoContent, h.kvConfigure),
 		kv("DELETE", "metadata", authz.VaultUse, "KV v2 delete of a path with every version", nil, nil, http.StatusNoContent, h.kvDeleteAll),
@@ -269,19 +270,24 @@ func vaultRoutesV1(h *handlers) []Route {
 		sys("POST", "/v1/auth/approle/login", authz.Public, "AppRole login: role_id is the robot's ID, secret_id a robot token scoped to approle.login",
 			AppRoleLogin{}, VaultResponse{}, 0, h.vaultAppRoleLogin),
 		sys("PUT", "/v1/auth/approle/login", authz.Public, "AppRole login (as POST)", AppRoleLogin{}, VaultResponse{}, 0, h.vaultAppRoleLogin),
-		sys("PUT", "/v1/sys/leases/renew", authz.VaultUse, "Renew a lease from a KV read (increment: seconds or a duration; capped at an hour, with a warning)",
-			VaultLease{}, VaultResponse{}, 0, h.vaultRenew),
-		sys("PUT", "/v1/sys/leases/revoke", authz.VaultUse, "Revoke a lease from a KV read at once", VaultLease{}, nil, http.StatusNoContent, h.vaultRevoke),
+		sys("PUT", "/v1/sys/leases/renew", authz.VaultUse, "Renew a lease from a KV read (increment: seconds or a duration; capped at an hour, "+
+			"with a warning); 400 \"lease not found\" for a lease that is not the caller's live one", VaultLease{}, VaultResponse{}, 0, h.vaultRenew),
+		sys("POST", "/v1/sys/leases/renew", authz.VaultUse, "Renew a lease (as PUT)", VaultLease{}, VaultResponse{}, 0, h.vaultRenew),
+		sys("PUT", "/v1/sys/leases/revoke", authz.VaultUse, "Revoke a lease from a KV read at once; 204 also for a lease that does not exist or "+
+			"is not the caller's to revoke (which stays as it is)", VaultLease{}, nil, http.StatusNoContent, h.vaultRevoke),
+		sys("POST", "/v1/sys/leases/revoke", authz.VaultUse, "Revoke a lease (as PUT)", VaultLease{}, nil, http.StatusNoContent, h.vaultRevoke),
 	}
 }
 
-// vaultTime formats a time as Vault does (RFC 3339 with nanoseconds), ""
-// for never.
+// vaultTime formats a time as Vault does (RFC 3339, fractions of a second
+// without trailing zeros), "" for never. Times are stored to the
+// microsecond, so they are shown to the microsecond: a write's answer
+// then says what its later reads and metadata say.
 func vaultTime(t time.Time) string {
 	if t.IsZero() {
 		return ""
 	}
-	return t.UTC().Format(time.RFC3339Nano)
+	return t.UTC().Truncate(time.Microsecond).Format(time.RFC3339Nano)
 }
 
 // writeVault writes a successful Vault response.
@@ -346,6 +352,9 @@ func (h *handlers) kvRead(w http.ResponseWriter, r *http.Request) error {
 			}
 			sec, err = h.d.Vault.Fetch(r.Context(), tid, name, vault.FetchInput{Purpose: purpose, Version: version})
 		}
+		if fe, ok := fault.As(err); ok && fe.Code == "version_deleted" {
+			return h.kvGone(w, r, tid, name, version, err)
+		}
 		if err != nil {
 			return err
 		}
@@ -358,6 +367,29 @@ func (h *handlers) kvRead(w http.ResponseWriter, r *http.Request) error {
 		}
 		return writeVault(w, resp)
 	})(w, r)
+}
+
+// kvGone answers a read that found its version deleted or destroyed as
+// Vault's KV v2 does: 404 with the version's metadata and null data, which
+// clients read as a secret whose data is gone (the official client's
+// KVv2 Get returns it with nil Data and the deletion time), not as a path
+// that never held one. Should the version be live again by now, the read's
+// own error (readErr) stands.
+func (h *handlers) kvGone(w http.ResponseWriter, r *http.Request, tid, name string, version int, readErr error) error {
+	g, err := h.d.Vault.GoneVersion(r.Context(), tid, name, version)
+	if err != nil {
+		return err
+	}
+	if g == nil {
+		return readErr
+	}
+	noStore(w)
+	fe, _ := fault.As(readErr)
+	w.Header().Set("X-Custodia-Error", fe.Code)
+	WriteJSON(w, http.StatusNotFound, VaultResponse{RequestID: w.Header().Get("X-Request-Id"), MountType: "kv",
+		Data: KVSecret{Metadata: KVVersionMetadata{CreatedTime: vaultTime(g.CreatedAt), CustomMetadata: customMetadata(g.Labels),
+			DeletionTime: vaultTime(g.DeletedAt), Destroyed: !g.DestroyedAt.IsZero(), Version: g.Version.Version}}})
+	return nil
 }
 
 func (h *handlers) kvWrite(w http.ResponseWriter, r *http.Request) error {
@@ -602,6 +634,9 @@ func (h *handlers) vaultRenew(w http.ResponseWriter, r *http.Request) error {
 		if err := decodeVault(r, &in); err != nil {
 			return err
 		}
+		if err := needLeaseID(in.LeaseID); err != nil {
+			return err
+		}
 		// As Vault does, an increment past the longest lease is capped,
 		// with a warning, not refused.
 		ttl, warnings := "", []string(nil)
@@ -613,6 +648,12 @@ func (h *handlers) vaultRenew(w http.ResponseWriter, r *http.Request) error {
 			ttl = inc.String()
 		}
 		l, err := h.d.Vault.RenewLease(r.Context(), tid, in.LeaseID, ttl)
+		if fe, ok := fault.As(err); ok && fe.Kind == fault.NotFound {
+			// Vault's answer for a lease it does not hold for the caller:
+			// unknown, expired, revoked, another's, or one whose grant
+			// is gone alike.
+			return fault.Wrap(err, fault.Invalid, fe.Code, "lease not found")
+		}
 		if err != nil {
 			return err
 		}
@@ -627,10 +668,31 @@ func (h *handlers) vaultRevoke(w http.ResponseWriter, r *http.Request) error {
 		if err := decodeVault(r, &in); err != nil {
 			return err
 		}
-		if err := h.d.Vault.RevokeLease(r.Context(), tid, in.LeaseID); err != nil {
+		if err := needLeaseID(in.LeaseID); err != nil {
+			return err
+		}
+		// As Vault does, revoking a lease that does not exist succeeds:
+		// there is nothing left to revoke. A lease of another tenant, or
+		// another holder's that the caller may not revoke, answers the
+		// same and stays as it is, so the answer tells nobody whether
+		// it exists.
+		err := h.d.Vault.RevokeLease(r.Context(), tid, in.LeaseID)
+		if fe, ok := fault.As(err); ok && fe.Kind == fault.NotFound {
+			err = nil
+		}
+		if err != nil {
 			return err
 		}
 		w.WriteHeader(http.StatusNoContent)
 		return nil
 	})(w, r)
+}
+
+// needLeaseID refuses a renewal or revocation naming no lease, in Vault's
+// words.
+func needLeaseID(id string) error {
+	if strings.TrimSpace(id) == "" {
+		return fault.New(fault.Invalid, "missing_lease_id", "lease_id must be specified")
+	}
+	return nil
 }

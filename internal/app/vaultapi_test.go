@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -200,8 +201,10 @@ func TestVaultCompatibleAPI(t *testing.T) {
 		if err := kv.Delete(ctx, "bank/santander/main"); err != nil {
 			t.Fatalf("delete: %v", err)
 		}
-		if _, err := robot.KVv2("secret").Get(ctx, "bank/santander/main"); !errors.Is(err, bao.ErrSecretNotFound) {
-			t.Errorf("read of a deleted version: %v", err)
+		// As in Vault, a deleted version reads as its metadata with no
+		// data (TestVaultDeletedVersionRead has the details).
+		if g, err := robot.KVv2("secret").Get(ctx, "bank/santander/main"); err != nil || g.Data != nil || g.VersionMetadata.DeletionTime.IsZero() {
+			t.Errorf("read of a deleted version: %+v %v", g, err)
 		}
 		if err := kv.Undelete(ctx, "bank/santander/main", []int{2}); err != nil {
 			t.Fatalf("undelete: %v", err)
@@ -212,8 +215,8 @@ func TestVaultCompatibleAPI(t *testing.T) {
 		if err := kv.Destroy(ctx, "bank/santander/main", []int{1}); err != nil {
 			t.Fatalf("destroy: %v", err)
 		}
-		if _, err := robot.KVv2("secret").GetVersion(ctx, "bank/santander/main", 1); !errors.Is(err, bao.ErrSecretNotFound) {
-			t.Errorf("read of a destroyed version: %v", err)
+		if g, err := robot.KVv2("secret").GetVersion(ctx, "bank/santander/main", 1); err != nil || g.Data != nil || !g.VersionMetadata.Destroyed {
+			t.Errorf("read of a destroyed version: %+v %v", g, err)
 		}
 		if m, _ := kv.GetMetadata(ctx, "bank/santander/main"); m == nil || !m.Versions["1"].Destroyed {
 			t.Errorf("metadata after destroy = %+v", m)
@@ -315,6 +318,331 @@ func TestAppRoleFailuresAreLimited(t *testing.T) {
 		}
 		if r := n.do("POST", "/v1/auth/approle/login", "", body); r.status != 429 {
 			t.Fatalf("after %d refusals: %d %s", identity.AppRoleFailuresPerMinute, r.status, r.body)
+		}
+	})
+}
+
+// kvSetup makes tenant acme with its owner's token, writes bank/main
+// twice through /v1, and returns the owner's token and client and the
+// token of a robot that may fetch every credential of the tenant.
+func (n *node) kvSetup() (owner string, people *bao.Client, robotToken string) {
+	n.t.Helper()
+	n.initAndUnseal()
+	n.createTenant("acme")
+	owner = n.pat(n.owner("acme"))
+	people = n.baoClient(owner)
+	for _, pw := range []string{bankSecret, bankSecret + "-2"} {
+		if _, err := people.KVv2("secret").Put(n.t.Context(), "bank/main", map[string]any{"password": pw}); err != nil {
+			n.t.Fatalf("put: %v", err)
+		}
+	}
+	robotID, robotToken := n.robot(owner, "payroll-bot")
+	n.grantFetch(owner, robotID)
+	return owner, people, robotToken
+}
+
+// vaultErrors decodes a /v1 error body, failing on any other shape.
+func vaultErrors(t *testing.T, r resp) []string {
+	t.Helper()
+	var e struct{ Errors []string }
+	if err := json.Unmarshal(r.body, &e); err != nil || e.Errors == nil {
+		t.Fatalf("status %d body %q is not Vault's error shape", r.status, r.body)
+	}
+	return e.Errors
+}
+
+// sys/leases answers as Vault does: renewing a lease the caller does not
+// hold is 400 "lease not found"; revoking one that does not exist
+// succeeds, and so does revoking another holder's or another tenant's,
+// which stays live: the answer never says whether a lease exists. Both
+// take POST as well as PUT, as every Vault write does.
+func TestVaultLeasesUnknownAndOthers(t *testing.T) {
+	forEngine(t, func(t *testing.T, n *node) {
+		owner, _, robotToken := n.kvSetup()
+		ctx := t.Context()
+		robot := n.baoClient(robotToken)
+		got, err := robot.KVv2("secret").Get(ctx, "bank/main")
+		if err != nil || got.Raw.LeaseID == "" {
+			t.Fatalf("robot read: %+v %v", got, err)
+		}
+		lease := got.Raw.LeaseID
+
+		// Renewing what is not the caller's live lease.
+		if _, err := robot.Sys().Renew("lse_never", 60); respCode(err) != 400 || !strings.Contains(err.Error(), "lease not found") {
+			t.Errorf("renew an unknown lease: %v", err)
+		}
+		r := n.do("PUT", "/v1/sys/leases/renew", robotToken, map[string]any{"lease_id": "lse_never"})
+		if msgs := vaultErrors(t, r); r.status != 400 || len(msgs) != 1 || msgs[0] != "lease not found" {
+			t.Errorf("renew an unknown lease, raw: %d %s", r.status, r.body)
+		}
+		for _, method := range []string{"PUT", "POST"} {
+			for _, path := range []string{"/v1/sys/leases/renew", "/v1/sys/leases/revoke"} {
+				r := n.do(method, path, robotToken, map[string]any{"increment": 60})
+				if msgs := vaultErrors(t, r); r.status != 400 || len(msgs) != 1 || msgs[0] != "lease_id must be specified" {
+					t.Errorf("%s %s without lease_id: %d %s", method, path, r.status, r.body)
+				}
+			}
+		}
+
+		// Another robot of the tenant, and a robot of another tenant,
+		// neither of which holds the lease nor may manage grants.
+		_, otherToken := n.robot(owner, "other-bot")
+		n.createTenant("beta")
+		beta := n.pat(n.owner("beta"))
+		r = n.do("POST", "/api/v1/tenants/beta/robots", beta, map[string]string{"name": "beta-bot"})
+		var br struct{ Token string }
+		r.json(t, &br)
+		if r.status != 201 || br.Token == "" {
+			t.Fatalf("beta robot: %d %s", r.status, r.body)
+		}
+		for who, tok := range map[string]string{"another holder": otherToken, "another tenant": br.Token} {
+			if _, err := n.baoClient(tok).Sys().Renew(lease, 60); respCode(err) != 400 || !strings.Contains(err.Error(), "lease not found") {
+				t.Errorf("renew by %s: %v", who, err)
+			}
+			if err := n.baoClient(tok).Sys().Revoke(lease); err != nil {
+				t.Errorf("revoke by %s: %v, want the answer for any lease", who, err)
+			}
+			if err := n.baoClient(tok).Sys().Revoke("lse_never"); err != nil {
+				t.Errorf("revoke of no lease by %s: %v", who, err)
+			}
+		}
+		if r := n.do("GET", "/api/v1/tenants/acme/leases/"+lease, robotToken, nil); r.status != 200 {
+			t.Fatalf("the lease after others revoked it: %d %s, want still live", r.status, r.body)
+		}
+		if slices.Contains(n.auditActions(n.tenantID("acme")), "lease.revoke:ok") {
+			t.Errorf("a refused revoke was audited as done")
+		}
+
+		// The holder renews and revokes with POST too.
+		r = n.do("POST", "/v1/sys/leases/renew", robotToken, map[string]any{"lease_id": lease, "increment": "10m"})
+		var ren struct {
+			LeaseID       string `json:"lease_id"`
+			LeaseDuration int    `json:"lease_duration"`
+		}
+		r.json(t, &ren)
+		if r.status != 200 || ren.LeaseID != lease || ren.LeaseDuration != 600 {
+			t.Errorf("POST renew: %d %s", r.status, r.body)
+		}
+		if r := n.do("POST", "/v1/sys/leases/revoke", robotToken, map[string]any{"lease_id": lease}); r.status != 204 {
+			t.Errorf("POST revoke: %d %s", r.status, r.body)
+		}
+		if r := n.do("GET", "/api/v1/tenants/acme/leases/"+lease, robotToken, nil); r.status != 404 {
+			t.Errorf("the lease after its holder revoked it: %d %s", r.status, r.body)
+		}
+		// Revoked, it is not found to renew; revoking it again succeeds.
+		if _, err := robot.Sys().Renew(lease, 60); respCode(err) != 400 || !strings.Contains(err.Error(), "lease not found") {
+			t.Errorf("renew a revoked lease: %v", err)
+		}
+		if err := robot.Sys().Revoke(lease); err != nil {
+			t.Errorf("revoke twice: %v", err)
+		}
+	})
+}
+
+// A read of a deleted or destroyed version answers as Vault's KV v2 does:
+// 404 with null data and the version's metadata, which the official
+// client returns as a secret with no data and the deletion time (or
+// destroyed), not as ErrSecretNotFound. A version that never was, and a
+// caller who may not read the credential, still get a bare 404.
+func TestVaultDeletedVersionRead(t *testing.T) {
+	forEngine(t, func(t *testing.T, n *node) {
+		owner, people, robotToken := n.kvSetup()
+		ctx := t.Context()
+		kv, robot := people.KVv2("secret"), n.baoClient(robotToken).KVv2("secret")
+		if err := people.KVv2("secret").PutMetadata(ctx, "bank/main", bao.KVMetadataPutInput{MaxVersions: 10,
+			CustomMetadata: map[string]any{"team": "payroll"}}); err != nil {
+			t.Fatal(err)
+		}
+		n.clock.Add(time.Minute)
+		if err := kv.Delete(ctx, "bank/main"); err != nil {
+			t.Fatal(err)
+		}
+		deletedAt := n.clock.Now()
+		g, err := robot.Get(ctx, "bank/main")
+		if err != nil {
+			t.Fatalf("read of a deleted version: %v, want its metadata", err)
+		}
+		if g.Data != nil || g.VersionMetadata == nil || g.VersionMetadata.Version != 2 || !g.VersionMetadata.DeletionTime.Equal(deletedAt) ||
+			g.VersionMetadata.Destroyed || g.CustomMetadata["team"] != "payroll" {
+			t.Errorf("deleted version = %+v %+v", g.Data, g.VersionMetadata)
+		}
+		r := n.do("GET", "/v1/secret/data/bank/main", robotToken, nil)
+		var body struct {
+			Data struct {
+				Data     json.RawMessage
+				Metadata map[string]any
+			}
+		}
+		r.json(t, &body)
+		if r.status != 404 || string(body.Data.Data) != "null" || body.Data.Metadata["deletion_time"] != "2026-11-21T09:01:00Z" ||
+			body.Data.Metadata["destroyed"] != false || r.header.Get("X-Custodia-Error") != "version_deleted" ||
+			r.header.Get("Cache-Control") != "no-store" || strings.Contains(string(r.body), bankSecret) {
+			t.Errorf("raw read of a deleted version: %d %v %s", r.status, r.header, r.body)
+		}
+		// No lease was taken and no fetch audited for it.
+		if got := n.auditDetails(n.tenantID("acme"), "credential.fetch"); len(got) != 0 {
+			t.Errorf("fetches audited: %v", got)
+		}
+
+		if err := kv.Destroy(ctx, "bank/main", []int{1}); err != nil {
+			t.Fatal(err)
+		}
+		g, err = robot.GetVersion(ctx, "bank/main", 1)
+		if err != nil || g.Data != nil || g.VersionMetadata == nil || !g.VersionMetadata.Destroyed || g.VersionMetadata.Version != 1 ||
+			!g.VersionMetadata.DeletionTime.IsZero() {
+			t.Errorf("read of a destroyed version: %+v %v", g, err)
+		}
+		if _, err := robot.GetVersion(ctx, "bank/main", 9); !errors.Is(err, bao.ErrSecretNotFound) {
+			t.Errorf("read of a version that never was: %v", err)
+		}
+		// A robot without a grant is not told the secret exists, deleted
+		// or not; a person still may not read it back.
+		_, other := n.robot(owner, "other-bot")
+		r = n.do("GET", "/v1/secret/data/bank/main", other, nil)
+		if r.status != 404 || len(vaultErrors(t, r)) != 0 {
+			t.Errorf("deleted version read by a robot without a grant: %d %s", r.status, r.body)
+		}
+		if _, err := kv.Get(ctx, "bank/main"); respCode(err) != 403 {
+			t.Errorf("deleted version read by the owner: %v", err)
+		}
+		// Undeleted, it reads again.
+		if err := kv.Undelete(ctx, "bank/main", []int{2}); err != nil {
+			t.Fatal(err)
+		}
+		if g, err := robot.Get(ctx, "bank/main"); err != nil || g.Data["password"] != bankSecret+"-2" {
+			t.Errorf("after undelete: %+v %v", g, err)
+		}
+	})
+}
+
+// created_time is the same string in a write's answer, the version's
+// reads and the metadata: times are stored to the microsecond, and shown
+// so everywhere.
+func TestVaultTimesAgree(t *testing.T) {
+	forEngine(t, func(t *testing.T, n *node) {
+		owner, _, robotToken := n.kvSetup()
+		n.clock.Add(123456789 * time.Nanosecond)
+		r := n.do("PUT", "/v1/secret/data/bank/main", owner, map[string]any{"data": map[string]string{"password": "third-one-55-xx"}})
+		var w struct {
+			Data struct {
+				CreatedTime string `json:"created_time"`
+				Version     int
+			}
+		}
+		r.json(t, &w)
+		if r.status != 200 || w.Data.Version != 3 || w.Data.CreatedTime != "2026-11-21T09:00:00.123456Z" {
+			t.Errorf("write: %d %s", r.status, r.body)
+		}
+		var read struct {
+			Data struct {
+				Metadata struct {
+					CreatedTime string `json:"created_time"`
+				}
+			}
+		}
+		n.do("GET", "/v1/secret/data/bank/main", robotToken, nil).json(t, &read)
+		var meta struct {
+			Data struct {
+				UpdatedTime string `json:"updated_time"`
+				Versions    map[string]struct {
+					CreatedTime string `json:"created_time"`
+				}
+			}
+		}
+		n.do("GET", "/v1/secret/metadata/bank/main", owner, nil).json(t, &meta)
+		if read.Data.Metadata.CreatedTime != w.Data.CreatedTime || meta.Data.Versions["3"].CreatedTime != w.Data.CreatedTime ||
+			meta.Data.UpdatedTime != w.Data.CreatedTime {
+			t.Errorf("created_time: write %q, read %q, metadata %q (updated %q)", w.Data.CreatedTime, read.Data.Metadata.CreatedTime,
+				meta.Data.Versions["3"].CreatedTime, meta.Data.UpdatedTime)
+		}
+	})
+}
+
+// Settings for a path with no secret yet are refused with a message
+// saying to write the data first (Custodia keeps a path's settings with its
+// credential); whoever could not write the credential is refused as the
+// write would be. Nothing is created.
+func TestVaultMetadataBeforeData(t *testing.T) {
+	forEngine(t, func(t *testing.T, n *node) {
+		owner, people, _ := n.kvSetup()
+		ctx := t.Context()
+		err := people.KVv2("secret").PutMetadata(ctx, "payroll/new", bao.KVMetadataPutInput{CASRequired: true, MaxVersions: 5})
+		if respCode(err) != 400 || !strings.Contains(err.Error(), "write its data first") {
+			t.Errorf("metadata of a new path: %v", err)
+		}
+		r := n.do("POST", "/v1/secret/metadata/payroll/new", owner, map[string]any{"cas_required": true})
+		if msgs := vaultErrors(t, r); r.status != 400 || r.header.Get("X-Custodia-Error") != "write_data_first" || len(msgs) != 1 {
+			t.Errorf("raw metadata of a new path: %d %s", r.status, r.body)
+		}
+		_, auditor := n.join("acme", owner, "aud", "auditor")
+		if r := n.do("PUT", "/v1/secret/metadata/payroll/new", n.pat(auditor), map[string]any{"cas_required": true}); r.status != 403 {
+			t.Errorf("auditor's metadata of a new path: %d %s", r.status, r.body)
+		}
+		if _, err := people.KVv2("secret").GetMetadata(ctx, "payroll/new"); !errors.Is(err, bao.ErrSecretNotFound) && respCode(err) != 404 {
+			t.Errorf("a refused metadata write created the path: %v", err)
+		}
+		// Written first, its settings take.
+		if _, err := people.KVv2("secret").Put(ctx, "payroll/new", map[string]any{"password": "first-one-77-zz"}, bao.WithCheckAndSet(0)); err != nil {
+			t.Fatal(err)
+		}
+		if err := people.KVv2("secret").PutMetadata(ctx, "payroll/new", bao.KVMetadataPutInput{CASRequired: true, MaxVersions: 5}); err != nil {
+			t.Errorf("metadata after the first write: %v", err)
+		}
+	})
+}
+
+// Restoring a destroyed version says it was destroyed; a credential that
+// requires check-and-set is restored only with cas, the current version.
+func TestRestoreDestroyedAndCAS(t *testing.T) {
+	forEngine(t, func(t *testing.T, n *node) {
+		owner, people, robotToken := n.kvSetup()
+		ctx := t.Context()
+		kv := people.KVv2("secret")
+		restore := "/api/v1/tenants/acme/credentials/" + url.PathEscape("bank/main") + "/restore"
+		if err := kv.Destroy(ctx, "bank/main", []int{1}); err != nil {
+			t.Fatal(err)
+		}
+		r := n.do("POST", restore, owner, map[string]any{"version": 1})
+		if r.status != 409 || r.errCode(t) != "version_destroyed" || !strings.Contains(string(r.body), "cannot be restored") {
+			t.Errorf("restore a destroyed version: %d %s", r.status, r.body)
+		}
+		if r := n.do("POST", restore, owner, map[string]any{"version": 7}); r.status != 404 || r.errCode(t) != "no_version" {
+			t.Errorf("restore a version that never was: %d %s", r.status, r.body)
+		}
+
+		if _, err := kv.Put(ctx, "bank/main", map[string]any{"password": "third-one-55-xx"}); err != nil {
+			t.Fatal(err)
+		}
+		if err := kv.PutMetadata(ctx, "bank/main", bao.KVMetadataPutInput{CASRequired: true}); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range []struct {
+			name string
+			body map[string]any
+			code string
+		}{
+			{"fail/no cas", map[string]any{"version": 2}, "cas_required"},
+			{"fail/stale cas", map[string]any{"version": 2, "cas": 2}, "cas_mismatch"},
+			{"fail/destroyed, whatever the cas", map[string]any{"version": 1}, "version_destroyed"},
+		} {
+			if r := n.do("POST", restore, owner, c.body); r.status != 409 || r.errCode(t) != c.code {
+				t.Errorf("%s: %d %s, want 409 %s", c.name, r.status, r.body, c.code)
+			}
+		}
+		if m, _ := kv.GetMetadata(ctx, "bank/main"); m == nil || m.CurrentVersion != 3 {
+			t.Fatalf("a refused restore wrote a version: %+v", m)
+		}
+		r = n.do("POST", restore, owner, map[string]any{"version": 2, "cas": 3})
+		var c struct {
+			CurrentVersion int `json:"current_version"`
+		}
+		r.json(t, &c)
+		if r.status != 200 || c.CurrentVersion != 4 {
+			t.Fatalf("ok/restore with cas: %d %s", r.status, r.body)
+		}
+		if g, err := n.baoClient(robotToken).KVv2("secret").Get(ctx, "bank/main"); err != nil || g.Data["password"] != bankSecret+"-2" ||
+			g.VersionMetadata.Version != 4 {
+			t.Errorf("restored version: %+v %v", g, err)
 		}
 	})
 }

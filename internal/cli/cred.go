@@ -72,14 +72,18 @@ tenant made it revealable to them and they hold a credentials.reveal grant
 
 	restore := &cobra.Command{Use: "restore NAME", Short: "Make an earlier version current again (as a new version), without reading it",
 		Args: exactArgs(1, "the credential's name or ID")}
-	var version int
+	var version, restoreCAS int
 	restore.Flags().IntVar(&version, "version", 0, "the version to restore")
+	restore.Flags().IntVar(&restoreCAS, "cas", -1, "check-and-set: the current version, which the restore replaces (required when the credential requires check-and-set)")
 	tenantSub(e, restore, func(b string, args []string) (request, error) {
 		if version < 1 {
 			return request{}, usageErr("--version is required")
 		}
-		return request{method: http.MethodPost, path: b + "/credentials/" + pathEscape(args[0]) + "/restore",
-			body: api.RestoreRequest{Version: version}}, nil
+		in := api.RestoreRequest{Version: version}
+		if restoreCAS >= 0 {
+			in.CAS = &restoreCAS
+		}
+		return request{method: http.MethodPost, path: b + "/credentials/" + pathEscape(args[0]) + "/restore", body: in}, nil
 	}, func(raw json.RawMessage) error { return printCred(e, raw) }, nil)
 
 	get := &cobra.Command{

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/custodia-project/custodia/internal/authz"
+	"github.com/custodia-project/custodia/internal/fault"
 	"github.com/custodia-project/custodia/internal/store"
 )
 
@@ -59,6 +60,59 @@ func (s *Service) Metadata(ctx context.Context, tenantID, ref string) (*Metadata
 	return &out, nil
 }
 
+// GoneVersion is a deleted or destroyed version as a key/value read
+// reports it, instead of its secret.
+type GoneVersion struct {
+	Version
+	// Labels are the credential's (Vault's custom_metadata).
+	Labels map[string]string
+}
+
+// GoneVersion returns the metadata of a version (0: the current one) that
+// a read found deleted or destroyed: Vault's KV v2 answers such a read with
+// it, so that a client tells a deleted secret from one that never was.
+// Whoever may read, fetch or reveal the credential gets it; anyone else is
+// told it does not exist. It is nil when the version is live or does not
+// exist (the read raced an undelete, or asked for no such version), and
+// the read's own answer stands.
+//
+// The read that found the version gone may have been served from a cache
+// only provisionally current (store.Confirm): it is confirmed first, and
+// store.ErrStale returned if it had gone stale, so the read runs again.
+func (s *Service) GoneVersion(ctx context.Context, tenantID, ref string, version int) (*GoneVersion, error) {
+	if err := store.ConfirmReads(ctx, s.store); err != nil {
+		return nil, err
+	}
+	var out *GoneVersion
+	err := s.store.View(ctx, func(tx store.Tx) error {
+		c, err := Lookup(ctx, tx, tenantID, ref)
+		if err != nil {
+			return err
+		}
+		if !s.may(ctx, authz.CredentialsRead, tenantID, c) && !s.may(ctx, authz.CredentialsFetch, tenantID, c) &&
+			!s.may(ctx, authz.CredentialsReveal, tenantID, c) {
+			return errNotFound(c.Name)
+		}
+		if version == 0 {
+			version = c.CurrentVersion
+		}
+		v, err := tx.GetCredentialVersion(ctx, tenantID, c.ID, version)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil
+		}
+		if err != nil || v.DeletedAt.IsZero() && v.DestroyedAt.IsZero() {
+			return err
+		}
+		out = &GoneVersion{Version: Version{Version: v.Version, Fields: v.Fields, CreatedBy: v.CreatedBy, CreatedAt: v.CreatedAt,
+			DeletedAt: v.DeletedAt, DestroyedAt: v.DestroyedAt, Current: v.Version == c.CurrentVersion}, Labels: maps.Clone(c.Labels)}
+		return nil
+	})
+	if err != nil {
+		return nil, wrapErr("gone version", err)
+	}
+	return out, nil
+}
+
 // Settings change how a credential keeps its versions; nil leaves one as
 // it is.
 type Settings struct {
@@ -78,8 +132,14 @@ func (s *Service) Configure(ctx context.Context, tenantID, ref string, in Settin
 		return err
 	}
 	err := s.store.Update(ctx, func(tx store.Tx) error {
-		c, err := s.find(ctx, tx, tenantID, ref, authz.CredentialsWrite)
+		c, err := Lookup(ctx, tx, tenantID, ref)
+		if fe, ok := fault.As(err); ok && fe.Code == "not_found" {
+			return s.noSettingsWithoutSecret(ctx, tenantID, ref)
+		}
 		if err != nil {
+			return err
+		}
+		if _, err := s.need(ctx, authz.CredentialsWrite, tenantID, c); err != nil {
 			return err
 		}
 		details := map[string]any{"name": c.Name}
@@ -115,6 +175,26 @@ func (s *Service) Configure(ctx context.Context, tenantID, ref string, in Settin
 		return s.record(ctx, tx, tenantID, "credential.configure", c.ID, details)
 	})
 	return wrapErr("configure", err)
+}
+
+// noSettingsWithoutSecret answers settings given for a name that holds no
+// credential. Vault's KV v2 keeps them for a path with no version yet;
+// Custodia does not: a credential is created with its secret (Put refuses
+// a new one without), so that lists, health and offboarding reports never
+// show a credential that holds nothing. Whoever could not write the
+// credential is refused as their write would be; anyone else is told to
+// write the secret first.
+func (s *Service) noSettingsWithoutSecret(ctx context.Context, tenantID, name string) error {
+	if err := checkName(name); err != nil {
+		return err
+	}
+	would := &store.Credential{TenantID: tenantID, Name: name}
+	would.Group, _, _ = strings.Cut(name, "/")
+	if _, err := s.need(ctx, authz.CredentialsWrite, tenantID, would); err != nil {
+		return err
+	}
+	return invalid("write_data_first", "no secret at %q yet: Custodia keeps a path's settings with its credential, "+
+		"so write its data first (vault kv put, with -cas=0 to be sure it is new), then its metadata", name)
 }
 
 func checkLabels(l map[string]string) error {

@@ -684,13 +684,29 @@ func (s *Service) History(ctx context.Context, tenantID, ref string) ([]Version,
 
 // Restore makes an earlier version's secret the current one, as a new
 // version. The caller needs credentials.write, not the right to read it.
-func (s *Service) Restore(ctx context.Context, tenantID, ref string, version int) (*Credential, error) {
+// cas is check-and-set as for Put: when given it must be the current
+// version, and a credential that requires check-and-set is restored only
+// with it, since a restore writes a version like any write.
+func (s *Service) Restore(ctx context.Context, tenantID, ref string, version int, cas *int) (*Credential, error) {
 	p := authz.From(ctx)
 	var out Credential
 	err := s.store.Update(ctx, func(tx store.Tx) error {
 		c, err := s.find(ctx, tx, tenantID, ref, authz.CredentialsWrite)
 		if err != nil {
 			return err
+		}
+		// A destroyed version is said to be so, whatever else is wrong:
+		// no retry can bring it back.
+		if v, err := tx.GetCredentialVersion(ctx, tenantID, c.ID, version); err == nil && !v.DestroyedAt.IsZero() {
+			return fault.New(fault.Conflict, "version_destroyed", "version %d of %q was destroyed: its secret is gone for good and cannot be restored",
+				version, c.Name)
+		}
+		switch {
+		case cas != nil && *cas != c.CurrentVersion:
+			return fault.New(fault.Conflict, "cas_mismatch", "check-and-set %d, but the current version is %d", *cas, c.CurrentVersion)
+		case cas == nil && c.CASRequired:
+			return fault.New(fault.Conflict, "cas_required", "credential %q requires check-and-set: give cas, the current version (%d)",
+				c.Name, c.CurrentVersion)
 		}
 		f, v, err := s.open(ctx, tx, c, version)
 		if err != nil {
