@@ -646,3 +646,38 @@ func TestRestoreDestroyedAndCAS(t *testing.T) {
 		}
 	})
 }
+
+// A token scoped to credentials.write alone (a web tier's) writes through
+// /v1 with the stock client, and reaches nothing else there: no read back,
+// no metadata, no leases, no health of the tenant's credentials.
+func TestWriteScopedTokenWritesThroughV1(t *testing.T) {
+	forEngine(t, func(t *testing.T, n *node) {
+		owner, _, _ := n.kvSetup()
+		r := n.do("POST", "/api/v1/me/tokens", owner, map[string]any{"name": "web tier", "scopes": []string{"credentials.write"}})
+		var wt struct{ Token string }
+		if r.status != 201 {
+			t.Fatalf("scoped token: %d %s", r.status, r.body)
+		}
+		r.json(t, &wt)
+		web := n.baoClient(wt.Token)
+		kv := web.KVv2("secret")
+		if _, err := kv.Put(t.Context(), "tax/aeat", map[string]any{"password": bankSecret + "-web"}); err != nil {
+			t.Fatalf("write-scoped token puts through /v1: %v", err)
+		}
+		if _, err := kv.Put(t.Context(), "tax/aeat", map[string]any{"password": bankSecret + "-web2"}, bao.WithCheckAndSet(1)); err != nil {
+			t.Errorf("write-scoped token puts with cas: %v", err)
+		}
+		// Mount discovery, as Vault's own CLI does before a kv put.
+		if r := n.do("GET", "/v1/sys/internal/ui/mounts/secret/tax/aeat", wt.Token, nil); r.status != 200 {
+			t.Errorf("mount discovery: %d %s", r.status, r.body)
+		}
+		if _, err := kv.Get(t.Context(), "tax/aeat"); respCode(err) != http.StatusForbidden {
+			t.Errorf("write-scoped token reads back: %v, want 403", err)
+		}
+		for _, path := range []string{"/v1/secret/metadata/tax/aeat", "/api/v1/tenants/acme/credentials-health", "/api/v1/tenants/acme/leases"} {
+			if r := n.do("GET", path, wt.Token, nil); r.status != 403 {
+				t.Errorf("write-scoped token GET %s: %d %s, want 403", path, r.status, r.body)
+			}
+		}
+	})
+}

@@ -79,6 +79,12 @@ const (
 	// the routes where the vault decides per credential (fetch, reveal,
 	// leases): holding it grants nothing by itself.
 	VaultUse Permission = "vault.use"
+	// VaultWrite admits them to the /v1 routes a writing client needs
+	// (KV writes, deletes and settings; mount discovery), where again the
+	// vault decides per credential. Apart from VaultUse so that a token
+	// scoped to credentials.write (a web tier's) writes through /v1
+	// without reaching the metadata and lease routes.
+	VaultWrite Permission = "vault.write"
 	// AppRoleLogin is a scope only: a robot token carrying just it is an
 	// AppRole secret ID, good for nothing but exchanging for a
 	// short-lived token at /v1/auth/approle/login.
@@ -94,7 +100,7 @@ const (
 var All = []Permission{Public, Metrics, SysManage, TokensManage, TenantsManage, OperatorAuditRead, AuditManage, JobsRead, BreakGlass,
 	BreakGlassRead, TenantsRead, AuditProofs, Self, Whoami, AuditRead, MembersRead, MembersManage, RobotsManage, GrantsRead, GrantsManage,
 	RequestsCreate, RequestsDecide, ReviewsRead, ReviewsManage, PolicyManage,
-	CredentialsRead, CredentialsWrite, CredentialsReveal, CredentialsFetch, VaultUse, AppRoleLogin, SharesCreate, SharesManage}
+	CredentialsRead, CredentialsWrite, CredentialsReveal, CredentialsFetch, VaultUse, VaultWrite, AppRoleLogin, SharesCreate, SharesManage}
 
 // Grantable are the permissions a grant or an access request may carry.
 var Grantable = []Permission{AuditRead, MembersRead, GrantsRead, ReviewsRead,
@@ -122,7 +128,7 @@ var operatorPerms = []Permission{Metrics, SysManage, TokensManage, TenantsManage
 	BreakGlassRead, TenantsRead, AuditProofs, Whoami}
 
 var (
-	readerPerms = []Permission{TenantsRead, Self, Whoami, RequestsCreate, VaultUse, BreakGlassRead}
+	readerPerms = []Permission{TenantsRead, Self, Whoami, RequestsCreate, VaultUse, VaultWrite, BreakGlassRead}
 	auditorOnly = []Permission{AuditRead, AuditProofs, MembersRead, GrantsRead, ReviewsRead, CredentialsRead}
 	adminPerms  = []Permission{MembersManage, RobotsManage, GrantsManage, RequestsDecide, ReviewsManage, PolicyManage,
 		CredentialsWrite, SharesCreate, SharesManage}
@@ -134,7 +140,7 @@ var (
 	}
 	// Robots have no role: what they may do comes from their token's scopes
 	// and their grants. TenantsRead and Self let a robot look itself up.
-	robotPerms = []Permission{TenantsRead, Self, Whoami, VaultUse}
+	robotPerms = []Permission{TenantsRead, Self, Whoami, VaultUse, VaultWrite}
 )
 
 // RolePermissions returns the permissions a role carries.
@@ -190,7 +196,13 @@ func (p *Principal) scoped(perm Permission) bool {
 	}
 	// A token scoped to fetching or revealing reaches the routes where the
 	// vault decides that per credential.
-	if perm == VaultUse && (slices.Contains(p.Scopes, CredentialsFetch) || slices.Contains(p.Scopes, CredentialsReveal)) {
+	fetchOrReveal := slices.Contains(p.Scopes, CredentialsFetch) || slices.Contains(p.Scopes, CredentialsReveal)
+	if perm == VaultUse && fetchOrReveal {
+		return true
+	}
+	// Likewise the /v1 write routes, for those and for a token scoped to
+	// writing (or to vault.use, as before vault.write existed).
+	if perm == VaultWrite && (fetchOrReveal || slices.Contains(p.Scopes, CredentialsWrite) || slices.Contains(p.Scopes, VaultUse)) {
 		return true
 	}
 	// A token scoped to writing credentials may read the tenant's record and
