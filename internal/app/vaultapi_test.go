@@ -555,6 +555,17 @@ func TestVaultTimesAgree(t *testing.T) {
 			t.Errorf("created_time: write %q, read %q, metadata %q (updated %q)", w.Data.CreatedTime, read.Data.Metadata.CreatedTime,
 				meta.Data.Versions["3"].CreatedTime, meta.Data.UpdatedTime)
 		}
+		// The native API too: a write answers with the times a read gives.
+		n.clock.Add(987654321 * time.Nanosecond)
+		var put, got struct {
+			UpdatedAt string `json:"updated_at"`
+		}
+		r = n.do("POST", "/api/v1/tenants/acme/credentials", owner, map[string]any{"name": "bank/main", "secret": map[string]string{"password": "fourth-one-66-yy"}})
+		r.json(t, &put)
+		n.do("GET", "/api/v1/tenants/acme/credentials/bank%2Fmain", owner, nil).json(t, &got)
+		if put.UpdatedAt == "" || put.UpdatedAt != got.UpdatedAt {
+			t.Errorf("native updated_at: write %q, read %q", put.UpdatedAt, got.UpdatedAt)
+		}
 	})
 }
 

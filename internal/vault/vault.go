@@ -57,9 +57,12 @@ type Service struct {
 	secrets *store.ReadCache[secretKey, *store.CredentialSecret] // see findOpen
 }
 
-// New returns the service.
+// New returns the service. Its clock is read to the microsecond, as the
+// stores keep times: a write's answer then gives the times its later
+// reads give.
 func New(s store.Store, kr *keys.Keyring, now func() time.Time, log *slog.Logger) *Service {
-	return &Service{store: s, keyring: kr, now: now, log: log,
+	micros := func() time.Time { return now().Truncate(time.Microsecond) }
+	return &Service{store: s, keyring: kr, now: micros, log: log,
 		secrets: store.NewReadCache[secretKey, *store.CredentialSecret](s, secretsCacheBytes)}
 }
 
