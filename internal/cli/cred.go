@@ -35,7 +35,9 @@ tenant made it revealable to them and they hold a credentials.reveal grant
 	list.Flags().StringVar(&prefix, "prefix", "", "only names starting with this, e.g. bank/")
 	list.Flags().StringVar(&after, "after", "", "start after this name (the \"more\" line of the previous page)")
 	list.Flags().IntVar(&limit, "limit", 0, "at most this many, 1 to 1000 (default 1000)")
+	var dir *directory
 	tenantSub(e, list, func(b string, _ []string) (request, error) {
+		dir = newDirectory(list, b)
 		q := url.Values{}
 		for k, v := range map[string]string{"prefix": prefix, "after": after} {
 			if v != "" {
@@ -50,7 +52,7 @@ tenant made it revealable to them and they hold a credentials.reveal grant
 		var more string
 		err := listTable(e, "NAME KIND INSTITUTION VERSION OWNER ROTATE-BY", func(r *api.CredentialList, row func(...string)) {
 			for _, c := range r.Credentials {
-				row(c.Name, c.Kind, dash(c.Institution), fmt.Sprint(c.CurrentVersion), c.OwnerID, fmtDate(c.RotateBy))
+				row(c.Name, c.Kind, dash(c.Institution), fmt.Sprint(c.CurrentVersion), dir.name(c.OwnerID), fmtDate(c.RotateBy))
 			}
 			more = r.Next
 		})(raw)
@@ -61,14 +63,16 @@ tenant made it revealable to them and they hold a credentials.reveal grant
 	}, nil)
 
 	show := &cobra.Command{Use: "show NAME", Short: "Show a credential's metadata (never its secret)", Args: exactArgs(1, "the credential's name or ID")}
+	var showDir *directory
 	tenantSub(e, show, func(b string, args []string) (request, error) {
+		showDir = newDirectory(show, b)
 		return request{method: http.MethodGet, path: b + "/credentials/" + pathEscape(args[0])}, nil
-	}, func(raw json.RawMessage) error { return printCred(e, raw) }, nil)
+	}, func(raw json.RawMessage) error { return printCredWith(e, raw, showDir.long) }, nil)
 
 	history := &cobra.Command{Use: "history NAME", Short: "List a credential's versions", Args: exactArgs(1, "the credential's name or ID")}
-	tenantSub(e, history, func(b string, args []string) (request, error) {
+	tenantTable(e, history, func(b string, args []string) (request, error) {
 		return request{method: http.MethodGet, path: b + "/credentials/" + pathEscape(args[0]) + "/versions"}, nil
-	}, listTable(e, "VERSION FIELDS BY CREATED NOTE", versionRows), nil)
+	}, "VERSION FIELDS BY CREATED NOTE", versionRows)
 
 	restore := &cobra.Command{Use: "restore NAME", Short: "Make an earlier version current again (as a new version), without reading it",
 		Args: exactArgs(1, "the credential's name or ID")}
@@ -117,7 +121,9 @@ credentials.reveal grant and a reason.`,
 	var none bool
 	revealable.Flags().StringSliceVar(&members, "member", nil, "member ID or email (repeatable): the whole list of who may reveal it")
 	revealable.Flags().BoolVar(&none, "none", false, "nobody may reveal it: write-only for everyone")
+	var revDir *directory
 	tenantSub(e, revealable, func(b string, args []string) (request, error) {
+		revDir = newDirectory(revealable, b)
 		// Clearing the list is said, never implied by a forgotten flag.
 		switch {
 		case none && len(members) > 0:
@@ -129,7 +135,7 @@ credentials.reveal grant and a reason.`,
 		}
 		return request{method: http.MethodPut, path: b + "/credentials/" + pathEscape(args[0]) + "/revealable",
 			body: api.RevealableRequest{Members: members}}, nil
-	}, func(raw json.RawMessage) error { return printCred(e, raw) }, nil)
+	}, func(raw json.RawMessage) error { return printCredWith(e, raw, revDir.long) }, nil)
 
 	del := &cobra.Command{Use: "delete NAME", Short: "Delete a credential with every version", Args: exactArgs(1, "the credential's name or ID")}
 	tenantSub(e, del, func(b string, args []string) (request, error) {
@@ -173,6 +179,12 @@ func fmtDate(t time.Time) string {
 }
 
 func printCred(e *env, raw json.RawMessage) error {
+	return printCredWith(e, raw, func(id string) string { return id })
+}
+
+// printCredWith is printCred with who naming the owner and the members
+// it is revealable to.
+func printCredWith(e *env, raw json.RawMessage, who func(id string) string) error {
 	c, err := decodeInto[cv.Credential](raw)
 	if err != nil {
 		return err
@@ -184,13 +196,17 @@ func printCred(e *env, raw json.RawMessage) error {
 	w("Institution", dash(c.Institution))
 	w("Login ID", dash(c.LoginID))
 	w("Group", c.Group)
-	w("Owner", c.OwnerID)
+	w("Owner", who(c.OwnerID))
 	w("Version", fmt.Sprint(c.CurrentVersion))
 	w("Fields", dash(strings.Join(c.Fields, ", ")))
 	w("Rotate by", fmtDate(c.RotateBy))
 	rv := "nobody (write-only)"
 	if len(c.Revealable) > 0 {
-		rv = strings.Join(c.Revealable, ", ")
+		names := make([]string, len(c.Revealable))
+		for i, id := range c.Revealable {
+			names[i] = who(id)
+		}
+		rv = strings.Join(names, ", ")
 	}
 	w("Revealable to", rv)
 	for _, warn := range c.Warnings {
@@ -224,7 +240,7 @@ func printSecret(e *env, raw json.RawMessage) error {
 
 // versionRows are cred history's rows: a version's note says whether it is
 // current, deleted or destroyed.
-func versionRows(r *api.VersionList, row func(...string)) {
+func versionRows(r *api.VersionList, who func(string) string, row func(...string)) {
 	for _, v := range r.Versions {
 		var note []string
 		if v.Current {
@@ -236,6 +252,6 @@ func versionRows(r *api.VersionList, row func(...string)) {
 		case !v.DeletedAt.IsZero():
 			note = append(note, "deleted "+fmtTime(v.DeletedAt))
 		}
-		row(fmt.Sprint(v.Version), strings.Join(v.Fields, ","), v.CreatedBy, fmtTime(v.CreatedAt), strings.Join(note, ", "))
+		row(fmt.Sprint(v.Version), strings.Join(v.Fields, ","), who(v.CreatedBy), fmtTime(v.CreatedAt), strings.Join(note, ", "))
 	}
 }

@@ -19,7 +19,7 @@ func TestVersionRows(t *testing.T) {
 		{Version: 3, Fields: []string{"password"}, CreatedBy: "mem_b", CreatedAt: at, DeletedAt: at.Add(2 * time.Hour), Current: true},
 	}}
 	var got []string
-	versionRows(l, func(cells ...string) { got = append(got, strings.Join(cells, "|")) })
+	versionRows(l, func(id string) string { return id }, func(cells ...string) { got = append(got, strings.Join(cells, "|")) })
 	want := []string{
 		"1|password|mem_a|2026-11-22T09:00:00Z|destroyed 2026-11-22T10:00:00Z",
 		"2|password,pin|mem_a|2026-11-22T09:00:00Z|",

@@ -55,6 +55,15 @@ func (d *directory) name(id string) string {
 	return id
 }
 
+// long is name with the ID after it, for a detail view where both fit:
+// "olga@acme.example (mem_…)".
+func (d *directory) long(id string) string {
+	if n := d.name(id); n != id {
+		return n + " (" + id + ")"
+	}
+	return id
+}
+
 // load lists one kind of thing; an error (no right to list it) leaves
 // its IDs as they are.
 func (d *directory) load(prefix string) {
