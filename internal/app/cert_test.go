@@ -11,6 +11,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"net/url"
 	"slices"
 	"strings"
@@ -61,6 +62,7 @@ type certView struct {
 	HolderID     string    `json:"holder_id"`
 	Version      int       `json:"version"`
 	Warning      string    `json:"warning"`
+	Warnings     []warning `json:"warnings"`
 	Credential   struct {
 		ID             string   `json:"id"`
 		Kind           string   `json:"kind"`
@@ -359,6 +361,11 @@ func TestCertificateUploadRefusals(t *testing.T) {
 			{"a bank login's name", "not_a_certificate", 409, map[string]any{"name": "bank/main", "pkcs12": good.PKCS12, "password": certPassword}},
 			{"bad name", "invalid_name", 400, map[string]any{"name": "../x", "pkcs12": good.PKCS12, "password": certPassword}},
 			{"unknown field", "malformed_json", 400, map[string]any{"name": "certs/a", "pkcs12": good.PKCS12, "password": certPassword, "pem": "x"}},
+			// Made with OpenSSL (certtest/testdata/openssl).
+			{"a DSA key", "unsupported_key", 400, map[string]any{"name": "certs/a", "pkcs12": certtest.OpenSSL("dsa.p12"),
+				"password": certtest.OpenSSLPassword}},
+			{"no MAC", "unsupported_pkcs12", 400, map[string]any{"name": "certs/a", "pkcs12": certtest.OpenSSL("nomac.p12"),
+				"password": certtest.OpenSSLPassword}},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				r := n.do("POST", "/api/v1/tenants/acme/certificates", owner, tc.body)
@@ -386,8 +393,169 @@ func TestCertificateUploadRefusals(t *testing.T) {
 		r := n.uploadCert(owner, "certs/old", old.PKCS12, certPassword, "")
 		var c certView
 		r.json(t, &c)
-		if r.status != 201 || !c.Expired || c.DaysLeft != -1 || !strings.Contains(c.Warning, "expired") {
+		if r.status != 201 || !c.Expired || c.DaysLeft != -1 || !strings.Contains(c.Warning, "expired") || len(c.Warnings) != 1 ||
+			c.Warnings[0].Code != "expired" {
 			t.Errorf("expired upload: %d %s", r.status, r.body)
+		}
+	})
+}
+
+// An RSA key shorter than 2048 bits is kept, with a weak_key warning on
+// the upload and whenever the certificate is shown, and health lists it.
+func TestCertificateWeakRSAKey(t *testing.T) {
+	forEngine(t, func(t *testing.T, n *node) {
+		n.initAndUnseal()
+		tid := n.createTenant("acme")
+		owner := n.pat(n.owner("acme"))
+		year := 365 * 24 * time.Hour
+		weak := n.p12(year, func(o *certtest.Options) { o.Key, o.RSABits = "rsa", 1024 })
+		r := n.uploadCert(owner, "certs/old-rsa", weak.PKCS12, certPassword, "")
+		var c certView
+		r.json(t, &c)
+		if r.status != 201 || c.KeyAlgorithm != "RSA-1024" || len(c.Warnings) != 1 || c.Warnings[0].Code != "weak_key" ||
+			!strings.Contains(c.Warnings[0].Message, "RSA-1024") || c.Warning != c.Warnings[0].Message {
+			t.Errorf("RSA-1024 upload: %d %s", r.status, r.body)
+		}
+		var shown certView
+		n.do("GET", "/api/v1/tenants/acme/certificates/certs%2Fold-rsa", owner, nil).json(t, &shown)
+		if len(shown.Warnings) != 1 || shown.Warnings[0].Code != "weak_key" {
+			t.Errorf("shown RSA-1024 certificate: %+v", shown)
+		}
+		r = n.uploadCert(owner, "certs/rsa", n.p12(year, func(o *certtest.Options) { o.Key = "rsa" }).PKCS12, certPassword, "")
+		var strong certView
+		r.json(t, &strong)
+		if r.status != 201 || strong.KeyAlgorithm != "RSA-2048" || len(strong.Warnings) != 0 || strong.Warning != "" {
+			t.Errorf("RSA-2048 upload: %d %s", r.status, r.body)
+		}
+		uploads := n.auditDetails(tid, "certificate.upload")
+		if len(uploads) != 2 || uploads[0]["weak_key"] != true || uploads[0]["key_algorithm"] != "RSA-1024" || uploads[1]["weak_key"] != nil {
+			t.Errorf("upload audit = %v", uploads)
+		}
+		by, rep := n.health(owner)
+		if h := by["certs/old-rsa"]; !h.WeakKey || !slices.Equal(h.Problems, []string{"weak_key"}) {
+			t.Errorf("health of the RSA-1024 certificate = %+v", h)
+		}
+		if h := by["certs/rsa"]; h.WeakKey || len(h.Problems) != 0 {
+			t.Errorf("health of the RSA-2048 certificate = %+v", h)
+		}
+		if rep.Summary["weak_key"] != 1 || rep.Summary["healthy"] != 1 {
+			t.Errorf("summary = %v", rep.Summary)
+		}
+	})
+}
+
+// Only a certificate credential's current, live version counts: a
+// soft-deleted current version neither alerts nor is listed until it is
+// undeleted, a destroyed one loses its facts, and a deleted credential is
+// gone with them.
+func TestCertificateDeletedVersionsDoNotAlert(t *testing.T) {
+	forEngine(t, func(t *testing.T, n *node) {
+		ctx := t.Context()
+		n.initAndUnseal()
+		tid := n.createTenant("acme")
+		owner := n.pat(n.owner("acme"))
+		var me struct{ ID string }
+		n.do("GET", "/api/v1/me", owner, nil).json(t, &me)
+		day := 24 * time.Hour
+		ids := map[string]string{}
+		for _, name := range []string{"certs/deleted", "certs/destroyed", "certs/gone"} {
+			r := n.uploadCert(owner, name, n.p12(20*day, nil).PKCS12, certPassword, "")
+			var c certView
+			r.json(t, &c)
+			if r.status != 201 {
+				t.Fatalf("upload %s: %d %s", name, r.status, r.body)
+			}
+			ids[name] = c.Credential.ID
+		}
+		for _, q := range []struct {
+			method, path string
+			body         any
+		}{
+			{"DELETE", "/v1/secret/data/certs/deleted", nil},
+			{"POST", "/v1/secret/destroy/certs/destroyed", map[string]any{"versions": []int{1}}},
+			{"DELETE", "/api/v1/tenants/acme/credentials/certs%2Fgone", nil},
+		} {
+			if r := n.do(q.method, q.path, owner, q.body); r.status != 204 {
+				t.Fatalf("%s %s: %d %s", q.method, q.path, r.status, r.body)
+			}
+		}
+		listed := func() []string {
+			t.Helper()
+			var list struct{ Certificates []certView }
+			n.do("GET", "/api/v1/tenants/acme/certificates?expiring_within=30d", owner, nil).json(t, &list)
+			var out []string
+			for _, c := range list.Certificates {
+				out = append(out, c.Credential.ID)
+			}
+			return out
+		}
+		if got := listed(); len(got) != 0 {
+			t.Errorf("listed as expiring: %v", got)
+		}
+		for _, name := range []string{"certs/deleted", "certs/destroyed"} {
+			if r := n.do("GET", "/api/v1/tenants/acme/certificates/"+url.PathEscape(name), owner, nil); r.status != 404 || r.errCode(t) != "version_deleted" {
+				t.Errorf("show %s: %d %s", name, r.status, r.body)
+			}
+		}
+		by, _ := n.health(owner)
+		for name, h := range by {
+			if h.CertificateExpiring || h.CertificateExpired || !h.NotAfter.IsZero() {
+				t.Errorf("health of %s = %+v", name, h)
+			}
+		}
+		if rot := n.rotation(owner, ""); len(rot) != 0 {
+			t.Errorf("rotate-needed = %v", rot)
+		}
+		if sent, err := n.app.Vault.CertificateAlerts(ctx); err != nil || sent != 0 {
+			t.Errorf("alerts sent = %d, %v", sent, err)
+		}
+		if ks := n.notifications(tid, me.ID); slices.ContainsFunc(ks, func(k string) bool { return strings.HasPrefix(k, "certificate_") }) {
+			t.Errorf("alerted: %v", ks)
+		}
+		// The destroyed version's facts are dropped; the deleted one's
+		// wait for an undelete.
+		err := n.app.Store.View(ctx, func(tx store.Tx) error {
+			if row, err := tx.GetCertificate(ctx, tid, ids["certs/destroyed"]); !errors.Is(err, store.ErrNotFound) {
+				t.Errorf("facts of a destroyed version = %+v, %v", row, err)
+			}
+			_, err := tx.GetCertificate(ctx, tid, ids["certs/deleted"])
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+
+		// Undeleting brings the certificate back, alerts included.
+		if r := n.do("POST", "/v1/secret/undelete/certs/deleted", owner, map[string]any{"versions": []int{1}}); r.status != 204 {
+			t.Fatalf("undelete: %d %s", r.status, r.body)
+		}
+		if got := listed(); !slices.Equal(got, []string{ids["certs/deleted"]}) {
+			t.Errorf("listed after undelete: %v", got)
+		}
+		if sent, err := n.app.Vault.CertificateAlerts(ctx); err != nil || sent != 1 {
+			t.Errorf("alerts sent after undelete = %d, %v", sent, err)
+		}
+		// A new version over the destroyed one stands on its own facts,
+		// and destroying an older version leaves the current one's.
+		if r := n.uploadCert(owner, "certs/destroyed", n.p12(300*day, nil).PKCS12, certPassword, ""); r.status != 200 {
+			t.Fatalf("upload over a destroyed version: %d %s", r.status, r.body)
+		}
+		if r := n.uploadCert(owner, "certs/deleted", n.p12(300*day, nil).PKCS12, certPassword, ""); r.status != 200 {
+			t.Fatalf("renewal: %d %s", r.status, r.body)
+		}
+		if r := n.do("POST", "/v1/secret/destroy/certs/deleted", owner, map[string]any{"versions": []int{1}}); r.status != 204 {
+			t.Fatalf("destroy v1: %d %s", r.status, r.body)
+		}
+		var c certView
+		if r := n.do("GET", "/api/v1/tenants/acme/certificates/certs%2Fdeleted", owner, nil); r.status != 200 {
+			t.Errorf("show after destroying an older version: %d %s", r.status, r.body)
+		} else if r.json(t, &c); c.Version != 2 || c.DaysLeft != 300 {
+			t.Errorf("after destroying version 1 = %+v", c)
+		}
+		var list struct{ Certificates []certView }
+		n.do("GET", "/api/v1/tenants/acme/certificates", owner, nil).json(t, &list)
+		if len(list.Certificates) != 2 {
+			t.Errorf("certificates = %+v", list.Certificates)
 		}
 	})
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/custodia-project/custodia/internal/store/postgres"
 	"github.com/custodia-project/custodia/internal/store/postgres/pgtest"
 	"github.com/custodia-project/custodia/internal/store/sqlite"
+	"github.com/custodia-project/custodia/internal/vault/certtest"
 )
 
 // Strong, unique passwords (zxcvbn 4, on no list).
@@ -50,18 +51,22 @@ func (n *node) putWarn(tok string, body map[string]any) []string {
 }
 
 type credHealth struct {
-	ID                 string
-	Name               string
-	Strength           int
-	Weak, Breached     bool
-	Reused             bool
-	ReusedCount        int      `json:"reused_count"`
-	ReusedWith         []string `json:"reused_with"`
-	RotationOverdue    bool     `json:"rotation_overdue"`
-	RotationFlagged    bool     `json:"rotation_flagged"`
-	RotationFlagReason string   `json:"rotation_flag_reason"`
-	OwnerLeft          bool     `json:"owner_left"`
-	Problems           []string
+	ID                  string
+	Name                string
+	Strength            int
+	Weak, Breached      bool
+	Reused              bool
+	ReusedCount         int       `json:"reused_count"`
+	ReusedWith          []string  `json:"reused_with"`
+	RotationOverdue     bool      `json:"rotation_overdue"`
+	RotationFlagged     bool      `json:"rotation_flagged"`
+	RotationFlagReason  string    `json:"rotation_flag_reason"`
+	OwnerLeft           bool      `json:"owner_left"`
+	NotAfter            time.Time `json:"not_after"`
+	CertificateExpiring bool      `json:"certificate_expiring"`
+	CertificateExpired  bool      `json:"certificate_expired"`
+	WeakKey             bool      `json:"weak_key"`
+	Problems            []string
 }
 
 type healthReport struct {
@@ -288,6 +293,86 @@ func TestPasswordHealth(t *testing.T) {
 		if got := n.rotation(reader, ""); !equalLists(got, map[string][]string{"bank/weak": {"breached"}}) {
 			t.Errorf("rotation needed for reader-bot = %v", got)
 		}
+	})
+}
+
+// Certificates that expired or expire within 30 days are in the health
+// report and rotate-needed, with the expiry as the reason, exactly when
+// the sweep alerts about them.
+func TestCertificateExpiryInHealth(t *testing.T) {
+	forEngine(t, func(t *testing.T, n *node) {
+		ctx := t.Context()
+		n.initAndUnseal()
+		tid := n.createTenant("acme")
+		owner := n.pat(n.owner("acme"))
+		day := 24 * time.Hour
+		for name, life := range map[string]time.Duration{"certs/week": 5 * day, "certs/month": 20 * day, "certs/later": 45 * day,
+			"certs/year": 365 * day, "certs/expired": -day} {
+			f := n.p12(life, func(o *certtest.Options) { o.NotBefore = n.clock.Now().Add(-400 * day) })
+			if r := n.uploadCert(owner, name, f.PKCS12, certPassword, ""); r.status != 201 {
+				t.Fatalf("upload %s: %d %s", name, r.status, r.body)
+			}
+		}
+		check := func(when string, wantHealth, wantRotation, wantRotation60 map[string][]string) {
+			t.Helper()
+			by, rep := n.health(owner)
+			got := map[string][]string{}
+			for name, h := range by {
+				if len(h.Problems) > 0 {
+					got[name] = h.Problems
+				}
+				if h.NotAfter.IsZero() || h.CertificateExpired != slices.Contains(h.Problems, "certificate_expired") ||
+					h.CertificateExpiring != slices.Contains(h.Problems, "certificate_expiring") {
+					t.Errorf("%s: health of %s = %+v", when, name, h)
+				}
+			}
+			if !equalLists(got, wantHealth) {
+				t.Errorf("%s: health problems = %v, want %v", when, got, wantHealth)
+			}
+			var all []string
+			for _, ps := range wantHealth {
+				all = append(all, ps...)
+			}
+			expiring, expired := count(all, "certificate_expiring"), count(all, "certificate_expired")
+			if rep.Summary["certificate_expiring"] != expiring || rep.Summary["certificate_expired"] != expired {
+				t.Errorf("%s: summary = %v", when, rep.Summary)
+			}
+			if got := n.rotation(owner, ""); !equalLists(got, wantRotation) {
+				t.Errorf("%s: rotate-needed = %v, want %v", when, got, wantRotation)
+			}
+			if got := n.rotation(owner, "60d"); !equalLists(got, wantRotation60) {
+				t.Errorf("%s: rotate-needed within 60 days = %v, want %v", when, got, wantRotation60)
+			}
+		}
+		exp, soon := []string{"certificate_expired"}, []string{"certificate_expiring"}
+		check("at upload",
+			map[string][]string{"certs/expired": exp, "certs/week": soon, "certs/month": soon},
+			map[string][]string{"certs/expired": exp, "certs/week": soon, "certs/month": soon},
+			map[string][]string{"certs/expired": exp, "certs/week": soon, "certs/month": soon, "certs/later": soon})
+		r := n.do("GET", "/api/v1/tenants/acme/credentials-rotation", owner, nil)
+		if !strings.Contains(string(r.body), "the certificate expires on "+n.clock.Now().Add(5*day).Format(time.DateOnly)+" (5 days left)") ||
+			!strings.Contains(string(r.body), "expired on "+n.clock.Now().Add(-day).Format(time.DateOnly)) {
+			t.Errorf("rotation details: %s", r.body)
+		}
+		// The sweep alerts about the same certificates.
+		if err := n.app.Sweep(ctx); err != nil {
+			t.Fatal(err)
+		}
+		alerted := map[string]bool{}
+		for _, a := range []string{"certificate.expiring", "certificate.expired"} {
+			for _, d := range n.auditDetails(tid, a) {
+				alerted[d["name"].(string)] = true
+			}
+		}
+		if len(alerted) != 3 || !alerted["certs/expired"] || !alerted["certs/week"] || !alerted["certs/month"] {
+			t.Errorf("alerted about %v", alerted)
+		}
+		// 16 days on, certs/later has 29 days left.
+		n.clock.Add(16 * day)
+		check("16 days on",
+			map[string][]string{"certs/expired": exp, "certs/week": exp, "certs/month": soon, "certs/later": soon},
+			map[string][]string{"certs/expired": exp, "certs/week": exp, "certs/month": soon, "certs/later": soon},
+			map[string][]string{"certs/expired": exp, "certs/week": exp, "certs/month": soon, "certs/later": soon})
 	})
 }
 

@@ -27,8 +27,11 @@ PKCS#12 file and its key are sealed, write-only for people like every
 credential, and a robot holding a credentials.fetch grant fetches it to sign
 ("cert fetch --purpose"). Its subject, issuer, serial, validity and holder
 are shown to whoever may read it, and the tenant's admins are told 30 and 7
-days before it expires, when it expires, and when its holder is offboarded.
-Versions, restore, revealable and delete are the "cred" commands.`,
+days before it expires, when it expires, and when its holder is offboarded;
+"cred health" and "cred rotate-needed" list it from 30 days before it
+expires. Only the current version counts, and only while it is not deleted
+or destroyed. Versions, restore, revealable and delete are the "cred"
+commands.`,
 	}
 
 	upload := &cobra.Command{
@@ -38,8 +41,10 @@ Versions, restore, revealable and delete are the "cred" commands.`,
 file's password comes from --password-file, from the first line of stdin
 with --password-stdin, or from a prompt on a terminal; never from an
 argument. The file is checked (password, key present, key belongs to the
-certificate) before anything is stored. An expired certificate is kept
-with a warning.`,
+certificate) before anything is stored. An expired certificate, and one
+whose RSA key is shorter than 2048 bits, is kept with a warning. DSA,
+Ed448 and Brainpool keys, RSA keys shorter than 1024 bits, and files
+without a MAC (openssl pkcs12 -nomac) are refused, saying why.`,
 		Args: exactArgs(1, "the certificate's name, e.g. certs/fnmt/seal"),
 	}
 	var in cv.UploadInput
@@ -237,8 +242,12 @@ func printCert(e *env, raw json.RawMessage) error {
 		"SHA-256", c.Fingerprint, "Key", c.KeyAlgorithm, "Valid from", fmtTime(c.NotBefore), "Valid until", fmtTime(c.NotAfter),
 		"Days left", days, "Holder", dash(c.HolderID), "Version", fmt.Sprint(c.Version), "Owner", c.Credential.OwnerID,
 		"Fields", strings.Join(c.Credential.Fields, ", "), "Rotate by", fmtDate(c.Credential.RotateBy), "Revealable to", rv)
-	if c.Warning != "" {
-		fmt.Fprintln(e.stderr, "warning:", c.Warning)
+	for _, w := range c.Warnings {
+		fmt.Fprintf(e.stderr, "Warning (%s): %s\n", w.Code, w.Message)
+	}
+	if len(c.Warnings) == 0 && c.Warning != "" {
+		// A server that says one warning only.
+		fmt.Fprintln(e.stderr, "Warning:", c.Warning)
 	}
 	return nil
 }

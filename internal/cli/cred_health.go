@@ -261,11 +261,13 @@ characters). To store it at once, use "cred put NAME --generate".`,
 
 	health := &cobra.Command{
 		Use:   "health",
-		Short: "Password health of the credentials you may read: weak, reused, breached, overdue, flagged, owner left",
+		Short: "Health of the credentials you may read: weak, reused, breached, overdue, flagged, owner left, certificates expiring",
 		Long: `Report every credential you may read with what is wrong with it: a weak or
 breached password, one shared with other credentials (found by comparing keyed
 fingerprints: no password is read), a rotate-by date that passed, a flag for
-rotation left by an offboarding, an owner who left. Never a secret.`,
+rotation left by an offboarding, an owner who left, a certificate that expired
+or expires within 30 days (as its alerts decide), a certificate's RSA key
+shorter than 2048 bits. Never a secret.`,
 		Args: exactArgs(0, "no arguments"),
 	}
 	tenantSub(e, health, func(b string, _ []string) (request, error) {
@@ -304,6 +306,12 @@ rotation left by an offboarding, an owner who left. Never a secret.`,
 		}
 		fmt.Fprintf(e.stdout, "\n%d %s: %d healthy, %d weak, %d breached, %d reused, %d overdue, %d flagged for rotation, %d owner left",
 			s.Credentials, noun, s.Healthy, s.Weak, s.Breached, s.Reused, s.RotationOverdue, s.RotationFlagged, s.OwnerLeft)
+		if n := s.CertificateExpired + s.CertificateExpiring; n > 0 {
+			fmt.Fprintf(e.stdout, ", %d certificate(s) expired and %d expiring within 30 days", s.CertificateExpired, s.CertificateExpiring)
+		}
+		if s.WeakKey > 0 {
+			fmt.Fprintf(e.stdout, ", %d certificate(s) with a weak key", s.WeakKey)
+		}
 		if s.Unchecked > 0 {
 			fmt.Fprintf(e.stdout, ", %d unchecked (written before health checks: write them again)", s.Unchecked)
 		}
@@ -313,11 +321,12 @@ rotation left by an offboarding, an owner who left. Never a secret.`,
 
 	rot := &cobra.Command{
 		Use:   "rotate-needed",
-		Short: "Credentials to rotate and why: rotate-by passed or near, flagged by an offboarding, breached, owner left",
+		Short: "Credentials to rotate and why: rotate-by passed or near, flagged by an offboarding, breached, owner left, certificate expiring",
 		Args:  exactArgs(0, "no arguments"),
 	}
 	var within string
-	rot.Flags().StringVar(&within, "within", "", "also list rotate-by dates this close: days (14d) or a duration (36h); default 14d")
+	rot.Flags().StringVar(&within, "within", "",
+		"also list rotate-by dates (and certificates' expiry, past 30 days) this close: days (14d) or a duration (36h); default 14d")
 	tenantSub(e, rot, func(b string, _ []string) (request, error) {
 		q := url.Values{}
 		if within != "" {

@@ -44,7 +44,9 @@ type Certificate struct {
 	UpdatedAt         time.Time
 }
 
-// CertificateFilter selects certificates, soonest expiry first.
+// CertificateFilter selects certificates, soonest expiry first. Only live
+// certificates are selected: those whose facts describe their credential's
+// current version while it is neither deleted nor destroyed.
 type CertificateFilter struct {
 	// TenantID is one tenant's; empty selects every tenant's (for sweeps).
 	TenantID string
@@ -61,7 +63,11 @@ type CertificateFilter struct {
 type CertTx interface {
 	// PutCertificate inserts or replaces a credential's certificate.
 	PutCertificate(ctx context.Context, c *Certificate) error
+	// GetCertificate returns a credential's certificate facts whatever the
+	// state of the version they describe.
 	GetCertificate(ctx context.Context, tenantID, credentialID string) (*Certificate, error)
+	// ListCertificates returns live certificates only (see
+	// CertificateFilter): a deleted or replaced version never alerts.
 	ListCertificates(ctx context.Context, f CertificateFilter) ([]Certificate, error)
 	DeleteCertificate(ctx context.Context, tenantID, credentialID string) error
 	// MarkCertificateAlert records alert at at unless it was already

@@ -12,6 +12,7 @@ import (
 	"bytes"
 	"context"
 	"crypto"
+	"crypto/ecdh"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/rsa"
@@ -26,6 +27,7 @@ import (
 	"log/slog"
 	"math"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -49,6 +51,18 @@ const (
 	// 10,000).
 	MaxPKCS12Iterations = 1 << 20
 	maxP12Password      = 1024
+)
+
+// RSA key sizes.
+const (
+	// StrongRSABits is the smallest RSA key kept without a warning
+	// (weak_key): NIST has disallowed shorter ones for signatures since
+	// 2013 and issuers stopped issuing them, but some old certificates a
+	// business still signs with are RSA-1024, so they are kept, flagged.
+	StrongRSABits = 2048
+	// minRSABits is the smallest RSA key kept at all: Go's crypto/rsa
+	// refuses to sign with shorter ones, so a robot could not use it.
+	minRSABits = 1024
 )
 
 // Expiry alert thresholds.
@@ -119,11 +133,22 @@ type Certificate struct {
 	HolderID     string    `json:"holder_id,omitempty"`
 	// Version is the credential version these facts describe.
 	Version int `json:"version"`
-	// Warning says what is wrong with a certificate that was stored
-	// anyway (expired, not yet valid).
+	// Warnings say what is wrong with a certificate that was stored
+	// anyway (codes CertExpired, CertNotYetValid, CertWeakKey); they never
+	// refuse an upload.
+	Warnings []Warning `json:"warnings,omitempty"`
+	// Warning is the first warning's message, for clients that read one.
 	Warning    string     `json:"warning,omitempty"`
 	Credential Credential `json:"credential"`
 }
+
+// Certificate warning codes.
+const (
+	CertExpired     = "expired"
+	CertNotYetValid = "not_yet_valid"
+	// CertWeakKey: an RSA key shorter than StrongRSABits.
+	CertWeakKey = "weak_key"
+)
 
 // CertificateSecret is a certificate fetched by a robot under a lease.
 type CertificateSecret struct {
@@ -196,7 +221,11 @@ func ParseCertificate(der []byte, password string) (*ParsedCertificate, error) {
 	}
 	signer, ok := key.(crypto.Signer)
 	if !ok {
-		return nil, invalid("unsupported_key", "the private key in the file cannot sign (it is not an RSA, ECDSA or Ed25519 key)")
+		return nil, invalid("unsupported_key", "the private key in the file cannot sign (%s); %s", keyKind(key), supportedKeys)
+	}
+	if k, ok := signer.Public().(*rsa.PublicKey); ok && k.N.BitLen() < minRSABits {
+		return nil, invalid("unsupported_key", "the private key in the file is RSA-%d: RSA keys shorter than %d bits are broken and cannot sign here; %s",
+			k.N.BitLen(), minRSABits, supportedKeys)
 	}
 	// The leaf is the certificate of the key. Most exporters put it first,
 	// not all do.
@@ -220,21 +249,64 @@ func publicKeyEqual(a crypto.PublicKey, b any) bool {
 	return ok && b != nil && k.Equal(b)
 }
 
+// supportedKeys ends every unsupported_key message: what to ask for instead.
+const supportedKeys = "Custodia keeps RSA (2048 bits or more; 1024 with a warning), ECDSA (P-256, P-384, P-521) and Ed25519 keys: ask the issuer for one of those"
+
+// keyAlgorithmOIDs name the PKCS#8 key algorithms that go-pkcs12 (through
+// crypto/x509) cannot parse, for the refusal's message.
+var keyAlgorithmOIDs = map[string]string{
+	"1.2.840.10040.4.1": "a DSA key",
+	"1.3.101.111":       "an X448 key",
+	"1.3.101.113":       "an Ed448 key",
+}
+
+// keyKind names a parsed private key that is no crypto.Signer (an X25519
+// or other key-agreement key).
+func keyKind(key any) string {
+	if _, ok := key.(*ecdh.PrivateKey); ok {
+		return "it is a key-agreement (ECDH) key"
+	}
+	return fmt.Sprintf("it is a %T", key)
+}
+
 // pkcs12Error turns the decoder's refusal into a client error that says
-// what to do.
+// what to do. go-pkcs12 types only its wrong-password and not-implemented
+// errors; the rest, crypto/x509's included, it flattens into strings
+// ("pkcs12: error parsing PKCS#8 private key: " + err.Error()), so those
+// are told apart by their text, which TestParseCertificate pins with real
+// files (certtest.OpenSSL) so that a dependency update that rewords one
+// fails there rather than in front of a customer.
 func pkcs12Error(err error) error {
 	var ni pkcs12.NotImplementedError
+	msg := err.Error()
 	switch {
 	case errors.Is(err, pkcs12.ErrIncorrectPassword), errors.Is(err, pkcs12.ErrDecryption):
 		return fault.Wrap(err, fault.Invalid, "wrong_password", "the password does not open this PKCS#12 file")
-	case err.Error() == "pkcs12: private key missing":
+	case msg == "pkcs12: private key missing":
 		return fault.Wrap(err, fault.Invalid, "no_private_key",
 			"the file holds no private key: export the certificate with its private key (in Windows: \"Yes, export the private key\")")
-	case err.Error() == "pkcs12: certificate missing":
+	case msg == "pkcs12: certificate missing":
 		return fault.Wrap(err, fault.Invalid, "no_certificate", "the file holds a key but no certificate")
+	case msg == "pkcs12: no MAC in data":
+		// Without a MAC neither a wrong password nor a damaged file can
+		// be told from a good one.
+		return fault.Wrap(err, fault.Invalid, "unsupported_pkcs12",
+			"this PKCS#12 file has no integrity check (MAC); Custodia reads a password-protected file only with one, so that a wrong password "+
+				"or a damaged file is caught: export it again with a MAC (the default; without openssl's -nomac)")
+	case strings.Contains(msg, "PKCS#8 wrapping contained private key with unknown algorithm"):
+		alg := "of a type Custodia cannot read"
+		if _, oid, ok := strings.Cut(msg, "unknown algorithm: "); ok && keyAlgorithmOIDs[oid] != "" {
+			alg = keyAlgorithmOIDs[oid]
+		}
+		return fault.Wrap(err, fault.Invalid, "unsupported_key", "the private key in the file is %s; %s", alg, supportedKeys)
+	case strings.Contains(msg, "unsupported elliptic curve"), strings.Contains(msg, "unknown elliptic curve"):
+		return fault.Wrap(err, fault.Invalid, "unsupported_key",
+			"a key or certificate in the file is on an elliptic curve Custodia cannot use (such as a Brainpool curve); %s", supportedKeys)
 	case errors.As(err, &ni):
 		return fault.Wrap(err, fault.Invalid, "unsupported_pkcs12",
-			"this PKCS#12 file uses a layout Custodia cannot read; export it again (e.g. with openssl pkcs12 -export)")
+			"this PKCS#12 file uses an encryption or layout Custodia cannot read; it reads password-protected files encrypted with AES "+
+				"(PBES2) or the older SHA-1 3DES/RC2 schemes, with an HMAC SHA-1, SHA-256 or SHA-512 MAC: export it again "+
+				"(e.g. openssl pkcs12 -export, or Windows' AES256-SHA256 option)")
 	}
 	return fault.Wrap(err, fault.Invalid, "invalid_pkcs12",
 		"the file is not a readable PKCS#12 (.p12/.pfx) file with a certificate and its private key")
@@ -411,11 +483,29 @@ func certView(c *store.Credential, row *store.Certificate, fields []string, now 
 		KeyAlgorithm: row.KeyAlgorithm, HolderID: row.HolderID, Version: row.Version, Credential: view(c, fields)}
 	switch {
 	case out.Expired:
-		out.Warning = fmt.Sprintf("this certificate expired on %s: it cannot sign until it is renewed", row.NotAfter.Format(time.DateOnly))
+		out.Warnings = append(out.Warnings, Warning{CertExpired,
+			fmt.Sprintf("this certificate expired on %s: it cannot sign until it is renewed", row.NotAfter.Format(time.DateOnly))})
 	case now.Before(row.NotBefore):
-		out.Warning = fmt.Sprintf("this certificate is not valid before %s", row.NotBefore.Format(time.RFC3339))
+		out.Warnings = append(out.Warnings, Warning{CertNotYetValid,
+			fmt.Sprintf("this certificate is not valid before %s", row.NotBefore.Format(time.RFC3339))})
+	}
+	if weakKey(row.KeyAlgorithm) {
+		out.Warnings = append(out.Warnings, Warning{CertWeakKey, fmt.Sprintf("this certificate's key is %s: RSA keys shorter than %d bits "+
+			"can be broken and many verifiers refuse their signatures; ask the issuer for a new certificate with a stronger key and upload it",
+			row.KeyAlgorithm, StrongRSABits)})
+	}
+	if len(out.Warnings) > 0 {
+		out.Warning = out.Warnings[0].Message
 	}
 	return out
+}
+
+// weakKey reports whether a key named by keyAlgorithm is an RSA key shorter
+// than StrongRSABits.
+func weakKey(alg string) bool {
+	bits, ok := strings.CutPrefix(alg, "RSA-")
+	n, err := strconv.Atoi(bits)
+	return ok && err == nil && n < StrongRSABits
 }
 
 func errNoCertificate(ref string) error {
@@ -540,9 +630,13 @@ func (s *Service) UploadCertificate(ctx context.Context, tenantID string, in Upl
 		out = certView(c, row, names, now)
 		// The subject may name a person and their national ID: the audit
 		// log keeps what identifies the certificate without it.
-		return s.record(ctx, tx, tenantID, "certificate.upload", c.ID, map[string]any{"name": c.Name, "version": c.CurrentVersion,
-			"created": created, "serial": row.Serial, "fingerprint_sha256": out.Fingerprint, "not_after": row.NotAfter,
-			"expired": out.Expired, "holder": row.HolderID})
+		details := map[string]any{"name": c.Name, "version": c.CurrentVersion, "created": created, "serial": row.Serial,
+			"fingerprint_sha256": out.Fingerprint, "not_after": row.NotAfter, "expired": out.Expired, "holder": row.HolderID,
+			"key_algorithm": row.KeyAlgorithm}
+		if weakKey(row.KeyAlgorithm) {
+			details["weak_key"] = true
+		}
+		return s.record(ctx, tx, tenantID, "certificate.upload", c.ID, details)
 	})
 	if err != nil {
 		return nil, wrapErr("upload certificate", err)
@@ -562,6 +656,18 @@ func (s *Service) GetCertificate(ctx context.Context, tenantID, ref string) (*Ce
 		if c.Kind != store.KindCertificate {
 			return errNoCertificate(ref)
 		}
+		// A deleted or destroyed current version is no certificate to
+		// show, as it is none to fetch, list or alert about.
+		v, err := tx.GetCredentialVersion(ctx, tenantID, c.ID, c.CurrentVersion)
+		if errors.Is(err, store.ErrNotFound) {
+			return errNoCertificate(ref)
+		}
+		if err != nil {
+			return err
+		}
+		if err := live(c, v); err != nil {
+			return err
+		}
 		row, err := tx.GetCertificate(ctx, tenantID, c.ID)
 		if errors.Is(err, store.ErrNotFound) {
 			return errNoCertificate(ref)
@@ -569,9 +675,8 @@ func (s *Service) GetCertificate(ctx context.Context, tenantID, ref string) (*Ce
 		if err != nil {
 			return err
 		}
-		f, err := s.currentFields(ctx, tx, c)
-		out = certView(c, row, f, s.now().UTC())
-		return err
+		out = certView(c, row, v.Fields, s.now().UTC())
+		return nil
 	})
 	if err != nil {
 		return nil, wrapErr("get certificate", err)
@@ -672,6 +777,25 @@ func (s *Service) restoredCertificate(ctx context.Context, tx store.Tx, c *store
 	return tx.PutCertificate(ctx, certRow(c, leaf, holder, prev, now))
 }
 
+// destroyedCertificate drops a certificate's facts (subject, serial,
+// holder, alert bookkeeping) when the version they describe is destroyed:
+// its key is gone for good, so nothing is left to renew, alert about or
+// offboard. A deleted version keeps them, unused (store.CertTx lists only
+// live current versions), since undeleting brings it back.
+func destroyedCertificate(ctx context.Context, tx store.Tx, c *store.Credential, version int) error {
+	if c.Kind != store.KindCertificate {
+		return nil
+	}
+	row, err := tx.GetCertificate(ctx, c.TenantID, c.ID)
+	if errors.Is(err, store.ErrNotFound) || err == nil && row.Version != version {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return tx.DeleteCertificate(ctx, c.TenantID, c.ID)
+}
+
 // alertLevel is one expiry alert: given once when a certificate comes
 // within before of its end.
 type alertLevel struct {
@@ -690,6 +814,19 @@ var alertLevels = []alertLevel{
 }
 
 const alertBatch = 100
+
+// certAlertDue is the most severe expiry alert due at now for a
+// certificate ending at notAfter (store.CertAlertExpired, CertAlert7Days,
+// CertAlert30Days), or "" for none: the rule the sweep applies, for
+// reports to decide alike.
+func certAlertDue(notAfter, now time.Time) string {
+	for _, lv := range alertLevels {
+		if !notAfter.After(now.Add(lv.before)) {
+			return lv.alert
+		}
+	}
+	return ""
+}
 
 // CertificateAlerts tells every tenant's active owners and admins about
 // certificates that came within 30 days, within 7 days, or past their

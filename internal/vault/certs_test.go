@@ -11,8 +11,10 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -79,6 +81,7 @@ func TestParseCertificate(t *testing.T) {
 	okCases := map[string]certtest.Options{
 		"ok/ecdsa":          {Password: p12Password},
 		"ok/rsa":            {Password: p12Password, Key: "rsa"},
+		"ok/rsa-1024":       {Password: p12Password, Key: "rsa", RSABits: 1024},
 		"ok/ed25519":        {Password: p12Password, Key: "ed25519"},
 		"ok/with a CA":      {Password: p12Password, WithCA: true},
 		"ok/empty password": {},
@@ -138,6 +141,35 @@ func TestParseCertificate(t *testing.T) {
 		{"fail/too many iterations", "pkcs12_too_costly", costly(cheap.PKCS12), p12Password},
 		{"fail/password too long", "invalid_password", good.PKCS12, strings.Repeat("x", maxP12Password+1)},
 	}
+	// Files Go cannot make, made with OpenSSL (certtest/testdata/openssl):
+	// each refusal names what is wrong and what is supported instead.
+	for _, tc := range []struct{ file, code, says string }{
+		{"dsa.p12", "unsupported_key", "a DSA key"},
+		{"ed448.p12", "unsupported_key", "an Ed448 key"},
+		{"brainpool.p12", "unsupported_key", "elliptic curve"},
+		{"rsa512.p12", "unsupported_key", "RSA-512"},
+		{"nomac.p12", "unsupported_pkcs12", "no integrity check (MAC)"},
+	} {
+		fails = append(fails, struct {
+			name, code string
+			file       []byte
+			password   string
+		}{"fail/openssl " + tc.file, tc.code, certtest.OpenSSL(tc.file), certtest.OpenSSLPassword})
+		t.Run("fail/openssl "+tc.file+" says why", func(t *testing.T) {
+			_, err := ParseCertificate(certtest.OpenSSL(tc.file), certtest.OpenSSLPassword)
+			fe, ok := fault.As(err)
+			if !ok || !strings.Contains(fe.Message, tc.says) {
+				t.Errorf("message %v does not say %q", err, tc.says)
+			}
+			supported := "Ed25519"
+			if tc.code == "unsupported_pkcs12" {
+				supported = "export it again with a MAC"
+			}
+			if ok && !strings.Contains(fe.Message, supported) {
+				t.Errorf("message %q does not say what is supported (%q)", fe.Message, supported)
+			}
+		})
+	}
 	for _, tc := range fails {
 		t.Run(tc.name, func(t *testing.T) {
 			start := time.Now()
@@ -156,6 +188,30 @@ func TestParseCertificate(t *testing.T) {
 				t.Errorf("refusing a costly file took %s", d)
 			}
 		})
+	}
+}
+
+// Decoder errors become refusals that say what is wrong; go-pkcs12 types
+// few of them, so the others are matched by text, pinned here.
+func TestPKCS12Error(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		code string
+	}{
+		{pkcs12.ErrIncorrectPassword, "wrong_password"},
+		{pkcs12.ErrDecryption, "wrong_password"},
+		{pkcs12.NotImplementedError("pbe algorithm 1.2.840.113549.1.12.1.1 is not supported"), "unsupported_pkcs12"},
+		{errors.New("pkcs12: no MAC in data"), "unsupported_pkcs12"},
+		{errors.New("pkcs12: error parsing PKCS#8 private key: x509: PKCS#8 wrapping contained private key with unknown algorithm: 1.2.840.10040.4.1"),
+			"unsupported_key"},
+		{errors.New("x509: unsupported elliptic curve"), "unsupported_key"},
+		{errors.New("pkcs12: private key missing"), "no_private_key"},
+		{errors.New("pkcs12: certificate missing"), "no_certificate"},
+		{errors.New("pkcs12: error reading P12 data: asn1: structure error"), "invalid_pkcs12"},
+	} {
+		if got := faultCode(pkcs12Error(tc.err)); got != tc.code {
+			t.Errorf("%v: %s, want %s", tc.err, got, tc.code)
+		}
 	}
 }
 
@@ -286,6 +342,66 @@ func TestSecretsRedacted(t *testing.T) {
 	for _, s := range []string{fmt.Sprintf("%v %+v %#v %s", in, in, in, in.Password), fmt.Sprintf("%v %+v %#v", sec, sec, sec), logged.String()} {
 		if strings.Contains(s, p12Password) || strings.Contains(s, "TUlJS2Zn") || strings.Contains(s, "PRIVATE KEY") {
 			t.Errorf("secret printed: %s", s)
+		}
+	}
+}
+
+// A certificate's view warns, without refusing, about an expired or not
+// yet valid certificate and an RSA key shorter than 2048 bits.
+func TestCertViewWarnings(t *testing.T) {
+	now := time.Date(2026, 11, 21, 9, 0, 0, 0, time.UTC)
+	day := 24 * time.Hour
+	c := &store.Credential{ID: "crd_1", Name: "certs/seal", Kind: store.KindCertificate}
+	for _, tc := range []struct {
+		name      string
+		alg       string
+		nb, na    time.Time
+		want      []string
+		inMessage string
+	}{
+		{"ok/valid RSA-2048", "RSA-2048", now.Add(-day), now.Add(90 * day), nil, ""},
+		{"ok/valid RSA-4096", "RSA-4096", now.Add(-day), now.Add(90 * day), nil, ""},
+		{"ok/valid ECDSA", "ECDSA-P-256", now.Add(-day), now.Add(90 * day), nil, ""},
+		{"warn/RSA-1024", "RSA-1024", now.Add(-day), now.Add(90 * day), []string{CertWeakKey}, "RSA-1024"},
+		{"warn/RSA-2047", "RSA-2047", now.Add(-day), now.Add(90 * day), []string{CertWeakKey}, "2048 bits"},
+		{"warn/expired", "ECDSA-P-256", now.Add(-400 * day), now.Add(-day), []string{CertExpired}, "expired on"},
+		{"warn/not yet valid", "ECDSA-P-256", now.Add(day), now.Add(90 * day), []string{CertNotYetValid}, "not valid before"},
+		{"warn/expired and RSA-1024", "RSA-1024", now.Add(-400 * day), now.Add(-day), []string{CertExpired, CertWeakKey}, "expired on"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			v := certView(c, &store.Certificate{KeyAlgorithm: tc.alg, NotBefore: tc.nb, NotAfter: tc.na}, nil, now)
+			var codes []string
+			for _, w := range v.Warnings {
+				codes = append(codes, w.Code)
+			}
+			if !slices.Equal(codes, tc.want) {
+				t.Errorf("warnings = %v, want %v", codes, tc.want)
+			}
+			if tc.want == nil && v.Warning != "" || tc.want != nil && (v.Warning != v.Warnings[0].Message || !strings.Contains(v.Warning, tc.inMessage)) {
+				t.Errorf("warning = %q, want the first warning's message, with %q", v.Warning, tc.inMessage)
+			}
+		})
+	}
+}
+
+// Reports decide expiry as the sweep's alerts do.
+func TestCertAlertDue(t *testing.T) {
+	now := time.Date(2026, 11, 21, 9, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		left time.Duration
+		want string
+	}{
+		{31 * 24 * time.Hour, ""},
+		{CertAlertAt30 + time.Second, ""},
+		{CertAlertAt30, store.CertAlert30Days},
+		{8 * 24 * time.Hour, store.CertAlert30Days},
+		{CertAlertAt7, store.CertAlert7Days},
+		{time.Second, store.CertAlert7Days},
+		{0, store.CertAlertExpired},
+		{-400 * 24 * time.Hour, store.CertAlertExpired},
+	} {
+		if got := certAlertDue(now.Add(tc.left), now); got != tc.want {
+			t.Errorf("%s left: %q, want %q", tc.left, got, tc.want)
 		}
 	}
 }

@@ -27,6 +27,9 @@ func FuzzParseCertificate(f *testing.F) {
 	f.Add(trust, "")
 	f.Add([]byte("0\x82\x01\x00garbage"), "")
 	f.Add([]byte{}, "x")
+	for _, name := range []string{"dsa.p12", "nomac.p12", "rsa512.p12"} {
+		f.Add(certtest.OpenSSL(name), certtest.OpenSSLPassword)
+	}
 	f.Fuzz(func(t *testing.T, der []byte, password string) {
 		// Files that ask for up to MaxPKCS12Iterations rounds are
 		// legitimate but take seconds each under coverage

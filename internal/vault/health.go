@@ -169,6 +169,15 @@ const (
 	ProblemRotationOverdue = "rotation_overdue"
 	ProblemRotationFlagged = "rotation_flagged"
 	ProblemOwnerLeft       = "owner_left"
+	// ProblemCertificateExpired: the certificate's not_after has passed
+	// (its expired alert is due).
+	ProblemCertificateExpired = "certificate_expired"
+	// ProblemCertificateExpiring: the certificate ends within
+	// CertAlertAt30 (its 30- or 7-day alert is due).
+	ProblemCertificateExpiring = "certificate_expiring"
+	// ProblemWeakKey: the certificate's key is RSA shorter than
+	// StrongRSABits.
+	ProblemWeakKey = "weak_key"
 	// ProblemUnchecked: the current version was written before health was
 	// recorded; writing the secret again checks it.
 	ProblemUnchecked = "unchecked"
@@ -201,8 +210,18 @@ type CredentialHealth struct {
 	RotationFlagReason string    `json:"rotation_flag_reason,omitempty"`
 	RotationFlaggedAt  time.Time `json:"rotation_flagged_at,omitzero"`
 	// OwnerLeft: the owner is no longer an active member or robot.
-	OwnerLeft bool     `json:"owner_left"`
-	Problems  []string `json:"problems"`
+	OwnerLeft bool `json:"owner_left"`
+	// NotAfter is when a certificate's current, live version expires, and
+	// KeyAlgorithm its key (certificates only). CertificateExpiring and
+	// CertificateExpired decide as the expiry alerts do: within
+	// CertAlertAt30 of NotAfter, and past it.
+	NotAfter            time.Time `json:"not_after,omitzero"`
+	KeyAlgorithm        string    `json:"key_algorithm,omitempty"`
+	CertificateExpiring bool      `json:"certificate_expiring"`
+	CertificateExpired  bool      `json:"certificate_expired"`
+	// WeakKey: the certificate's key is RSA shorter than StrongRSABits.
+	WeakKey  bool     `json:"weak_key"`
+	Problems []string `json:"problems"`
 }
 
 // HealthSummary counts credentials with each problem.
@@ -215,7 +234,12 @@ type HealthSummary struct {
 	RotationOverdue int `json:"rotation_overdue"`
 	RotationFlagged int `json:"rotation_flagged"`
 	OwnerLeft       int `json:"owner_left"`
-	Unchecked       int `json:"unchecked"`
+	// Certificates whose current version expired, expires within
+	// CertAlertAt30, or has a weak key.
+	CertificateExpired  int `json:"certificate_expired"`
+	CertificateExpiring int `json:"certificate_expiring"`
+	WeakKey             int `json:"weak_key"`
+	Unchecked           int `json:"unchecked"`
 }
 
 // HealthReport is the health of the credentials the caller may read.
@@ -268,6 +292,16 @@ func (s *Service) Health(ctx context.Context, tenantID string) (*HealthReport, e
 				flagged[f.ResourceID] = f
 			}
 		}
+		// The facts of each certificate's current, live version: a
+		// deleted or destroyed one is not listed.
+		certRows, err := tx.ListCertificates(ctx, store.CertificateFilter{TenantID: tenantID})
+		if err != nil {
+			return err
+		}
+		certs := make(map[string]*store.Certificate, len(certRows))
+		for i := range certRows {
+			certs[certRows[i].CredentialID] = &certRows[i]
+		}
 		readable := map[string]string{} // ID to name
 		for i := range creds {
 			if _, ok := authz.Check(p, authz.CredentialsRead, tenantID, resourceOf(&creds[i]), now); ok {
@@ -309,6 +343,15 @@ func (s *Service) Health(ctx context.Context, tenantID string) (*HealthReport, e
 				h.RotationFlagged, h.RotationFlagReason, h.RotationFlaggedAt = true, f.Reason, f.FlaggedAt
 			}
 			h.OwnerLeft = !active[c.OwnerID]
+			if row := certs[c.ID]; row != nil && c.Kind == store.KindCertificate {
+				h.NotAfter, h.KeyAlgorithm, h.WeakKey = row.NotAfter, row.KeyAlgorithm, weakKey(row.KeyAlgorithm)
+				switch certAlertDue(row.NotAfter, now) {
+				case store.CertAlertExpired:
+					h.CertificateExpired = true
+				case store.CertAlert7Days, store.CertAlert30Days:
+					h.CertificateExpiring = true
+				}
+			}
 			// A certificate's password only opens its PKCS#12 file: it is never
 			// judged.
 			unchecked := v != nil && c.Kind != store.KindCertificate && v.Strength < 0 && uncheckedFields(v.Fields)
@@ -323,6 +366,9 @@ func (s *Service) Health(ctx context.Context, tenantID string) (*HealthReport, e
 				{h.RotationOverdue, ProblemRotationOverdue, &rep.Summary.RotationOverdue},
 				{h.RotationFlagged, ProblemRotationFlagged, &rep.Summary.RotationFlagged},
 				{h.OwnerLeft, ProblemOwnerLeft, &rep.Summary.OwnerLeft},
+				{h.CertificateExpired, ProblemCertificateExpired, &rep.Summary.CertificateExpired},
+				{h.CertificateExpiring, ProblemCertificateExpiring, &rep.Summary.CertificateExpiring},
+				{h.WeakKey, ProblemWeakKey, &rep.Summary.WeakKey},
 				{unchecked, ProblemUnchecked, &rep.Summary.Unchecked},
 			} {
 				if pr.on {
@@ -419,15 +465,22 @@ const (
 	ReasonFlagged   = "flagged"
 	ReasonBreached  = "breached"
 	ReasonOwnerLeft = "owner_left"
+	// ReasonCertificateExpired and ReasonCertificateExpiring: a
+	// certificate to renew, past its end or within CertAlertAt30 of it
+	// (or within the window, when that is longer).
+	ReasonCertificateExpired  = "certificate_expired"
+	ReasonCertificateExpiring = "certificate_expiring"
 )
 
 // RotationItem is a credential to rotate and why.
 type RotationItem struct {
-	ID       string           `json:"id"`
-	Name     string           `json:"name"`
-	Kind     string           `json:"kind"`
-	OwnerID  string           `json:"owner_id"`
-	RotateBy time.Time        `json:"rotate_by,omitzero"`
+	ID       string    `json:"id"`
+	Name     string    `json:"name"`
+	Kind     string    `json:"kind"`
+	OwnerID  string    `json:"owner_id"`
+	RotateBy time.Time `json:"rotate_by,omitzero"`
+	// NotAfter is when a certificate expires (certificates only).
+	NotAfter time.Time        `json:"not_after,omitzero"`
 	Reasons  []RotationReason `json:"reasons"`
 }
 
@@ -440,7 +493,9 @@ type RotationList struct {
 
 // RotationNeeded lists the credentials the caller may read that should be
 // rotated: rotate-by passed or within the window, flagged by an
-// offboarding, breached, or owned by someone who left.
+// offboarding, breached, owned by someone who left, or a certificate
+// that expired or ends within CertAlertAt30 (as its alerts decide) or
+// within the window, whichever is longer.
 func (s *Service) RotationNeeded(ctx context.Context, tenantID string, within time.Duration) (*RotationList, error) {
 	if within < 0 || within > MaxRotationWindow {
 		return nil, invalid("invalid_within", "within must be between 0 and %d days", int(MaxRotationWindow/(24*time.Hour)))
@@ -468,8 +523,18 @@ func (s *Service) RotationNeeded(ctx context.Context, tenantID string, within ti
 		if h.OwnerLeft {
 			rs = append(rs, RotationReason{ReasonOwnerLeft, "its owner " + h.OwnerID + " is no longer an active member: give it an owner and rotate it"})
 		}
+		switch {
+		case h.NotAfter.IsZero():
+		case h.CertificateExpired:
+			rs = append(rs, RotationReason{ReasonCertificateExpired, "the certificate expired on " + h.NotAfter.Format(time.DateOnly) +
+				": it can no longer sign; renew it with its issuer and upload the new one"})
+		case h.CertificateExpiring || !h.NotAfter.After(now.Add(within)):
+			rs = append(rs, RotationReason{ReasonCertificateExpiring, fmt.Sprintf("the certificate expires on %s (%d days left): "+
+				"renew it with its issuer and upload the new one", h.NotAfter.Format(time.DateOnly), daysLeft(h.NotAfter, now))})
+		}
 		if len(rs) > 0 {
-			out.Credentials = append(out.Credentials, RotationItem{ID: h.ID, Name: h.Name, Kind: h.Kind, OwnerID: h.OwnerID, RotateBy: h.RotateBy, Reasons: rs})
+			out.Credentials = append(out.Credentials, RotationItem{ID: h.ID, Name: h.Name, Kind: h.Kind, OwnerID: h.OwnerID, RotateBy: h.RotateBy,
+				NotAfter: h.NotAfter, Reasons: rs})
 		}
 	}
 	return out, nil

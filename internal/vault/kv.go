@@ -273,6 +273,9 @@ func (s *Service) ChangeVersions(ctx context.Context, tenantID, ref, op string, 
 					!errors.Is(err, store.ErrNotFound) {
 					return err
 				}
+				if err := destroyedCertificate(ctx, tx, c, n); err != nil {
+					return err
+				}
 			}
 			if err := tx.UpdateCredentialVersion(ctx, v); err != nil {
 				return err

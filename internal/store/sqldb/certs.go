@@ -3,6 +3,7 @@ package sqldb
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/custodia-project/custodia/internal/store"
@@ -62,6 +63,9 @@ func (t *tx) GetCertificate(ctx context.Context, tenantID, credentialID string) 
 	return &c, nil
 }
 
+// liveCertificateCols are certificateCols of the alias ce.
+var liveCertificateCols = "ce." + strings.Join(strings.Fields(strings.ReplaceAll(certificateCols, ",", " ")), ", ce.")
+
 func (t *tx) ListCertificates(ctx context.Context, f store.CertificateFilter) ([]store.Certificate, error) {
 	limit := limitOr(f.Limit, 10000, 10000)
 	unalerted := ""
@@ -70,15 +74,20 @@ func (t *tx) ListCertificates(ctx context.Context, f store.CertificateFilter) ([
 		if !ok {
 			return nil, fmt.Errorf("%s: list certificates: unknown alert %q", t.d.Name, f.Unalerted)
 		}
-		unalerted = ` AND ` + col + ` = 0`
+		unalerted = ` AND ce.` + col + ` = 0`
 	}
 	by := int64(-1)
 	if !f.ExpiresBy.IsZero() {
 		by = toMicros(f.ExpiresBy)
 	}
-	rows, err := t.query(ctx, `SELECT `+certificateCols+` FROM certificates
-		WHERE ($1 = '' OR tenant_id = $1) AND ($2 = '' OR holder_id = $2) AND (CAST($3 AS BIGINT) < 0 OR not_after <= $3)`+unalerted+`
-		ORDER BY not_after, tenant_id, credential_id LIMIT $4`, f.TenantID, f.HolderID, by, limit)
+	// Only facts of a credential's current version, and only while that
+	// version is neither deleted nor destroyed.
+	rows, err := t.query(ctx, `SELECT `+liveCertificateCols+` FROM certificates ce
+		JOIN credentials c ON c.tenant_id = ce.tenant_id AND c.id = ce.credential_id AND c.current_version = ce.version
+		JOIN credential_versions v ON v.tenant_id = ce.tenant_id AND v.credential_id = ce.credential_id AND v.version = ce.version
+		WHERE v.deleted_at = 0 AND v.destroyed_at = 0
+		  AND ($1 = '' OR ce.tenant_id = $1) AND ($2 = '' OR ce.holder_id = $2) AND (CAST($3 AS BIGINT) < 0 OR ce.not_after <= $3)`+unalerted+`
+		ORDER BY ce.not_after, ce.tenant_id, ce.credential_id LIMIT $4`, f.TenantID, f.HolderID, by, limit)
 	if err != nil {
 		return nil, t.wrap("list certificates", err)
 	}

@@ -19,8 +19,12 @@ func testCertificates(t *testing.T, s store.Store) {
 	day := 24 * time.Hour
 	mkCred := func(tenant, id, name string) {
 		update(t, s, func(tx store.Tx) error {
-			return tx.InsertCredential(ctx, &store.Credential{TenantID: tenant, ID: id, Name: name, Group: "certs", Kind: store.KindCertificate,
-				OwnerID: "m1", MaxVersions: 10, CurrentVersion: 1, CreatedBy: "m1", CreatedAt: t0, UpdatedAt: t0})
+			if err := tx.InsertCredential(ctx, &store.Credential{TenantID: tenant, ID: id, Name: name, Group: "certs", Kind: store.KindCertificate,
+				OwnerID: "m1", MaxVersions: 10, CurrentVersion: 1, CreatedBy: "m1", CreatedAt: t0, UpdatedAt: t0}); err != nil {
+				return err
+			}
+			return tx.InsertCredentialVersion(ctx, &store.CredentialVersion{TenantID: tenant, CredentialID: id, Version: 1,
+				Fields: []string{"certificate", "private_key"}, Strength: -1, CreatedBy: "m1", CreatedAt: t0})
 		})
 	}
 	mkCert := func(tenant, id, holder string, notAfter time.Time) *store.Certificate {
@@ -84,6 +88,47 @@ func testCertificates(t *testing.T, s store.Store) {
 	}
 	if got := ids(store.CertificateFilter{TenantID: "t1", Limit: 1}); !slices.Equal(got, []string{"crd_b"}) {
 		t.Errorf("limit = %v", got)
+	}
+
+	// Only live certificates are listed: the facts of a current version
+	// that is deleted or destroyed, or of a version that is no longer the
+	// current one, are not (GetCertificate still reads them).
+	setVersion := func(id string, change func(*store.CredentialVersion)) {
+		t.Helper()
+		update(t, s, func(tx store.Tx) error {
+			v, err := tx.GetCredentialVersion(ctx, "t1", id, 1)
+			if err != nil {
+				return err
+			}
+			change(v)
+			return tx.UpdateCredentialVersion(ctx, v)
+		})
+	}
+	setVersion("crd_a", func(v *store.CredentialVersion) { v.DeletedAt = t0.Add(time.Hour) })
+	setVersion("crd_c", func(v *store.CredentialVersion) { v.DestroyedAt = t0.Add(time.Hour) })
+	if got := ids(store.CertificateFilter{TenantID: "t1"}); !slices.Equal(got, []string{"crd_b"}) {
+		t.Errorf("with crd_a's version deleted and crd_c's destroyed = %v", got)
+	}
+	if got := ids(store.CertificateFilter{TenantID: "t1", HolderID: "mem_1"}); len(got) != 0 {
+		t.Errorf("by holder, none live = %v", got)
+	}
+	view(t, s, func(tx store.Tx) error {
+		if got, err := tx.GetCertificate(ctx, "t1", "crd_a"); err != nil || got.Serial != "4f2a" {
+			t.Errorf("GetCertificate of a deleted version = %+v, %v", got, err)
+		}
+		return nil
+	})
+	setVersion("crd_a", func(v *store.CredentialVersion) { v.DeletedAt = time.Time{} })
+	update(t, s, func(tx store.Tx) error {
+		c, err := tx.GetCredential(ctx, "t2", "crd_d")
+		if err != nil {
+			return err
+		}
+		c.CurrentVersion = 2 // a version the facts do not describe
+		return tx.UpdateCredential(ctx, c)
+	})
+	if got := ids(store.CertificateFilter{ExpiresBy: t0.Add(30 * day)}); !slices.Equal(got, []string{"crd_b", "crd_a"}) {
+		t.Errorf("undeleted crd_a, crd_d's facts of an older version = %v", got)
 	}
 
 	// Alerts are marked once: the second mark reports false and keeps the

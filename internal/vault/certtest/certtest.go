@@ -1,6 +1,8 @@
 // Package certtest makes real PKCS#12 files for tests: a fresh key, a
 // certificate for it (self-signed, or issued by a fresh CA that rides along
-// in the chain), encoded with go-pkcs12. Only tests import it.
+// in the chain), encoded with go-pkcs12. Files Go cannot make (DSA keys,
+// no MAC) were made once with OpenSSL and are served by OpenSSL. Only
+// tests import it.
 package certtest
 
 import (
@@ -12,6 +14,7 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"embed"
 	"math/big"
 	"time"
 
@@ -30,6 +33,9 @@ type Options struct {
 	Password     string
 	// Key is "ecdsa" (default), "rsa" or "ed25519".
 	Key string
+	// RSABits is the size of an "rsa" key (0: 2048; Go makes none under
+	// 1024).
+	RSABits int
 	// WithCA issues the leaf from a new CA and puts the CA in the chain.
 	WithCA bool
 	// WrongKey stores another key than the certificate's.
@@ -46,10 +52,13 @@ type Result struct {
 	Key    crypto.Signer
 }
 
-func newKey(kind string) (crypto.Signer, error) {
+func newKey(kind string, rsaBits int) (crypto.Signer, error) {
 	switch kind {
 	case "rsa":
-		return rsa.GenerateKey(rand.Reader, 2048)
+		if rsaBits == 0 {
+			rsaBits = 2048
+		}
+		return rsa.GenerateKey(rand.Reader, rsaBits)
 	case "ed25519":
 		_, k, err := ed25519.GenerateKey(rand.Reader)
 		return k, err
@@ -68,7 +77,7 @@ func New(o Options) (*Result, error) {
 	if o.NotAfter.IsZero() {
 		o.NotAfter = o.NotBefore.Add(365 * 24 * time.Hour)
 	}
-	key, err := newKey(o.Key)
+	key, err := newKey(o.Key, o.RSABits)
 	if err != nil {
 		return nil, err
 	}
@@ -111,7 +120,7 @@ func New(o Options) (*Result, error) {
 	}
 	stored := key
 	if o.WrongKey {
-		if stored, err = newKey(o.Key); err != nil {
+		if stored, err = newKey(o.Key, o.RSABits); err != nil {
 			return nil, err
 		}
 	}
@@ -136,4 +145,21 @@ func TrustStore(password string) ([]byte, error) {
 		return nil, err
 	}
 	return pkcs12.Modern.EncodeTrustStore([]*x509.Certificate{r.Leaf}, password)
+}
+
+// OpenSSLPassword opens every file OpenSSL returns.
+const OpenSSLPassword = "Kx-cert-pass-9261"
+
+//go:embed testdata/openssl/*.p12
+var openssl embed.FS
+
+// OpenSSL returns a PKCS#12 file made with OpenSSL (testdata/openssl, whose
+// README.md says how and what each holds): "dsa.p12", "ed448.p12",
+// "brainpool.p12", "rsa512.p12" or "nomac.p12".
+func OpenSSL(name string) []byte {
+	b, err := openssl.ReadFile("testdata/openssl/" + name)
+	if err != nil {
+		panic(err)
+	}
+	return b
 }
