@@ -91,7 +91,7 @@ without a MAC (openssl pkcs12 -nomac) are refused, saying why.`,
 	list := &cobra.Command{Use: "list", Short: "List certificates, soonest expiry first (never keys)", Args: exactArgs(0, "no arguments")}
 	var within string
 	list.Flags().StringVar(&within, "expiring-within", "", "only those expiring within this long, e.g. 30d (expired ones included)")
-	tenantSub(e, list, func(b string, _ []string) (request, error) {
+	tenantTable(e, list, func(b string, _ []string) (request, error) {
 		q := url.Values{}
 		if within != "" {
 			if _, err := api.ParseWindow("expiring_within", within, true); err != nil {
@@ -100,15 +100,15 @@ without a MAC (openssl pkcs12 -nomac) are refused, saying why.`,
 			q.Set("expiring_within", within)
 		}
 		return request{method: http.MethodGet, path: b + "/certificates", query: q}, nil
-	}, listTable(e, "NAME EXPIRES DAYS-LEFT HOLDER SUBJECT", func(r *api.CertificateList, row func(...string)) {
+	}, "NAME EXPIRES DAYS-LEFT HOLDER SUBJECT", func(r *api.CertificateList, who func(string) string, row func(...string)) {
 		for _, c := range r.Certificates {
 			days := fmt.Sprint(c.DaysLeft)
 			if c.Expired {
 				days = "expired"
 			}
-			row(c.Credential.Name, fmtDate(c.NotAfter), days, dash(c.HolderID), c.Subject)
+			row(c.Credential.Name, fmtDate(c.NotAfter), days, dash(who(c.HolderID)), c.Subject)
 		}
-	}), nil)
+	})
 
 	show := &cobra.Command{Use: "show NAME", Short: "Show a certificate's subject, issuer, serial, validity and holder (never its key)",
 		Args: exactArgs(1, "the certificate's name or ID")}
