@@ -704,3 +704,44 @@ func TestCertificateHolderOffboarded(t *testing.T) {
 		}
 	})
 }
+
+// A certificate renewed when its rotation was due is that rotation, as a
+// credential's new secret is: the date is done with and audited; a date
+// given with the renewal is kept.
+func TestCertificateRenewalIsTheRotation(t *testing.T) {
+	n := newNode(t, engines()[0].open(t))
+	n.initAndUnseal()
+	tid := n.createTenant("acme")
+	owner := n.pat(n.owner("acme"))
+	year := 365 * 24 * time.Hour
+	upload := func(rotateBy string) resp {
+		body := map[string]any{"name": "certs/seal", "pkcs12": base64.StdEncoding.EncodeToString(n.p12(year, nil).PKCS12), "password": certPassword}
+		if rotateBy != "" {
+			body["rotate_by"] = rotateBy
+		}
+		return n.do("POST", "/api/v1/tenants/acme/certificates", owner, body)
+	}
+	rotateBy := func() string {
+		var c struct {
+			RotateBy string `json:"rotate_by"`
+		}
+		n.do("GET", "/api/v1/tenants/acme/credentials/certs%2Fseal", owner, nil).json(t, &c)
+		return c.RotateBy
+	}
+	if r := upload("2026-11-25T00:00:00Z"); r.status != 201 {
+		t.Fatalf("upload: %d %s", r.status, r.body)
+	}
+	if r := upload(""); r.status != 200 {
+		t.Fatalf("renewal: %d %s", r.status, r.body)
+	}
+	if got := rotateBy(); got != "" {
+		t.Errorf("rotate_by after a renewal when due = %q, want none", got)
+	}
+	uploads := n.auditDetails(tid, "certificate.upload")
+	if len(uploads) != 2 || uploads[1]["rotate_by_done"] != "2026-11-25T00:00:00Z" {
+		t.Errorf("renewal audit = %v", uploads)
+	}
+	if r := upload("2027-10-01T00:00:00Z"); r.status != 200 || rotateBy() != "2027-10-01T00:00:00Z" {
+		t.Errorf("renewal with the next date: %d, rotate_by %q", r.status, rotateBy())
+	}
+}

@@ -600,9 +600,9 @@ func (s *Service) UploadCertificate(ctx context.Context, tenantID string, in Upl
 		if in.Notes != "" {
 			c.Notes = in.Notes
 		}
-		if !in.RotateBy.IsZero() {
-			c.RotateBy = in.RotateBy.UTC()
-		}
+		// A renewal uploaded when the rotation was due is that rotation,
+		// as for any credential's new secret.
+		rotateDone := setRotateBy(c, in.RotateBy, true, now)
 		c.UpdatedAt = now
 		c.CurrentVersion++
 		// A certificate's file password is no login password: it is not
@@ -635,6 +635,9 @@ func (s *Service) UploadCertificate(ctx context.Context, tenantID string, in Upl
 			"key_algorithm": row.KeyAlgorithm}
 		if weakKey(row.KeyAlgorithm) {
 			details["weak_key"] = true
+		}
+		if !rotateDone.IsZero() {
+			details["rotate_by_done"] = rotateDone
 		}
 		return s.record(ctx, tx, tenantID, "certificate.upload", c.ID, details)
 	})

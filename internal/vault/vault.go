@@ -481,15 +481,8 @@ func (s *Service) Put(ctx context.Context, tenantID string, in PutInput) (*Crede
 		if in.Labels != nil {
 			c.Labels = in.Labels
 		}
-		switch {
-		case !in.RotateBy.IsZero():
-			c.RotateBy = in.RotateBy.UTC()
-		case in.Secret != nil && !c.RotateBy.IsZero() && c.RotateBy.Before(now.Add(DefaultRotationWindow)):
-			// A new secret written when the rotation was overdue or due
-			// is that rotation: the date is done with (set the next one
-			// with rotate_by).
-			details["rotate_by_done"] = c.RotateBy
-			c.RotateBy = time.Time{}
+		if done := setRotateBy(c, in.RotateBy, in.Secret != nil, now); !done.IsZero() {
+			details["rotate_by_done"] = done
 		}
 		if in.MaxVersions != 0 {
 			c.MaxVersions = in.MaxVersions
@@ -544,6 +537,23 @@ func (s *Service) Put(ctx context.Context, tenantID string, in PutInput) (*Crede
 		return nil, wrapErr("put", err)
 	}
 	return &out, nil
+}
+
+// setRotateBy applies a write's rotate_by to c: a date given is kept. A
+// new secret (a certificate's renewal too) written without one when the
+// rotation was overdue or due within DefaultRotationWindow is that
+// rotation: the date is done with, and returned (zero otherwise); the next
+// one is set with rotate_by.
+func setRotateBy(c *store.Credential, given time.Time, newSecret bool, now time.Time) time.Time {
+	switch {
+	case !given.IsZero():
+		c.RotateBy = given.UTC()
+	case newSecret && !c.RotateBy.IsZero() && c.RotateBy.Before(now.Add(DefaultRotationWindow)):
+		done := c.RotateBy
+		c.RotateBy = time.Time{}
+		return done
+	}
+	return time.Time{}
 }
 
 // sealVersion seals fields as version c.CurrentVersion of c, with the
