@@ -134,6 +134,31 @@ func parseDuration(s string, max time.Duration) (time.Duration, error) {
 	return d, nil
 }
 
+// subjectID is the ID of the member (by email) or robot (by name) ref
+// names, whatever its status: a list of grants also shows a disabled
+// robot's or a former member's.
+func subjectID(ctx context.Context, tx store.Tx, tenantID, ref string) (string, error) {
+	if strings.Contains(ref, "@") {
+		email, _ := identity.NormalizeEmail(ref)
+		m, err := tx.GetMemberByEmail(ctx, tenantID, email)
+		if err == nil {
+			return m.ID, nil
+		}
+		if !errors.Is(err, store.ErrNotFound) {
+			return "", err
+		}
+	} else {
+		r, err := tx.GetRobot(ctx, tenantID, ref)
+		if err == nil {
+			return r.ID, nil
+		}
+		if !errors.Is(err, store.ErrNotFound) {
+			return "", err
+		}
+	}
+	return "", fault.New(fault.NotFound, "not_found", "no member or robot %q", ref)
+}
+
 // resolveSubject finds an active member or robot of the tenant.
 func resolveSubject(ctx context.Context, tx store.Tx, tenantID, ref string) (typ, id string, err error) {
 	if strings.HasPrefix(ref, "rbt_") || !strings.Contains(ref, "@") && !strings.HasPrefix(ref, "mem_") {
@@ -214,6 +239,13 @@ func (s *Service) Grants(ctx context.Context, tenantID, subject string, live boo
 	}
 	var out []store.Grant
 	err := s.store.View(ctx, func(tx store.Tx) error {
+		if subject != "" && !strings.HasPrefix(subject, "mem_") && !strings.HasPrefix(subject, "rbt_") {
+			id, err := subjectID(ctx, tx, tenantID, subject)
+			if err != nil {
+				return err
+			}
+			f.SubjectID = id
+		}
 		var err error
 		out, err = tx.ListGrants(ctx, f)
 		return err

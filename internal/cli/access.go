@@ -140,7 +140,7 @@ func grantCmd(e *env) *cobra.Command {
 	list := &cobra.Command{Use: "list", Short: "List grants", Args: exactArgs(0, "no arguments")}
 	var subject string
 	var live bool
-	list.Flags().StringVar(&subject, "subject", "", "only this subject (member or robot ID)")
+	list.Flags().StringVar(&subject, "subject", "", "only this subject: a member (ID or email) or robot (ID or name)")
 	list.Flags().BoolVar(&live, "live", false, "only grants in force now")
 	tenantTable(e, list, func(b string, _ []string) (request, error) {
 		q := url.Values{}
