@@ -198,6 +198,9 @@ func printCredWith(e *env, raw json.RawMessage, who func(id string) string) erro
 	w("Group", c.Group)
 	w("Owner", who(c.OwnerID))
 	w("Version", fmt.Sprint(c.CurrentVersion))
+	if c.CASRequired {
+		w("Check-and-set", "required (--cas on every write and restore)")
+	}
 	w("Fields", dash(strings.Join(c.Fields, ", ")))
 	w("Rotate by", fmtDate(c.RotateBy))
 	rv := "nobody (write-only)"

@@ -59,6 +59,8 @@ token serials) are refused: a stolen vault must not be enough to move money.`,
 	fs.StringSliceVar(&labels, "label", nil, "label key=value (repeatable)")
 	fs.IntVar(&in.MaxVersions, "max-versions", 0, "versions kept (default 10)")
 	fs.IntVar(&cas, "cas", -1, "check-and-set: the version this write replaces (0: must not exist)")
+	var casRequired bool
+	fs.BoolVar(&casRequired, "cas-required", false, "require --cas of every later write and restore (--cas-required=false: no longer)")
 	fs.BoolVar(&secretStdin, "secret-stdin", false, "read the secret from stdin")
 	fs.BoolVar(&generate, "generate", false, "generate the password by the institution's rules, store it and print it once")
 	fs.StringVar(&rule, "rule", "", "password rule for --generate: "+strings.Join(secretcheck.RuleNames(), ", "))
@@ -93,6 +95,9 @@ token serials) are refused: a stolen vault must not be enough to move money.`,
 		}
 		if cas >= 0 {
 			in.CAS = &cas
+		}
+		if fs.Changed("cas-required") {
+			in.CASRequired = &casRequired
 		}
 		if rule != "" && !generate {
 			return usageErr("--rule goes with --generate")

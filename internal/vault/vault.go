@@ -99,6 +99,10 @@ type PutInput struct {
 	SealedSecret string `json:"sealed_secret,omitempty"`
 	// CAS, when set, must equal the current version (0: must not exist).
 	CAS *int `json:"cas,omitempty"`
+	// CASRequired, when set, turns check-and-set on or off for the
+	// credential's later writes and restores (as /v1 metadata's
+	// cas_required does).
+	CASRequired *bool `json:"cas_required,omitempty"`
 }
 
 // Credential is what anyone with credentials.read may see: never a secret.
@@ -116,6 +120,9 @@ type Credential struct {
 	Revealable     []string          `json:"revealable_to"`
 	CurrentVersion int               `json:"current_version"`
 	MaxVersions    int               `json:"max_versions"`
+	// CASRequired: every write and restore must name the version it
+	// replaces (cas).
+	CASRequired bool `json:"cas_required"`
 	// Fields are the current version's field names (never values);
 	// lists leave them out.
 	Fields    []string  `json:"fields,omitempty"`
@@ -160,7 +167,7 @@ func view(c *store.Credential, fields []string) Credential {
 	}
 	return Credential{ID: c.ID, Name: c.Name, Group: c.Group, Kind: c.Kind, Institution: c.Institution, LoginID: c.LoginID,
 		Notes: c.Notes, OwnerID: c.OwnerID, Labels: c.Labels, RotateBy: c.RotateBy, Revealable: rv,
-		CurrentVersion: c.CurrentVersion, MaxVersions: c.MaxVersions, Fields: fields, CreatedBy: c.CreatedBy,
+		CurrentVersion: c.CurrentVersion, MaxVersions: c.MaxVersions, CASRequired: c.CASRequired, Fields: fields, CreatedBy: c.CreatedBy,
 		CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt}
 }
 
@@ -486,6 +493,10 @@ func (s *Service) Put(ctx context.Context, tenantID string, in PutInput) (*Crede
 		}
 		if in.MaxVersions != 0 {
 			c.MaxVersions = in.MaxVersions
+		}
+		if in.CASRequired != nil && *in.CASRequired != c.CASRequired {
+			c.CASRequired = *in.CASRequired
+			details["cas_required"] = c.CASRequired
 		}
 		c.UpdatedAt = now
 		details["name"], details["kind"] = c.Name, c.Kind
