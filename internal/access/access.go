@@ -134,46 +134,20 @@ func parseDuration(s string, max time.Duration) (time.Duration, error) {
 	return d, nil
 }
 
-// subjectID is the ID of the member (by email) or robot (by name) ref
-// names, whatever its status: a list of grants also shows a disabled
-// robot's or a former member's.
-func subjectID(ctx context.Context, tx store.Tx, tenantID, ref string) (string, error) {
-	if strings.Contains(ref, "@") {
-		email, _ := identity.NormalizeEmail(ref)
-		m, err := tx.GetMemberByEmail(ctx, tenantID, email)
-		if err == nil {
-			return m.ID, nil
-		}
-		if !errors.Is(err, store.ErrNotFound) {
-			return "", err
-		}
-	} else {
-		r, err := tx.GetRobot(ctx, tenantID, ref)
-		if err == nil {
-			return r.ID, nil
-		}
-		if !errors.Is(err, store.ErrNotFound) {
-			return "", err
-		}
-	}
-	return "", fault.New(fault.NotFound, "not_found", "no member or robot %q", ref)
-}
-
-// resolveSubject finds an active member or robot of the tenant.
-func resolveSubject(ctx context.Context, tx store.Tx, tenantID, ref string) (typ, id string, err error) {
+// findSubject finds the member (by ID or email) or robot (by ID or name)
+// ref names, whatever its status; exactly one of the two is returned.
+func findSubject(ctx context.Context, tx store.Tx, tenantID, ref string) (*store.Member, *store.Robot, error) {
 	if strings.HasPrefix(ref, "rbt_") || !strings.Contains(ref, "@") && !strings.HasPrefix(ref, "mem_") {
 		r, err := tx.GetRobot(ctx, tenantID, ref)
 		if err == nil {
-			if r.Status != store.RobotActive {
-				return "", "", fault.New(fault.Conflict, "robot_disabled", "robot %q is disabled", r.Name)
-			}
-			return store.SubjectRobot, r.ID, nil
+			return nil, r, nil
 		}
 		if !errors.Is(err, store.ErrNotFound) {
-			return "", "", err
+			return nil, nil, err
 		}
 	}
 	var m *store.Member
+	var err error
 	if strings.Contains(ref, "@") {
 		email, _ := identity.NormalizeEmail(ref)
 		m, err = tx.GetMemberByEmail(ctx, tenantID, email)
@@ -181,12 +155,22 @@ func resolveSubject(ctx context.Context, tx store.Tx, tenantID, ref string) (typ
 		m, err = tx.GetMember(ctx, tenantID, ref)
 	}
 	if errors.Is(err, store.ErrNotFound) {
-		return "", "", fault.New(fault.NotFound, "not_found", "no member or robot %q", ref)
+		return nil, nil, fault.New(fault.NotFound, "not_found", "no member or robot %q", ref)
 	}
-	if err != nil {
+	return m, nil, err
+}
+
+// resolveSubject finds an active member or robot of the tenant.
+func resolveSubject(ctx context.Context, tx store.Tx, tenantID, ref string) (typ, id string, err error) {
+	m, r, err := findSubject(ctx, tx, tenantID, ref)
+	switch {
+	case err != nil:
 		return "", "", err
-	}
-	if m.Status != store.MemberActive {
+	case r != nil && r.Status != store.RobotActive:
+		return "", "", fault.New(fault.Conflict, "robot_disabled", "robot %q is disabled", r.Name)
+	case r != nil:
+		return store.SubjectRobot, r.ID, nil
+	case m.Status != store.MemberActive:
 		return "", "", fault.New(fault.Conflict, "member_inactive", "member %s is %s", m.ID, m.Status)
 	}
 	return store.SubjectMember, m.ID, nil
@@ -239,12 +223,19 @@ func (s *Service) Grants(ctx context.Context, tenantID, subject string, live boo
 	}
 	var out []store.Grant
 	err := s.store.View(ctx, func(tx store.Tx) error {
+		// An email or a robot's name is looked up, whatever the
+		// subject's status: the list shows a disabled robot's grants and
+		// a former member's. An ID is taken as it is.
 		if subject != "" && !strings.HasPrefix(subject, "mem_") && !strings.HasPrefix(subject, "rbt_") {
-			id, err := subjectID(ctx, tx, tenantID, subject)
-			if err != nil {
+			m, r, err := findSubject(ctx, tx, tenantID, subject)
+			switch {
+			case err != nil:
 				return err
+			case r != nil:
+				f.SubjectID = r.ID
+			default:
+				f.SubjectID = m.ID
 			}
-			f.SubjectID = id
 		}
 		var err error
 		out, err = tx.ListGrants(ctx, f)

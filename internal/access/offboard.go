@@ -203,16 +203,10 @@ func (s *Service) Offboard(ctx context.Context, tenantID, ref string, in Offboar
 				return fault.New(fault.Invalid, "transfer_required", "member %s owns credential %q; name who takes it over with transfer_to", m.ID, creds[i].Name)
 			}
 			creds[i].OwnerID, creds[i].UpdatedAt = heir.ID, now
-			// A leaver's name no longer unlocks a reveal.
-			before := len(creds[i].Revealable)
-			creds[i].Revealable = slices.DeleteFunc(creds[i].Revealable, func(id string) bool { return id == m.ID })
 			if err := tx.UpdateCredential(ctx, &creds[i]); err != nil {
 				return err
 			}
 			rep.Transferred = append(rep.Transferred, "credential:"+creds[i].ID)
-			if len(creds[i].Revealable) < before {
-				rep.RevealableRemoved = append(rep.RevealableRemoved, store.ResourceCredential+":"+creds[i].ID)
-			}
 		}
 		if err := unrevealable(ctx, tx, tenantID, m.ID, now, rep); err != nil {
 			return err
@@ -261,8 +255,7 @@ func (s *Service) Offboard(ctx context.Context, tenantID, ref string, in Offboar
 }
 
 // unrevealable takes a leaver off the revealable list of every credential
-// of the tenant that names them and does not belong to them (their own
-// were handed over with the list pruned). The name unlocks nothing once
+// of the tenant that names them. The name unlocks nothing once
 // they are gone (an offboarded member cannot sign in), but a list that
 // still shows them misleads whoever reads it.
 func unrevealable(ctx context.Context, tx store.Tx, tenantID, memberID string, now time.Time, rep *Report) error {
@@ -275,7 +268,7 @@ func unrevealable(ctx context.Context, tx store.Tx, tenantID, memberID string, n
 		}
 		for i := range creds {
 			c := &creds[i]
-			if c.OwnerID == memberID || !slices.Contains(c.Revealable, memberID) {
+			if !slices.Contains(c.Revealable, memberID) {
 				continue
 			}
 			c.Revealable = slices.DeleteFunc(c.Revealable, func(id string) bool { return id == memberID })

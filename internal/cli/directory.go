@@ -42,7 +42,7 @@ func (d *directory) name(id string) string {
 		return kind + ":" + d.name(rest)
 	}
 	prefix, _, ok := strings.Cut(id, "_")
-	if !ok || d == nil || d.cl == nil {
+	if !ok || d.cl == nil {
 		return id
 	}
 	if !d.asked[prefix] {
