@@ -24,7 +24,8 @@ type directory struct {
 	cl    *client.Client
 	base  string // the tenant's API base, /api/v1/tenants/T
 	names map[string]string
-	asked map[string]bool // ID prefix → listed already
+	asked map[string]bool // ID prefix → listed already (every page of it)
+	next  string          // credentials: the next page's "after"
 }
 
 func newDirectory(c *cobra.Command, base string) *directory {
@@ -32,8 +33,10 @@ func newDirectory(c *cobra.Command, base string) *directory {
 	return &directory{ctx: c.Context(), cl: cl, base: base, names: map[string]string{}, asked: map[string]bool{}}
 }
 
-// directoryPage bounds the credentials a table's names are looked up in.
-const directoryPage = 1000
+// directoryPage is how many credentials one request of the directory
+// lists (the API's largest page); an ID not found on the pages read so far
+// reads the next, so a tenant's every credential can be named.
+var directoryPage = 1000
 
 // name is what to show for id. Subjects written "member:ID" or
 // "robot:ID" keep their kind.
@@ -45,14 +48,15 @@ func (d *directory) name(id string) string {
 	if !ok || d.cl == nil {
 		return id
 	}
-	if !d.asked[prefix] {
-		d.asked[prefix] = true
+	for {
+		if n, ok := d.names[id]; ok && n != "" {
+			return n
+		}
+		if d.asked[prefix] {
+			return id
+		}
 		d.load(prefix)
 	}
-	if n, ok := d.names[id]; ok && n != "" {
-		return n
-	}
-	return id
 }
 
 // long is name with the ID after it, for a detail view where both fit:
@@ -64,9 +68,11 @@ func (d *directory) long(id string) string {
 	return id
 }
 
-// load lists one kind of thing; an error (no right to list it) leaves
-// its IDs as they are.
+// load lists one kind of thing (credentials a page at a time; asked is set
+// after the last); an error (no right to list it) leaves its IDs as they
+// are.
 func (d *directory) load(prefix string) {
+	d.asked[prefix] = true
 	get := func(path string, q url.Values, v any) bool {
 		var raw json.RawMessage
 		if err := d.cl.Do(d.ctx, http.MethodGet, d.base+path, q, nil, &raw); err != nil {
@@ -90,11 +96,18 @@ func (d *directory) load(prefix string) {
 			}
 		}
 	case "crd":
+		q := url.Values{"limit": {strconv.Itoa(directoryPage)}}
+		if d.next != "" {
+			q.Set("after", d.next)
+		}
 		var l api.CredentialList
-		if get("/credentials", url.Values{"limit": {strconv.Itoa(directoryPage)}}, &l) {
+		if get("/credentials", q, &l) {
 			for _, c := range l.Credentials {
 				d.names[c.ID] = c.Name
 			}
+			// A page that does not move on ends the listing.
+			d.asked[prefix] = l.Next == "" || l.Next == d.next
+			d.next = l.Next
 		}
 	}
 }
