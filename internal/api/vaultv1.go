@@ -12,6 +12,7 @@ import (
 
 	"github.com/custodia-project/custodia/internal/authz"
 	"github.com/custodia-project/custodia/internal/fault"
+	"github.com/custodia-project/custodia/internal/store"
 	"github.com/custodia-project/custodia/internal/vault"
 )
 
@@ -179,10 +180,27 @@ type VaultTokenInfo struct {
 	Type           string            `json:"type"`
 }
 
-// VaultLease renews or revokes a lease.
+// VaultLease renews, revokes or looks up a lease. The lease may be named
+// in the path instead (sys/leases/renew/:lease_id and the like); named in
+// both, it must be the same.
 type VaultLease struct {
-	LeaseID   string         `json:"lease_id"`
+	LeaseID string `json:"lease_id"`
+	// Increment is how long from now a renewal asks for; none (or 0)
+	// asks for the lifetime the lease was first granted.
 	Increment VaultIncrement `json:"increment,omitempty"`
+}
+
+// VaultLeaseInfo is sys/leases/lookup's data.
+type VaultLeaseInfo struct {
+	ID         string `json:"id"`
+	IssueTime  string `json:"issue_time"`
+	ExpireTime string `json:"expire_time"`
+	// LastRenewal is always null: Custodia does not keep when a lease was
+	// last renewed (each renewal is in the audit log, as lease.renew).
+	LastRenewal *string `json:"last_renewal"`
+	Renewable   bool    `json:"renewable"`
+	// TTL is the seconds left.
+	TTL int64 `json:"ttl"`
 }
 
 // VaultIncrement is a renewal's increment in whole seconds, read as Vault
@@ -271,11 +289,36 @@ func vaultRoutesV1(h *handlers) []Route {
 			AppRoleLogin{}, VaultResponse{}, 0, h.vaultAppRoleLogin),
 		sys("PUT", "/v1/auth/approle/login", authz.Public, "AppRole login (as POST)", AppRoleLogin{}, VaultResponse{}, 0, h.vaultAppRoleLogin),
 		sys("PUT", "/v1/sys/leases/renew", authz.VaultUse, "Renew a lease from a KV read (increment: seconds or a duration; capped at an hour, "+
-			"with a warning); 400 \"lease not found\" for a lease that is not the caller's live one", VaultLease{}, VaultResponse{}, 0, h.vaultRenew),
+			"with a warning; none or 0: the lifetime the lease was first granted); 400 \"lease not found\" for a lease that is not the "+
+			"caller's live one", VaultLease{}, VaultResponse{}, 0, h.vaultRenew),
 		sys("POST", "/v1/sys/leases/renew", authz.VaultUse, "Renew a lease (as PUT)", VaultLease{}, VaultResponse{}, 0, h.vaultRenew),
+		sys("PUT", "/v1/sys/leases/renew/{lease...}", authz.VaultUse, "Renew the lease named in the path (as sys/leases/renew)",
+			VaultLease{}, VaultResponse{}, 0, h.vaultRenew),
+		sys("POST", "/v1/sys/leases/renew/{lease...}", authz.VaultUse, "Renew the lease named in the path (as PUT)",
+			VaultLease{}, VaultResponse{}, 0, h.vaultRenew),
+		sys("PUT", "/v1/sys/renew", authz.VaultUse, "Renew a lease: Vault's deprecated spelling of sys/leases/renew", VaultLease{}, VaultResponse{}, 0, h.vaultRenew),
+		sys("POST", "/v1/sys/renew", authz.VaultUse, "Renew a lease (deprecated spelling, as PUT)", VaultLease{}, VaultResponse{}, 0, h.vaultRenew),
+		sys("PUT", "/v1/sys/renew/{lease...}", authz.VaultUse, "Renew the lease named in the path (deprecated spelling of sys/leases/renew/:lease_id)",
+			VaultLease{}, VaultResponse{}, 0, h.vaultRenew),
+		sys("POST", "/v1/sys/renew/{lease...}", authz.VaultUse, "Renew the lease named in the path (deprecated spelling, as PUT)",
+			VaultLease{}, VaultResponse{}, 0, h.vaultRenew),
 		sys("PUT", "/v1/sys/leases/revoke", authz.VaultUse, "Revoke a lease from a KV read at once; 204 also for a lease that does not exist or "+
 			"is not the caller's to revoke (which stays as it is)", VaultLease{}, nil, http.StatusNoContent, h.vaultRevoke),
 		sys("POST", "/v1/sys/leases/revoke", authz.VaultUse, "Revoke a lease (as PUT)", VaultLease{}, nil, http.StatusNoContent, h.vaultRevoke),
+		sys("PUT", "/v1/sys/leases/revoke/{lease...}", authz.VaultUse, "Revoke the lease named in the path (as sys/leases/revoke)",
+			VaultLease{}, nil, http.StatusNoContent, h.vaultRevoke),
+		sys("POST", "/v1/sys/leases/revoke/{lease...}", authz.VaultUse, "Revoke the lease named in the path (as PUT)",
+			VaultLease{}, nil, http.StatusNoContent, h.vaultRevoke),
+		sys("PUT", "/v1/sys/revoke", authz.VaultUse, "Revoke a lease: Vault's deprecated spelling of sys/leases/revoke", VaultLease{}, nil,
+			http.StatusNoContent, h.vaultRevoke),
+		sys("POST", "/v1/sys/revoke", authz.VaultUse, "Revoke a lease (deprecated spelling, as PUT)", VaultLease{}, nil, http.StatusNoContent, h.vaultRevoke),
+		sys("PUT", "/v1/sys/revoke/{lease...}", authz.VaultUse, "Revoke the lease named in the path (deprecated spelling of sys/leases/revoke/:lease_id)",
+			VaultLease{}, nil, http.StatusNoContent, h.vaultRevoke),
+		sys("POST", "/v1/sys/revoke/{lease...}", authz.VaultUse, "Revoke the lease named in the path (deprecated spelling, as PUT)",
+			VaultLease{}, nil, http.StatusNoContent, h.vaultRevoke),
+		sys("PUT", "/v1/sys/leases/lookup", authz.VaultUse, "The caller's own live lease: issue and expire times, seconds left; "+
+			"400 \"invalid lease\" for any other", VaultLease{}, VaultResponse{}, 0, h.vaultLookupLease),
+		sys("POST", "/v1/sys/leases/lookup", authz.VaultUse, "Look up a lease (as PUT)", VaultLease{}, VaultResponse{}, 0, h.vaultLookupLease),
 	}
 }
 
@@ -628,26 +671,44 @@ func customMetadata(labels map[string]string) map[string]string {
 	return labels
 }
 
+// vaultLease reads a sys/leases call's body and says which lease it names:
+// lease_id in the body, or the lease ID ending the path (sys/leases/
+// renew/:lease_id), or both when they are the same.
+func vaultLease(r *http.Request) (VaultLease, error) {
+	var in VaultLease
+	if err := decodeVault(r, &in); err != nil {
+		return in, err
+	}
+	switch path := r.PathValue("lease"); {
+	case path == "":
+	case in.LeaseID == "":
+		in.LeaseID = path
+	case in.LeaseID != path:
+		return in, fault.New(fault.Invalid, "lease_id_mismatch", "the lease_id in the body is not the lease ID in the path: give one of them, or the same in both")
+	}
+	return in, needLeaseID(in.LeaseID)
+}
+
 func (h *handlers) vaultRenew(w http.ResponseWriter, r *http.Request) error {
 	return h.tenantCall(func(w http.ResponseWriter, r *http.Request, tid string) error {
-		var in VaultLease
-		if err := decodeVault(r, &in); err != nil {
-			return err
-		}
-		if err := needLeaseID(in.LeaseID); err != nil {
+		in, err := vaultLease(r)
+		if err != nil {
 			return err
 		}
 		// As Vault does, an increment past the longest lease is capped,
-		// with a warning, not refused.
-		ttl, warnings := "", []string(nil)
+		// with a warning, not refused; none renews for the lease's own
+		// lifetime, as Vault falls back to a lease's TTL.
+		var l *store.Lease
+		var warnings []string
 		if inc := time.Duration(in.Increment) * time.Second; inc > 0 {
 			if inc > vault.MaxLease {
 				warnings = append(warnings, fmt.Sprintf("TTL of %q exceeded the effective max_ttl of %q; TTL value is capped accordingly", inc, vault.MaxLease))
 				inc = vault.MaxLease
 			}
-			ttl = inc.String()
+			l, err = h.d.Vault.RenewLease(r.Context(), tid, in.LeaseID, inc.String())
+		} else {
+			l, err = h.d.Vault.RenewLeaseAsGranted(r.Context(), tid, in.LeaseID)
 		}
-		l, err := h.d.Vault.RenewLease(r.Context(), tid, in.LeaseID, ttl)
 		if fe, ok := fault.As(err); ok && fe.Kind == fault.NotFound {
 			// Vault's answer for a lease it does not hold for the caller:
 			// unknown, expired, revoked, another's, or one whose grant
@@ -664,11 +725,8 @@ func (h *handlers) vaultRenew(w http.ResponseWriter, r *http.Request) error {
 
 func (h *handlers) vaultRevoke(w http.ResponseWriter, r *http.Request) error {
 	return h.tenantCall(func(w http.ResponseWriter, r *http.Request, tid string) error {
-		var in VaultLease
-		if err := decodeVault(r, &in); err != nil {
-			return err
-		}
-		if err := needLeaseID(in.LeaseID); err != nil {
+		in, err := vaultLease(r)
+		if err != nil {
 			return err
 		}
 		// As Vault does, revoking a lease that does not exist succeeds:
@@ -676,7 +734,7 @@ func (h *handlers) vaultRevoke(w http.ResponseWriter, r *http.Request) error {
 		// another holder's that the caller may not revoke, answers the
 		// same and stays as it is, so the answer tells nobody whether
 		// it exists.
-		err := h.d.Vault.RevokeLease(r.Context(), tid, in.LeaseID)
+		err = h.d.Vault.RevokeLease(r.Context(), tid, in.LeaseID)
 		if fe, ok := fault.As(err); ok && fe.Kind == fault.NotFound {
 			err = nil
 		}
@@ -685,6 +743,26 @@ func (h *handlers) vaultRevoke(w http.ResponseWriter, r *http.Request) error {
 		}
 		w.WriteHeader(http.StatusNoContent)
 		return nil
+	})(w, r)
+}
+
+func (h *handlers) vaultLookupLease(w http.ResponseWriter, r *http.Request) error {
+	return h.tenantCall(func(w http.ResponseWriter, r *http.Request, tid string) error {
+		in, err := vaultLease(r)
+		if err != nil {
+			return err
+		}
+		l, err := h.d.Vault.LeaseInfo(r.Context(), tid, in.LeaseID)
+		if fe, ok := fault.As(err); ok && fe.Kind == fault.NotFound {
+			// Vault's answer for a lease it does not hold; as for a
+			// renewal, unknown, expired, revoked and another's alike.
+			return fault.Wrap(err, fault.Invalid, fe.Code, "invalid lease")
+		}
+		if err != nil {
+			return err
+		}
+		return writeVault(w, VaultResponse{Data: VaultLeaseInfo{ID: l.ID, IssueTime: vaultTime(l.CreatedAt), ExpireTime: vaultTime(l.ExpiresAt),
+			Renewable: true, TTL: int64(l.ExpiresAt.Sub(h.d.Now()).Round(time.Second).Seconds())}})
 	})(w, r)
 }
 

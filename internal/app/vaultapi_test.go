@@ -3,6 +3,7 @@ package app_test
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -435,6 +436,305 @@ func TestVaultLeasesUnknownAndOthers(t *testing.T) {
 		}
 		if err := robot.Sys().Revoke(lease); err != nil {
 			t.Errorf("revoke twice: %v", err)
+		}
+	})
+}
+
+// leaseReply is a renewal's answer.
+type leaseReply struct {
+	LeaseID       string   `json:"lease_id"`
+	Renewable     bool     `json:"renewable"`
+	LeaseDuration int      `json:"lease_duration"`
+	Warnings      []string `json:"warnings"`
+}
+
+// Vault's other spellings of renewal and revocation, which stock tools
+// send, answer as the body forms do: sys/leases/renew/:lease_id and
+// sys/leases/revoke/:lease_id, and the deprecated sys/renew[/:lease_id]
+// and sys/revoke[/:lease_id], each with PUT or POST. Renewing what is not
+// the caller's live lease is 400 "lease not found"; revoking succeeds
+// whoever asks, and only the holder's revocation ends the lease. A lease
+// named both in the path and in the body must be the same one.
+func TestVaultLeasePathSpellings(t *testing.T) {
+	forEngine(t, func(t *testing.T, n *node) {
+		owner, _, robotToken := n.kvSetup()
+		ctx := t.Context()
+		robot := n.baoClient(robotToken)
+		_, otherToken := n.robot(owner, "other-bot")
+		read := func() string {
+			t.Helper()
+			got, err := robot.KVv2("secret").Get(ctx, "bank/main")
+			if err != nil || got.Raw.LeaseID == "" {
+				t.Fatalf("robot read: %+v %v", got, err)
+			}
+			return got.Raw.LeaseID
+		}
+		live := func(lease string) bool {
+			t.Helper()
+			return n.do("GET", "/api/v1/tenants/acme/leases/"+lease, robotToken, nil).status == 200
+		}
+		notFound := func(r resp) bool {
+			msgs := vaultErrors(t, r)
+			return r.status == 400 && len(msgs) == 1 && msgs[0] == "lease not found"
+		}
+
+		// Each spelling: the path and body that name lease id.
+		renews := map[string]func(id string) (string, any){
+			"sys/leases/renew/:lease_id": func(id string) (string, any) {
+				return "/v1/sys/leases/renew/" + id, map[string]any{"increment": 600}
+			},
+			"sys/renew/:lease_id": func(id string) (string, any) { return "/v1/sys/renew/" + id, map[string]any{"increment": "10m"} },
+			"sys/renew": func(id string) (string, any) {
+				return "/v1/sys/renew", map[string]any{"lease_id": id, "increment": 600}
+			},
+		}
+		for name, spell := range renews {
+			for _, method := range []string{"PUT", "POST"} {
+				lease := read()
+				path, body := spell(lease)
+				if r := n.do(method, path, otherToken, body); !notFound(r) {
+					t.Errorf("%s %s by another holder: %d %s", method, name, r.status, r.body)
+				}
+				r := n.do(method, path, robotToken, body)
+				var ren leaseReply
+				r.json(t, &ren)
+				if r.status != 200 || ren.LeaseID != lease || !ren.Renewable || ren.LeaseDuration != 600 {
+					t.Errorf("%s %s: %d %s, want the lease renewed for 600s", method, name, r.status, r.body)
+				}
+				path, body = spell("lse_never")
+				if r := n.do(method, path, robotToken, body); !notFound(r) {
+					t.Errorf("%s %s of no lease: %d %s", method, name, r.status, r.body)
+				}
+			}
+		}
+
+		revokes := map[string]func(id string) (string, any){
+			"sys/leases/revoke/:lease_id": func(id string) (string, any) { return "/v1/sys/leases/revoke/" + id, nil },
+			"sys/revoke/:lease_id":        func(id string) (string, any) { return "/v1/sys/revoke/" + id, nil },
+			"sys/revoke":                  func(id string) (string, any) { return "/v1/sys/revoke", map[string]any{"lease_id": id} },
+		}
+		for name, spell := range revokes {
+			for _, method := range []string{"PUT", "POST"} {
+				lease := read()
+				path, body := spell(lease)
+				if r := n.do(method, path, otherToken, body); r.status != 204 || !live(lease) {
+					t.Errorf("%s %s by another holder: %d %s, want 204 and the lease still live", method, name, r.status, r.body)
+				}
+				if r := n.do(method, path, robotToken, body); r.status != 204 || live(lease) {
+					t.Errorf("%s %s: %d %s, want 204 and the lease ended", method, name, r.status, r.body)
+				}
+				if r := n.do(method, path, robotToken, body); r.status != 204 {
+					t.Errorf("%s %s again: %d %s", method, name, r.status, r.body)
+				}
+				path, body = spell("lse_never")
+				if r := n.do(method, path, robotToken, body); r.status != 204 {
+					t.Errorf("%s %s of no lease: %d %s", method, name, r.status, r.body)
+				}
+			}
+		}
+
+		// Named in the path and the body: the same lease is that lease;
+		// two leases are refused, and nothing changes.
+		lease, other := read(), read()
+		for _, prefix := range []string{"/v1/sys/leases/renew/", "/v1/sys/renew/", "/v1/sys/leases/revoke/", "/v1/sys/revoke/"} {
+			for _, method := range []string{"PUT", "POST"} {
+				r := n.do(method, prefix+lease, robotToken, map[string]any{"lease_id": other})
+				if r.status != 400 || r.header.Get("X-Custodia-Error") != "lease_id_mismatch" || len(vaultErrors(t, r)) != 1 {
+					t.Errorf("%s %s with another lease_id in the body: %d %s", method, prefix, r.status, r.body)
+				}
+			}
+		}
+		if !live(lease) || !live(other) {
+			t.Fatalf("a refused call changed a lease")
+		}
+		r := n.do("PUT", "/v1/sys/leases/renew/"+lease, robotToken, map[string]any{"lease_id": lease, "increment": 900})
+		var ren leaseReply
+		r.json(t, &ren)
+		if r.status != 200 || ren.LeaseID != lease || ren.LeaseDuration != 900 {
+			t.Errorf("renew naming the lease in both: %d %s", r.status, r.body)
+		}
+		if r := n.do("POST", "/v1/sys/revoke/"+other, robotToken, map[string]any{"lease_id": other}); r.status != 204 || live(other) {
+			t.Errorf("revoke naming the lease in both: %d %s", r.status, r.body)
+		}
+
+		// Named nowhere.
+		for _, path := range []string{"/v1/sys/renew", "/v1/sys/revoke", "/v1/sys/leases/renew/", "/v1/sys/revoke/"} {
+			r := n.do("PUT", path, robotToken, map[string]any{"increment": 60})
+			if msgs := vaultErrors(t, r); r.status != 400 || len(msgs) != 1 || msgs[0] != "lease_id must be specified" {
+				t.Errorf("PUT %s without a lease: %d %s", path, r.status, r.body)
+			}
+		}
+	})
+}
+
+// sys/leases/lookup (the stock client's Sys().Lookup) describes the
+// caller's own live lease in Vault's shape; any other lease (unknown,
+// another holder's, expired, revoked) is 400 "invalid lease", as Vault
+// answers for a lease it does not hold.
+func TestVaultLeaseLookup(t *testing.T) {
+	forEngine(t, func(t *testing.T, n *node) {
+		owner, people, robotToken := n.kvSetup()
+		ctx := t.Context()
+		robot := n.baoClient(robotToken)
+		got, err := robot.KVv2("secret").Get(ctx, "bank/main")
+		if err != nil || got.Raw.LeaseID == "" {
+			t.Fatalf("robot read: %+v %v", got, err)
+		}
+		lease, issued := got.Raw.LeaseID, n.clock.Now()
+		n.clock.Add(time.Minute)
+
+		sec, err := robot.Sys().Lookup(lease)
+		if err != nil || sec == nil {
+			t.Fatalf("lookup: %+v %v", sec, err)
+		}
+		want := map[string]string{"id": lease, "issue_time": issued.UTC().Format(time.RFC3339Nano),
+			"expire_time": issued.Add(5 * time.Minute).UTC().Format(time.RFC3339Nano), "last_renewal": "<nil>", "renewable": "true", "ttl": "240"}
+		if len(sec.Data) != len(want) {
+			t.Errorf("lookup data %v, want the keys of %v", sec.Data, want)
+		}
+		for k, v := range want {
+			if got := fmt.Sprint(sec.Data[k]); got != v {
+				t.Errorf("lookup %s = %s, want %s", k, got, v)
+			}
+		}
+
+		// POST too; after a renewal the expiry and ttl are the new ones.
+		if _, err := robot.Sys().Renew(lease, 600); err != nil {
+			t.Fatal(err)
+		}
+		r := n.do("POST", "/v1/sys/leases/lookup", robotToken, map[string]any{"lease_id": lease})
+		var lk struct {
+			Data struct {
+				ID         string `json:"id"`
+				ExpireTime string `json:"expire_time"`
+				TTL        int    `json:"ttl"`
+			} `json:"data"`
+		}
+		r.json(t, &lk)
+		if r.status != 200 || lk.Data.ID != lease || lk.Data.TTL != 600 || lk.Data.ExpireTime != n.clock.Now().Add(10*time.Minute).UTC().Format(time.RFC3339Nano) {
+			t.Errorf("POST lookup after a renewal: %d %s", r.status, r.body)
+		}
+
+		invalid := func(what string, c interface {
+			Lookup(string) (*bao.Secret, error)
+		}, id string) {
+			t.Helper()
+			if _, err := c.Lookup(id); respCode(err) != 400 || !strings.Contains(err.Error(), "invalid lease") {
+				t.Errorf("lookup of %s: %v, want 400 invalid lease", what, err)
+			}
+		}
+		_, otherToken := n.robot(owner, "other-bot")
+		invalid("no lease", robot.Sys(), "lse_never")
+		invalid("another holder's lease", n.baoClient(otherToken).Sys(), lease)
+		invalid("a robot's lease, by a person", people.Sys(), lease)
+		r = n.do("PUT", "/v1/sys/leases/lookup", robotToken, map[string]any{"lease_id": "lse_never"})
+		if msgs := vaultErrors(t, r); r.status != 400 || len(msgs) != 1 || msgs[0] != "invalid lease" {
+			t.Errorf("lookup of no lease, raw: %d %s", r.status, r.body)
+		}
+		r = n.do("PUT", "/v1/sys/leases/lookup", robotToken, nil)
+		if msgs := vaultErrors(t, r); r.status != 400 || len(msgs) != 1 || msgs[0] != "lease_id must be specified" {
+			t.Errorf("lookup without lease_id: %d %s", r.status, r.body)
+		}
+
+		n.clock.Add(10 * time.Minute)
+		invalid("an expired lease", robot.Sys(), lease)
+		got, err = robot.KVv2("secret").Get(ctx, "bank/main")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := robot.Sys().Revoke(got.Raw.LeaseID); err != nil {
+			t.Fatal(err)
+		}
+		invalid("a revoked lease", robot.Sys(), got.Raw.LeaseID)
+	})
+}
+
+// A renewal that names no increment ({}, 0, "0" or "0s", as the stock
+// client's Renew(id, 0) and its lifetime watcher send) extends the lease
+// by the lifetime it was first granted, as Vault renews by a lease's own
+// TTL: a lease fetched for 30 minutes is renewed for 30 minutes, again
+// after a renewal with an increment, never reset to the 5-minute
+// default; an hour-long one for an hour, no more.
+func TestVaultRenewWithoutIncrement(t *testing.T) {
+	forEngine(t, func(t *testing.T, n *node) {
+		_, _, robotToken := n.kvSetup()
+		ctx := t.Context()
+		robot := n.baoClient(robotToken)
+		fetch := func(ttl string) string {
+			t.Helper()
+			r := n.do("POST", "/api/v1/tenants/acme/credentials/bank%2Fmain/fetch", robotToken, map[string]string{"purpose": "payroll run", "ttl": ttl})
+			var s struct {
+				LeaseID string `json:"lease_id"`
+			}
+			r.json(t, &s)
+			if r.status != 200 || s.LeaseID == "" {
+				t.Fatalf("fetch for %s: %d %s", ttl, r.status, r.body)
+			}
+			return s.LeaseID
+		}
+		expiry := func(lease string) time.Time {
+			t.Helper()
+			r := n.do("GET", "/api/v1/tenants/acme/leases/"+lease, robotToken, nil)
+			var s struct {
+				ExpiresAt time.Time `json:"lease_expires_at"`
+			}
+			r.json(t, &s)
+			if r.status != 200 {
+				t.Fatalf("lease %s: %d %s", lease, r.status, r.body)
+			}
+			return s.ExpiresAt
+		}
+
+		lease := fetch("30m")
+		n.clock.Add(20 * time.Minute)
+		ren, err := robot.Sys().Renew(lease, 0)
+		if err != nil || ren.LeaseID != lease || ren.LeaseDuration != 1800 || len(ren.Warnings) != 0 {
+			t.Errorf("Renew(lease, 0) of a 30-minute lease: %+v %v, want 1800s", ren, err)
+		}
+		if got, want := expiry(lease), n.clock.Now().Add(30*time.Minute); !got.Equal(want) {
+			t.Errorf("after Renew(lease, 0) the lease expires at %s, want %s", got, want)
+		}
+		if ren, err := robot.Sys().Renew(lease, 600); err != nil || ren.LeaseDuration != 600 {
+			t.Errorf("Renew(lease, 600): %+v %v", ren, err)
+		}
+		n.clock.Add(5 * time.Minute)
+		for _, body := range []map[string]any{{"lease_id": lease}, {"lease_id": lease, "increment": 0}, {"lease_id": lease, "increment": "0"},
+			{"lease_id": lease, "increment": "0s"}, {"lease_id": lease, "increment": nil}} {
+			r := n.do("PUT", "/v1/sys/leases/renew", robotToken, body)
+			var ren leaseReply
+			r.json(t, &ren)
+			if r.status != 200 || ren.LeaseID != lease || ren.LeaseDuration != 1800 {
+				t.Errorf("renew %v after a renewal for 10 minutes: %d %s, want 1800s", body, r.status, r.body)
+			}
+		}
+		r := n.do("POST", "/v1/sys/leases/renew/"+lease, robotToken, nil)
+		var pr leaseReply
+		r.json(t, &pr)
+		if r.status != 200 || pr.LeaseDuration != 1800 {
+			t.Errorf("renew in the path with no body: %d %s, want 1800s", r.status, r.body)
+		}
+
+		// An hour-long lease renews for an hour, the cap, without a
+		// warning: none was asked for.
+		long := fetch("1h")
+		n.clock.Add(59 * time.Minute)
+		if ren, err := robot.Sys().Renew(long, 0); err != nil || ren.LeaseDuration != 3600 || len(ren.Warnings) != 0 {
+			t.Errorf("Renew(lease, 0) of an hour-long lease: %+v %v, want 3600s", ren, err)
+		}
+		if got, want := expiry(long), n.clock.Now().Add(time.Hour); !got.Equal(want) {
+			t.Errorf("the hour-long lease expires at %s, want %s", got, want)
+		}
+
+		// A KV read's lease is granted for the default, and renews so.
+		got, err := robot.KVv2("secret").Get(ctx, "bank/main")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ren, err := robot.Sys().Renew(got.Raw.LeaseID, 3000); err != nil || ren.LeaseDuration != 3000 {
+			t.Errorf("Renew(read's lease, 3000): %+v %v", ren, err)
+		}
+		if ren, err := robot.Sys().Renew(got.Raw.LeaseID, 0); err != nil || ren.LeaseDuration != 300 {
+			t.Errorf("Renew(read's lease, 0): %+v %v, want 300s", ren, err)
 		}
 	})
 }

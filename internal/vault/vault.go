@@ -20,6 +20,7 @@ import (
 	"maps"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -957,7 +958,7 @@ func (s *Service) Fetch(ctx context.Context, tenantID, ref string, in FetchInput
 	out := secretOf(c, v, f)
 	err = s.store.Update(store.Appending(ctx), func(tx store.Tx) error {
 		now := s.now().UTC()
-		l := &store.Lease{ID: store.NewTimeID("lse_", now), TenantID: tenantID, CredentialID: out.Credential, Version: out.Version,
+		l := &store.Lease{ID: newLeaseID(now, ttl), TenantID: tenantID, CredentialID: out.Credential, Version: out.Version,
 			SubjectType: store.SubjectRobot, SubjectID: p.ID, Purpose: in.Purpose, CreatedAt: now, ExpiresAt: now.Add(ttl)}
 		if err := tx.InsertLease(ctx, l); err != nil {
 			return err
@@ -1145,21 +1146,78 @@ func (s *Service) liveLease(ctx context.Context, tx store.Tx, tenantID, id strin
 	return l, c, nil
 }
 
-// RenewLease extends the caller's live lease by ttl from now (at most an
-// hour from now).
+// newLeaseID is the ID of a lease granted at now for ttl: a time-sortable
+// ID (store.NewTimeID) followed by "-" and the granted lifetime in whole
+// seconds, e.g. "lse_2b4…-300". A renewal overwrites the lease's expiry,
+// and the lease row keeps no other trace of the lifetime first granted,
+// which a renewal without an increment extends by (RenewLeaseAsGranted);
+// the ID, which never changes, carries it.
+func newLeaseID(now time.Time, ttl time.Duration) string {
+	return store.NewTimeID("lse_", now) + "-" + strconv.FormatInt(int64(ttl.Round(time.Second)/time.Second), 10)
+}
+
+// grantedTTL is the lifetime a lease was first granted, read from its ID
+// (newLeaseID); DefaultLease for an ID that does not carry one (a lease
+// granted before IDs did).
+func grantedTTL(id string) time.Duration {
+	i := strings.LastIndexByte(id, '-')
+	if i < 0 || strings.Trim(id[i+1:], "0123456789") != "" {
+		return DefaultLease
+	}
+	n, err := strconv.ParseInt(id[i+1:], 10, 64)
+	if err != nil || n < int64(MinLease/time.Second) || n > int64(MaxLease/time.Second) {
+		return DefaultLease
+	}
+	return time.Duration(n) * time.Second
+}
+
+// LeaseInfo returns the caller's live lease (not its secret), on the terms
+// of Lease: another's, an expired or revoked one, or one whose grant is
+// gone is a lease_gone fault.
+func (s *Service) LeaseInfo(ctx context.Context, tenantID, leaseID string) (*store.Lease, error) {
+	p := authz.From(ctx)
+	var out *store.Lease
+	err := s.store.View(ctx, func(tx store.Tx) error {
+		l, _, err := s.liveLease(ctx, tx, tenantID, leaseID, p)
+		out = l
+		return err
+	})
+	if err != nil {
+		return nil, wrapErr("lease", err)
+	}
+	return out, nil
+}
+
+// RenewLease extends the caller's live lease to ttl from now (at most an
+// hour from now; DefaultLease when ttl is empty).
 func (s *Service) RenewLease(ctx context.Context, tenantID, leaseID, ttl string) (*store.Lease, error) {
 	d, err := parseTTL(ttl)
 	if err != nil {
 		return nil, err
 	}
+	return s.renewLease(ctx, tenantID, leaseID, func(*store.Lease) time.Duration { return d })
+}
+
+// RenewLeaseAsGranted extends the caller's live lease by the lifetime it
+// was first granted (its expires_at less its created_at before any
+// renewal), from now: a lease fetched for 30 minutes is renewed for 30
+// minutes each time, however it was renewed before, as Vault renews by a
+// lease's own TTL when no increment is asked for. The lifetime is at most
+// MaxLease, so the lease still ends at most an hour from now.
+func (s *Service) RenewLeaseAsGranted(ctx context.Context, tenantID, leaseID string) (*store.Lease, error) {
+	return s.renewLease(ctx, tenantID, leaseID, func(l *store.Lease) time.Duration { return grantedTTL(l.ID) })
+}
+
+// renewLease sets the caller's live lease to expire ttl(lease) from now.
+func (s *Service) renewLease(ctx context.Context, tenantID, leaseID string, ttl func(*store.Lease) time.Duration) (*store.Lease, error) {
 	p := authz.From(ctx)
 	var out *store.Lease
-	err = s.store.Update(ctx, func(tx store.Tx) error {
+	err := s.store.Update(ctx, func(tx store.Tx) error {
 		l, c, err := s.liveLease(ctx, tx, tenantID, leaseID, p)
 		if err != nil {
 			return err
 		}
-		l.ExpiresAt = s.now().UTC().Add(d)
+		l.ExpiresAt = s.now().UTC().Add(min(ttl(l), MaxLease))
 		if err := tx.UpdateLease(ctx, l); err != nil {
 			return err
 		}
