@@ -1,12 +1,14 @@
 package api
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 	"time"
 
 	"github.com/custodia-project/custodia/internal/authz"
 	"github.com/custodia-project/custodia/internal/fault"
+	"github.com/custodia-project/custodia/internal/store"
 	"github.com/custodia-project/custodia/internal/vault"
 )
 
@@ -49,6 +51,8 @@ type LeaseList struct {
 }
 
 type RenewRequest struct {
+	// TTL is how long from now (at most an hour); none renews for the
+	// lifetime the lease was first granted.
 	TTL string `json:"ttl,omitempty"`
 }
 
@@ -271,7 +275,15 @@ func (h *handlers) renewLease(w http.ResponseWriter, r *http.Request) error {
 		if err := Decode(r, &in); err != nil {
 			return err
 		}
-		l, err := h.d.Vault.RenewLease(r.Context(), tid, r.PathValue("lease"), in.TTL)
+		// No ttl renews for the lifetime the lease was first granted, as
+		// a /v1 renewal without an increment does.
+		renew := h.d.Vault.RenewLeaseAsGranted
+		if in.TTL != "" {
+			renew = func(ctx context.Context, tid, id string) (*store.Lease, error) {
+				return h.d.Vault.RenewLease(ctx, tid, id, in.TTL)
+			}
+		}
+		l, err := renew(r.Context(), tid, r.PathValue("lease"))
 		if err != nil {
 			return err
 		}

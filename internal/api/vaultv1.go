@@ -195,8 +195,7 @@ type VaultLeaseInfo struct {
 	ID         string `json:"id"`
 	IssueTime  string `json:"issue_time"`
 	ExpireTime string `json:"expire_time"`
-	// LastRenewal is always null: Custodia does not keep when a lease was
-	// last renewed (each renewal is in the audit log, as lease.renew).
+	// LastRenewal is when the lease was last renewed, null if never.
 	LastRenewal *string `json:"last_renewal"`
 	Renewable   bool    `json:"renewable"`
 	// TTL is the seconds left.
@@ -761,8 +760,13 @@ func (h *handlers) vaultLookupLease(w http.ResponseWriter, r *http.Request) erro
 		if err != nil {
 			return err
 		}
-		return writeVault(w, VaultResponse{Data: VaultLeaseInfo{ID: l.ID, IssueTime: vaultTime(l.CreatedAt), ExpireTime: vaultTime(l.ExpiresAt),
-			Renewable: true, TTL: int64(l.ExpiresAt.Sub(h.d.Now()).Round(time.Second).Seconds())}})
+		info := VaultLeaseInfo{ID: l.ID, IssueTime: vaultTime(l.CreatedAt), ExpireTime: vaultTime(l.ExpiresAt),
+			Renewable: true, TTL: int64(l.ExpiresAt.Sub(h.d.Now()).Round(time.Second).Seconds())}
+		if !l.RenewedAt.IsZero() {
+			at := vaultTime(l.RenewedAt)
+			info.LastRenewal = &at
+		}
+		return writeVault(w, VaultResponse{Data: info})
 	})(w, r)
 }
 

@@ -201,6 +201,16 @@ func TestRobotFetchUnderLease(t *testing.T) {
 		if r := n.do("GET", lease, bot, nil); r.status != 200 {
 			t.Errorf("renewed lease: %d", r.status)
 		}
+		// Without a ttl, a renewal is for the lifetime first granted (the
+		// fetch's 1m), not the last renewal's 10m nor the default 5m.
+		var renewed struct {
+			ExpiresAt time.Time `json:"expires_at"`
+		}
+		r = n.do("POST", lease+"/renew", bot, map[string]string{})
+		r.json(t, &renewed)
+		if r.status != 200 || !renewed.ExpiresAt.Equal(n.clock.Now().Add(time.Minute)) {
+			t.Errorf("renew without a ttl: %d %s, want an expiry 1m from now", r.status, r.body)
+		}
 		if r := n.do("DELETE", lease, owner, nil); r.status != 204 {
 			t.Errorf("owner revokes the lease: %d %s", r.status, r.body)
 		}

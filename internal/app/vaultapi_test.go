@@ -598,20 +598,24 @@ func TestVaultLeaseLookup(t *testing.T) {
 			}
 		}
 
-		// POST too; after a renewal the expiry and ttl are the new ones.
+		// POST too; after a renewal the expiry and ttl are the new ones,
+		// and last_renewal is when it was.
 		if _, err := robot.Sys().Renew(lease, 600); err != nil {
 			t.Fatal(err)
 		}
 		r := n.do("POST", "/v1/sys/leases/lookup", robotToken, map[string]any{"lease_id": lease})
 		var lk struct {
 			Data struct {
-				ID         string `json:"id"`
-				ExpireTime string `json:"expire_time"`
-				TTL        int    `json:"ttl"`
+				ID          string  `json:"id"`
+				ExpireTime  string  `json:"expire_time"`
+				LastRenewal *string `json:"last_renewal"`
+				TTL         int     `json:"ttl"`
 			} `json:"data"`
 		}
 		r.json(t, &lk)
-		if r.status != 200 || lk.Data.ID != lease || lk.Data.TTL != 600 || lk.Data.ExpireTime != n.clock.Now().Add(10*time.Minute).UTC().Format(time.RFC3339Nano) {
+		now := n.clock.Now().UTC()
+		if r.status != 200 || lk.Data.ID != lease || lk.Data.TTL != 600 || lk.Data.ExpireTime != now.Add(10*time.Minute).Format(time.RFC3339Nano) ||
+			lk.Data.LastRenewal == nil || *lk.Data.LastRenewal != now.Format(time.RFC3339Nano) {
 			t.Errorf("POST lookup after a renewal: %d %s", r.status, r.body)
 		}
 

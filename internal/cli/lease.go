@@ -39,10 +39,10 @@ func leaseCmd(e *env) *cobra.Command {
 		return request{method: http.MethodGet, path: b + "/leases/" + pathEscape(args[0])}, nil
 	}, func(raw json.RawMessage) error { return printSecret(e, raw) }, nil)
 
-	renew := &cobra.Command{Use: "renew ID", Short: "The holder extends its lease: --ttl from now (default 5m, at most 1h)",
+	renew := &cobra.Command{Use: "renew ID", Short: "The holder extends its lease: --ttl from now (default: the lifetime it was granted; at most 1h)",
 		Args: exactArgs(1, "a lease ID")}
 	var ttl string
-	renew.Flags().StringVar(&ttl, "ttl", "", "the lease's new lifetime from now, e.g. 15m (default 5m, at most 1h)")
+	renew.Flags().StringVar(&ttl, "ttl", "", "the lease's new lifetime from now, e.g. 15m (default: the lifetime it was first granted; at most 1h)")
 	tenantSub(e, renew, func(b string, args []string) (request, error) {
 		return request{method: http.MethodPost, path: b + "/leases/" + pathEscape(args[0]) + "/renew", body: api.RenewRequest{TTL: ttl}}, nil
 	}, func(raw json.RawMessage) error {

@@ -91,6 +91,10 @@ type Lease struct {
 	CreatedAt    time.Time
 	ExpiresAt    time.Time
 	RevokedAt    time.Time
+	// Granted is the lifetime the lease was first granted (zero for a
+	// lease granted before it was kept); RenewedAt is its last renewal.
+	Granted   time.Duration
+	RenewedAt time.Time
 }
 
 // CredentialFilter selects credentials of a tenant, by name order.

@@ -20,7 +20,6 @@ import (
 	"maps"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -958,8 +957,8 @@ func (s *Service) Fetch(ctx context.Context, tenantID, ref string, in FetchInput
 	out := secretOf(c, v, f)
 	err = s.store.Update(store.Appending(ctx), func(tx store.Tx) error {
 		now := s.now().UTC()
-		l := &store.Lease{ID: newLeaseID(now, ttl), TenantID: tenantID, CredentialID: out.Credential, Version: out.Version,
-			SubjectType: store.SubjectRobot, SubjectID: p.ID, Purpose: in.Purpose, CreatedAt: now, ExpiresAt: now.Add(ttl)}
+		l := &store.Lease{ID: store.NewTimeID("lse_", now), TenantID: tenantID, CredentialID: out.Credential, Version: out.Version,
+			SubjectType: store.SubjectRobot, SubjectID: p.ID, Purpose: in.Purpose, CreatedAt: now, ExpiresAt: now.Add(ttl), Granted: ttl}
 		if err := tx.InsertLease(ctx, l); err != nil {
 			return err
 		}
@@ -1146,29 +1145,13 @@ func (s *Service) liveLease(ctx context.Context, tx store.Tx, tenantID, id strin
 	return l, c, nil
 }
 
-// newLeaseID is the ID of a lease granted at now for ttl: a time-sortable
-// ID (store.NewTimeID) followed by "-" and the granted lifetime in whole
-// seconds, e.g. "lse_2b4…-300". A renewal overwrites the lease's expiry,
-// and the lease row keeps no other trace of the lifetime first granted,
-// which a renewal without an increment extends by (RenewLeaseAsGranted);
-// the ID, which never changes, carries it.
-func newLeaseID(now time.Time, ttl time.Duration) string {
-	return store.NewTimeID("lse_", now) + "-" + strconv.FormatInt(int64(ttl.Round(time.Second)/time.Second), 10)
-}
-
-// grantedTTL is the lifetime a lease was first granted, read from its ID
-// (newLeaseID); DefaultLease for an ID that does not carry one (a lease
-// granted before IDs did).
-func grantedTTL(id string) time.Duration {
-	i := strings.LastIndexByte(id, '-')
-	if i < 0 || strings.Trim(id[i+1:], "0123456789") != "" {
+// grantedTTL is the lifetime l was first granted; DefaultLease for a
+// lease granted before that was kept.
+func grantedTTL(l *store.Lease) time.Duration {
+	if l.Granted <= 0 {
 		return DefaultLease
 	}
-	n, err := strconv.ParseInt(id[i+1:], 10, 64)
-	if err != nil || n < int64(MinLease/time.Second) || n > int64(MaxLease/time.Second) {
-		return DefaultLease
-	}
-	return time.Duration(n) * time.Second
+	return l.Granted
 }
 
 // LeaseInfo returns the caller's live lease (not its secret), on the terms
@@ -1199,13 +1182,12 @@ func (s *Service) RenewLease(ctx context.Context, tenantID, leaseID, ttl string)
 }
 
 // RenewLeaseAsGranted extends the caller's live lease by the lifetime it
-// was first granted (its expires_at less its created_at before any
-// renewal), from now: a lease fetched for 30 minutes is renewed for 30
-// minutes each time, however it was renewed before, as Vault renews by a
-// lease's own TTL when no increment is asked for. The lifetime is at most
-// MaxLease, so the lease still ends at most an hour from now.
+// was first granted, from now: a lease fetched for 30 minutes is renewed
+// for 30 minutes each time, however it was renewed before, as Vault renews
+// by a lease's own TTL when no increment is asked for. The lifetime is at
+// most MaxLease, so the lease still ends at most an hour from now.
 func (s *Service) RenewLeaseAsGranted(ctx context.Context, tenantID, leaseID string) (*store.Lease, error) {
-	return s.renewLease(ctx, tenantID, leaseID, func(l *store.Lease) time.Duration { return grantedTTL(l.ID) })
+	return s.renewLease(ctx, tenantID, leaseID, grantedTTL)
 }
 
 // renewLease sets the caller's live lease to expire ttl(lease) from now.
@@ -1217,7 +1199,8 @@ func (s *Service) renewLease(ctx context.Context, tenantID, leaseID string, ttl 
 		if err != nil {
 			return err
 		}
-		l.ExpiresAt = s.now().UTC().Add(min(ttl(l), MaxLease))
+		now := s.now().UTC()
+		l.ExpiresAt, l.RenewedAt = now.Add(min(ttl(l), MaxLease)), now
 		if err := tx.UpdateLease(ctx, l); err != nil {
 			return err
 		}

@@ -210,7 +210,7 @@ func (t *tx) flush(ctx context.Context) error {
 	if err := t.numberLate(ctx); err != nil {
 		return err
 	}
-	err := insertRows(ctx, t, "insert lease", `INSERT INTO leases (`+leaseCols+`) VALUES `, 10, "", len(d.leases),
+	err := insertRows(ctx, t, "insert lease", `INSERT INTO leases (`+leaseCols+`) VALUES `, leaseColCount, "", len(d.leases),
 		func(i int, args []any) []any { return leaseArgs(&d.leases[i], args) })
 	if err != nil {
 		return err

@@ -254,19 +254,24 @@ func (t *tx) DeleteCredentialVersion(ctx context.Context, tenantID, credentialID
 
 // ---- leases ----
 
-const leaseCols = `id, tenant_id, credential_id, version, subject_type, subject_id, purpose, created_at, expires_at, revoked_at`
+const (
+	leaseCols = `id, tenant_id, credential_id, version, subject_type, subject_id, purpose, created_at, expires_at, revoked_at, granted_us, renewed_at`
+	// leaseColCount is how many columns leaseCols names.
+	leaseColCount = 12
+)
 
 func scanLease(s scanner) (store.Lease, error) {
 	var l store.Lease
-	var c, e, r int64
-	err := s.Scan(&l.ID, &l.TenantID, &l.CredentialID, &l.Version, &l.SubjectType, &l.SubjectID, &l.Purpose, &c, &e, &r)
-	l.CreatedAt, l.ExpiresAt, l.RevokedAt = fromMicros(c), fromMicros(e), fromMicros(r)
+	var c, e, r, g, n int64
+	err := s.Scan(&l.ID, &l.TenantID, &l.CredentialID, &l.Version, &l.SubjectType, &l.SubjectID, &l.Purpose, &c, &e, &r, &g, &n)
+	l.CreatedAt, l.ExpiresAt, l.RevokedAt, l.RenewedAt = fromMicros(c), fromMicros(e), fromMicros(r), fromMicros(n)
+	l.Granted = time.Duration(g) * time.Microsecond
 	return l, err
 }
 
 func leaseArgs(l *store.Lease, args []any) []any {
 	return append(args, l.ID, l.TenantID, l.CredentialID, l.Version, l.SubjectType, l.SubjectID, l.Purpose,
-		toMicros(l.CreatedAt), toMicros(l.ExpiresAt), toMicros(l.RevokedAt))
+		toMicros(l.CreatedAt), toMicros(l.ExpiresAt), toMicros(l.RevokedAt), l.Granted.Microseconds(), toMicros(l.RenewedAt))
 }
 
 // InsertLease defers the insert to the transaction's flush where writes
@@ -276,7 +281,7 @@ func (t *tx) InsertLease(ctx context.Context, l *store.Lease) error {
 		return t.insertLeaseDeferred(ctx, l)
 	}
 	_, err := t.exec(ctx, "insert lease",
-		`INSERT INTO leases (`+leaseCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`, leaseArgs(l, nil)...)
+		`INSERT INTO leases (`+leaseCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`, leaseArgs(l, nil)...)
 	return err
 }
 
@@ -295,8 +300,8 @@ func (t *tx) UpdateLease(ctx context.Context, l *store.Lease) error {
 	if err := t.flush(ctx); err != nil {
 		return err
 	}
-	res, err := t.exec(ctx, "update lease", `UPDATE leases SET expires_at = $3, revoked_at = $4 WHERE tenant_id = $1 AND id = $2`,
-		l.TenantID, l.ID, toMicros(l.ExpiresAt), toMicros(l.RevokedAt))
+	res, err := t.exec(ctx, "update lease", `UPDATE leases SET expires_at = $3, revoked_at = $4, renewed_at = $5 WHERE tenant_id = $1 AND id = $2`,
+		l.TenantID, l.ID, toMicros(l.ExpiresAt), toMicros(l.RevokedAt), toMicros(l.RenewedAt))
 	if err != nil {
 		return err
 	}

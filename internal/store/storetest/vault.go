@@ -115,6 +115,45 @@ func testLeases(t *testing.T, s store.Store) {
 		l.RevokedAt = t0.Add(time.Minute)
 		return tx.UpdateLease(ctx, l)
 	})
+	// What a renewal reads and writes (a tenant of its own, so the counts
+	// below stay): the lifetime first granted, kept
+	// through the insert (plain, and deferred to a group commit's flush),
+	// and the last renewal, kept by UpdateLease.
+	mkTenant(t, s, "t3")
+	for _, c := range []struct {
+		id  string
+		ctx context.Context
+	}{{"g1", ctx}, {"g2", store.Appending(ctx)}} {
+		if err := s.Update(c.ctx, func(tx store.Tx) error {
+			return tx.InsertLease(ctx, &store.Lease{ID: c.id, TenantID: "t3", CredentialID: "crd_9", Version: 1, SubjectType: store.SubjectRobot,
+				SubjectID: "rbt_g", Purpose: "payroll run", CreatedAt: t0, ExpiresAt: t0.Add(30 * time.Minute), Granted: 30 * time.Minute})
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	update(t, s, func(tx store.Tx) error {
+		l, err := tx.GetLease(ctx, "t3", "g1")
+		if err != nil {
+			return err
+		}
+		if l.Granted != 30*time.Minute || !l.RenewedAt.IsZero() {
+			t.Errorf("new lease: granted %s, renewed at %v", l.Granted, l.RenewedAt)
+		}
+		l.ExpiresAt, l.RenewedAt = t0.Add(45*time.Minute), t0.Add(15*time.Minute)
+		return tx.UpdateLease(ctx, l)
+	})
+	view(t, s, func(tx store.Tx) error {
+		for id, renewed := range map[string]time.Time{"g1": t0.Add(15 * time.Minute), "g2": {}} {
+			l, err := tx.GetLease(ctx, "t3", id)
+			if err != nil {
+				return err
+			}
+			if l.Granted != 30*time.Minute || !l.RenewedAt.Equal(renewed) {
+				t.Errorf("lease %s: granted %s, renewed at %v; want 30m0s, %v", id, l.Granted, l.RenewedAt, renewed)
+			}
+		}
+		return nil
+	})
 	view(t, s, func(tx store.Tx) error {
 		live, err := tx.ListLeases(ctx, "t1", "crd_1", "", t0.Add(2*time.Minute))
 		if err != nil || len(live) != 2 || live[0].ID != "l3" || live[1].ID != "l1" {
