@@ -44,9 +44,10 @@ type Certificate struct {
 	UpdatedAt         time.Time
 }
 
-// CertificateFilter selects certificates, soonest expiry first. Only live
-// certificates are selected: those whose facts describe their credential's
-// current version while it is neither deleted nor destroyed.
+// CertificateFilter selects certificates, soonest expiry first (then by
+// tenant and credential ID). Only live certificates are selected, unless
+// IncludeDeleted says otherwise: those whose facts describe their
+// credential's current version while it is neither deleted nor destroyed.
 type CertificateFilter struct {
 	// TenantID is one tenant's; empty selects every tenant's (for sweeps).
 	TenantID string
@@ -55,7 +56,32 @@ type CertificateFilter struct {
 	ExpiresBy time.Time
 	// Unalerted keeps certificates that have not had this alert yet.
 	Unalerted string
-	Limit     int
+	// IncludeDeleted also selects certificates whose current version is
+	// deleted (restorable), never destroyed ones: offboarding tells about
+	// every certificate the leaver held that can still be brought back.
+	IncludeDeleted bool
+	// After continues a list after this position (keyset pagination):
+	// the Cursor of the last certificate of the previous page.
+	After *CertificateCursor
+	// Limit caps the page; 0 or more than MaxCertificatePage means
+	// MaxCertificatePage.
+	Limit int
+}
+
+// MaxCertificatePage is the most certificates one ListCertificates call
+// returns; readers of a whole tenant page with CertificateFilter.After.
+const MaxCertificatePage = 10000
+
+// CertificateCursor is a position in the order ListCertificates lists.
+type CertificateCursor struct {
+	NotAfter     time.Time
+	TenantID     string
+	CredentialID string
+}
+
+// Cursor is c's position in the order ListCertificates lists.
+func (c *Certificate) Cursor() *CertificateCursor {
+	return &CertificateCursor{NotAfter: c.NotAfter, TenantID: c.TenantID, CredentialID: c.CredentialID}
 }
 
 // CertTx stores certificate metadata beside the credentials that hold the
@@ -66,8 +92,10 @@ type CertTx interface {
 	// GetCertificate returns a credential's certificate facts whatever the
 	// state of the version they describe.
 	GetCertificate(ctx context.Context, tenantID, credentialID string) (*Certificate, error)
-	// ListCertificates returns live certificates only (see
-	// CertificateFilter): a deleted or replaced version never alerts.
+	// ListCertificates returns live certificates only, or live and
+	// deleted ones with f.IncludeDeleted (see CertificateFilter): a
+	// deleted or replaced version never has expiry alerts. It returns at
+	// most f.Limit of them (MaxCertificatePage when 0), from f.After on.
 	ListCertificates(ctx context.Context, f CertificateFilter) ([]Certificate, error)
 	DeleteCertificate(ctx context.Context, tenantID, credentialID string) error
 	// MarkCertificateAlert records alert at at unless it was already

@@ -18,6 +18,7 @@ import (
 	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/asn1"
 	"encoding/base64"
 	"encoding/hex"
@@ -212,6 +213,9 @@ func ParseCertificate(der []byte, password string) (*ParsedCertificate, error) {
 	if len(password) > maxP12Password {
 		return nil, invalid("invalid_password", "the password is longer than %d characters", maxP12Password)
 	}
+	if err := checkMAC(der); err != nil {
+		return nil, err
+	}
 	if err := checkIterations(der, 0, MaxPKCS12Iterations); err != nil {
 		return nil, err
 	}
@@ -288,11 +292,9 @@ func pkcs12Error(err error) error {
 	case msg == "pkcs12: certificate missing":
 		return fault.Wrap(err, fault.Invalid, "no_certificate", "the file holds a key but no certificate")
 	case msg == "pkcs12: no MAC in data":
-		// Without a MAC neither a wrong password nor a damaged file can
-		// be told from a good one.
-		return fault.Wrap(err, fault.Invalid, "unsupported_pkcs12",
-			"this PKCS#12 file has no integrity check (MAC); Custodia reads a password-protected file only with one, so that a wrong password "+
-				"or a damaged file is caught: export it again with a MAC (the default; without openssl's -nomac)")
+		// checkMAC refuses these first; this stays in case the decoder
+		// ever finds one checkMAC did not.
+		return errNoMAC(err)
 	case strings.Contains(msg, "PKCS#8 wrapping contained private key with unknown algorithm"):
 		alg := "of a type Custodia cannot read"
 		if _, oid, ok := strings.Cut(msg, "unknown algorithm: "); ok && keyAlgorithmOIDs[oid] != "" {
@@ -308,8 +310,59 @@ func pkcs12Error(err error) error {
 				"(PBES2) or the older SHA-1 3DES/RC2 schemes, with an HMAC SHA-1, SHA-256 or SHA-512 MAC: export it again "+
 				"(e.g. openssl pkcs12 -export, or Windows' AES256-SHA256 option)")
 	}
+	return errInvalidPKCS12(err)
+}
+
+func errInvalidPKCS12(err error) error {
 	return fault.Wrap(err, fault.Invalid, "invalid_pkcs12",
 		"the file is not a readable PKCS#12 (.p12/.pfx) file with a certificate and its private key")
+}
+
+// errNoMAC refuses a file without a MAC: without one neither a wrong
+// password nor a damaged or altered file can be told from a good one.
+func errNoMAC(err error) error {
+	return fault.Wrap(err, fault.Invalid, "unsupported_pkcs12",
+		"this PKCS#12 file has no integrity check (MAC); Custodia reads a file only with one, so that a wrong password "+
+			"or a damaged or altered file is caught: export it again with a MAC (the default; without openssl's -nomac)")
+}
+
+// pfxPDU is the outer structure of a PKCS#12 file (RFC 7292, section 4),
+// declared as go-pkcs12 declares it, so that encoding/asn1 reads it here
+// as the decoder does.
+type pfxPDU struct {
+	Version  int
+	AuthSafe struct {
+		ContentType asn1.ObjectIdentifier
+		Content     asn1.RawValue `asn1:"tag:0,explicit,optional"`
+	}
+	MacData struct {
+		Mac struct {
+			Algorithm pkix.AlgorithmIdentifier
+			Digest    []byte
+		}
+		MacSalt    []byte
+		Iterations int `asn1:"optional,default:1"`
+	} `asn1:"optional"`
+}
+
+// checkMAC refuses a file whose outer structure has no macData, whatever
+// the password. go-pkcs12 refuses one only when a password is given: with
+// an empty one it decodes the file unchecked, so anyone who could alter
+// it on its way could swap the key or certificate unseen. A file the
+// decoder could not read either is refused here as it would refuse it.
+func checkMAC(der []byte) error {
+	var p pfxPDU
+	rest, err := asn1.Unmarshal(der, &p)
+	if err == nil && len(rest) > 0 {
+		err = errors.New("pkcs12: trailing data found")
+	}
+	if err != nil {
+		return errInvalidPKCS12(err)
+	}
+	if len(p.MacData.Mac.Algorithm.Algorithm) == 0 {
+		return errNoMAC(errors.New("pkcs12: no MAC in data"))
+	}
+	return nil
 }
 
 // checkIterations refuses a file that asks for more than limit
@@ -639,7 +692,11 @@ func (s *Service) UploadCertificate(ctx context.Context, tenantID string, in Upl
 		if !rotateDone.IsZero() {
 			details["rotate_by_done"] = rotateDone
 		}
-		return s.record(ctx, tx, tenantID, "certificate.upload", c.ID, details)
+		if err := s.record(ctx, tx, tenantID, "certificate.upload", c.ID, details); err != nil {
+			return err
+		}
+		// A renewal that kept a holder who has left.
+		return holderGone(ctx, tx, now, row)
 	})
 	if err != nil {
 		return nil, wrapErr("upload certificate", err)
@@ -777,7 +834,11 @@ func (s *Service) restoredCertificate(ctx context.Context, tx store.Tx, c *store
 	if prev != nil {
 		holder = prev.HolderID
 	}
-	return tx.PutCertificate(ctx, certRow(c, leaf, holder, prev, now))
+	row := certRow(c, leaf, holder, prev, now)
+	if err := tx.PutCertificate(ctx, row); err != nil {
+		return err
+	}
+	return holderGone(ctx, tx, now, row)
 }
 
 // destroyedCertificate drops a certificate's facts (subject, serial,
@@ -817,6 +878,33 @@ var alertLevels = []alertLevel{
 }
 
 const alertBatch = 100
+
+// certPage is how many certificates a reader of a whole tenant's takes
+// from the store at a time; a variable so that tests page through a few.
+var certPage = 1000
+
+// eachCertificate calls fn with every certificate f selects, a page at a
+// time in the store's order, so that none is left out however many a
+// tenant has. fn may mark alerts: marks do not move a certificate in
+// that order.
+func eachCertificate(ctx context.Context, tx store.CertTx, f store.CertificateFilter, fn func(*store.Certificate) error) error {
+	f.Limit = certPage
+	for {
+		rows, err := tx.ListCertificates(ctx, f)
+		if err != nil {
+			return err
+		}
+		for i := range rows {
+			if err := fn(&rows[i]); err != nil {
+				return err
+			}
+		}
+		if len(rows) < f.Limit {
+			return nil
+		}
+		f.After = rows[len(rows)-1].Cursor()
+	}
+}
 
 // certAlertDue is the most severe expiry alert due at now for a
 // certificate ending at notAfter (store.CertAlertExpired, CertAlert7Days,
@@ -912,35 +1000,87 @@ func (s *Service) alertOne(ctx context.Context, tx store.Tx, row *store.Certific
 // identifies the leaver (it should be revoked with its issuer and
 // replaced), once each, with an audit entry. It returns those
 // certificates' credential IDs.
+//
+// A certificate whose current version is deleted counts too: deleting is
+// undone with one call, and the leaver may have kept a copy of the key
+// whatever the vault holds, so only its issuer's revocation ends it. One
+// whose version is destroyed has no facts left to find (see
+// destroyedCertificate).
 func CertificateHolderLeft(ctx context.Context, tx store.Tx, now time.Time, tenantID, memberID, reportID string) ([]string, error) {
-	rows, err := tx.ListCertificates(ctx, store.CertificateFilter{TenantID: tenantID, HolderID: memberID})
+	ids := []string{}
+	err := eachCertificate(ctx, tx, store.CertificateFilter{TenantID: tenantID, HolderID: memberID, IncludeDeleted: true}, func(row *store.Certificate) error {
+		ids = append(ids, row.CredentialID)
+		_, err := holderLeftAlert(ctx, tx, now, row, reportID)
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
-	ids := []string{}
-	for _, row := range rows {
-		ids = append(ids, row.CredentialID)
-		ok, err := tx.MarkCertificateAlert(ctx, tenantID, row.CredentialID, store.CertAlertHolderLeft, now)
-		if err != nil {
-			return nil, err
-		}
-		if !ok {
-			continue
-		}
-		c, err := tx.GetCredential(ctx, tenantID, row.CredentialID)
-		if err != nil {
-			return nil, err
-		}
-		n, err := identity.NotifyAdmins(ctx, tx, now, tenantID, "certificate_holder_left",
-			fmt.Sprintf("The holder of certificate %s was offboarded: revoke it with its issuer and upload a replacement", c.Name),
-			map[string]any{"credential": c.ID, "name": c.Name, "serial": row.Serial, "holder": memberID, "report": reportID})
-		if err != nil {
-			return nil, err
-		}
-		if err := audit.Append(ctx, tx, now, audit.Entry{Log: tenantID, Action: "certificate.holder_left", Target: c.ID,
-			Details: map[string]any{"name": c.Name, "serial": row.Serial, "holder": memberID, "report": reportID, "admins_notified": n}}); err != nil {
-			return nil, err
+	return ids, nil
+}
+
+// holderLeftAlert tells the tenant's admins that row's holder was
+// offboarded, with an audit entry, unless they were told about this
+// certificate already (the mark is a compare-and-set). reportID is the
+// offboarding's report, or "" when a certificate comes back later.
+func holderLeftAlert(ctx context.Context, tx store.Tx, now time.Time, row *store.Certificate, reportID string) (bool, error) {
+	ok, err := tx.MarkCertificateAlert(ctx, row.TenantID, row.CredentialID, store.CertAlertHolderLeft, now)
+	if err != nil || !ok {
+		return false, err
+	}
+	c, err := tx.GetCredential(ctx, row.TenantID, row.CredentialID)
+	if err != nil {
+		return false, err
+	}
+	v, err := tx.GetCredentialVersion(ctx, row.TenantID, row.CredentialID, row.Version)
+	if err != nil {
+		return false, err
+	}
+	deleted := !v.DeletedAt.IsZero()
+	subject := fmt.Sprintf("The holder of certificate %s was offboarded: revoke it with its issuer and upload a replacement", c.Name)
+	if deleted {
+		subject = fmt.Sprintf("The holder of certificate %s was offboarded: its current version is deleted but can be restored; "+
+			"revoke it with its issuer, and destroy it unless a replacement is uploaded", c.Name)
+	}
+	body := map[string]any{"credential": c.ID, "name": c.Name, "serial": row.Serial, "holder": row.HolderID}
+	details := map[string]any{"name": c.Name, "serial": row.Serial, "holder": row.HolderID}
+	if reportID != "" {
+		body["report"], details["report"] = reportID, reportID
+	}
+	if deleted {
+		body["deleted"], details["deleted"] = true, true
+	}
+	n, err := identity.NotifyAdmins(ctx, tx, now, row.TenantID, "certificate_holder_left", subject, body)
+	if err != nil {
+		return false, err
+	}
+	details["admins_notified"] = n
+	return true, audit.Append(ctx, tx, now, audit.Entry{Log: row.TenantID, Action: "certificate.holder_left", Target: c.ID, Details: details})
+}
+
+// holderGone is called when row has just been written (an upload or a
+// restore). A certificate that names an offboarded member as its holder
+// is flagged for rotation, as the offboarding flagged it: writing a
+// version clears a flag, but bringing back or renewing the leaver's
+// certificate is no rotation. If it is another certificate than the one
+// the admins were told about (certRow starts a different certificate's
+// alerts afresh), they are told now.
+func holderGone(ctx context.Context, tx store.Tx, now time.Time, row *store.Certificate) error {
+	if row.HolderID == "" {
+		return nil
+	}
+	m, err := tx.GetMember(ctx, row.TenantID, row.HolderID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil || m.Status != store.MemberOffboarded {
+		return err
+	}
+	if row.AlertedHolderLeft.IsZero() {
+		if _, err := holderLeftAlert(ctx, tx, now, row, ""); err != nil {
+			return err
 		}
 	}
-	return ids, nil
+	return tx.FlagRotation(ctx, &store.RotationFlag{TenantID: row.TenantID, ResourceType: store.ResourceCredential, ResourceID: row.CredentialID,
+		Reason: "its certificate's holder " + m.ID + " was offboarded", FlaggedAt: now})
 }

@@ -2,6 +2,7 @@ package vault
 
 import (
 	"bytes"
+	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -9,7 +10,9 @@ import (
 	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
+	"encoding/asn1"
 	"encoding/base64"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -19,8 +22,11 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/crypto/cryptobyte"
+	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
 	"software.sslmate.com/src/go-pkcs12"
 
+	"github.com/custodia-project/custodia/internal/authz"
 	"github.com/custodia-project/custodia/internal/fault"
 	"github.com/custodia-project/custodia/internal/store"
 	"github.com/custodia-project/custodia/internal/vault/certtest"
@@ -140,6 +146,13 @@ func TestParseCertificate(t *testing.T) {
 		{"fail/too large", "pkcs12_too_large", make([]byte, MaxPKCS12Bytes+1), p12Password},
 		{"fail/too many iterations", "pkcs12_too_costly", costly(cheap.PKCS12), p12Password},
 		{"fail/password too long", "invalid_password", good.PKCS12, strings.Repeat("x", maxP12Password+1)},
+		// go-pkcs12 checks for a MAC only when given a password: without
+		// one these decoded, unchecked.
+		{"fail/openssl nomac-empty.p12 without a password", "unsupported_pkcs12", certtest.OpenSSL("nomac-empty.p12"), ""},
+		{"fail/openssl nomac.p12 without a password", "unsupported_pkcs12", certtest.OpenSSL("nomac.p12"), ""},
+		{"fail/MAC stripped, without a password", "unsupported_pkcs12", stripMAC(t, mustP12(t, certtest.Options{}).PKCS12), ""},
+		{"fail/MAC stripped", "unsupported_pkcs12", stripMAC(t, good.PKCS12), p12Password},
+		{"fail/trailing data", "invalid_pkcs12", append(bytes.Clone(good.PKCS12), 0), p12Password},
 	}
 	// Files Go cannot make, made with OpenSSL (certtest/testdata/openssl):
 	// each refusal names what is wrong and what is supported instead.
@@ -149,6 +162,7 @@ func TestParseCertificate(t *testing.T) {
 		{"brainpool.p12", "unsupported_key", "elliptic curve"},
 		{"rsa512.p12", "unsupported_key", "RSA-512"},
 		{"nomac.p12", "unsupported_pkcs12", "no integrity check (MAC)"},
+		{"nomac-empty.p12", "unsupported_pkcs12", "no integrity check (MAC)"},
 	} {
 		fails = append(fails, struct {
 			name, code string
@@ -181,13 +195,80 @@ func TestParseCertificate(t *testing.T) {
 			if fe.Kind != fault.Invalid && fe.Kind != fault.TooLarge {
 				t.Errorf("kind %v is not a client error", fe.Kind)
 			}
-			if strings.Contains(fe.Message, tc.password) {
+			if tc.password != "" && strings.Contains(fe.Message, tc.password) {
 				t.Error("the message repeats the password")
 			}
 			if d := time.Since(start); tc.code == "pkcs12_too_costly" && d > time.Second {
 				t.Errorf("refusing a costly file took %s", d)
 			}
 		})
+	}
+}
+
+// stripMAC returns a PKCS#12 file without its macData: the version and
+// authSafe of the outer PFX alone, as an exporter with no MAC writes it.
+func stripMAC(t testing.TB, der []byte) []byte {
+	t.Helper()
+	var outer, version, authSafe asn1.RawValue
+	if _, err := asn1.Unmarshal(der, &outer); err != nil {
+		t.Fatal(err)
+	}
+	rest, err := asn1.Unmarshal(outer.Bytes, &version)
+	if err == nil {
+		rest, err = asn1.Unmarshal(rest, &authSafe)
+	}
+	if err != nil || len(rest) == 0 {
+		t.Fatalf("no macData to strip (%v)", err)
+	}
+	b, err := asn1.Marshal(asn1.RawValue{Tag: asn1.TagSequence, IsCompound: true, Bytes: append(version.FullBytes, authSafe.FullBytes...)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// hasMACData reports whether der is one PFX whose outer SEQUENCE holds a
+// macData after its version and authSafe: checkMAC's rule read with
+// cryptobyte rather than encoding/asn1, for tests to check it against.
+func hasMACData(der []byte) bool {
+	in := cryptobyte.String(der)
+	var pfx, authSafe, mac cryptobyte.String
+	var version int64
+	return in.ReadASN1(&pfx, cbasn1.SEQUENCE) && in.Empty() && pfx.ReadASN1Integer(&version) &&
+		pfx.ReadASN1(&authSafe, cbasn1.SEQUENCE) && pfx.ReadASN1(&mac, cbasn1.SEQUENCE) && len(mac) > 0
+}
+
+func TestCheckMAC(t *testing.T) {
+	withMAC := mustP12(t, certtest.Options{Password: p12Password}).PKCS12
+	emptyWithMAC := mustP12(t, certtest.Options{}).PKCS12
+	for _, tc := range []struct {
+		name, code string
+		file       []byte
+	}{
+		{"ok/with a MAC", "", withMAC},
+		{"ok/with a MAC, empty password", "", emptyWithMAC},
+		{"fail/openssl -nomac", "unsupported_pkcs12", certtest.OpenSSL("nomac.p12")},
+		{"fail/openssl -nomac, empty password", "unsupported_pkcs12", certtest.OpenSSL("nomac-empty.p12")},
+		{"fail/MAC stripped", "unsupported_pkcs12", stripMAC(t, withMAC)},
+		{"fail/MAC stripped, empty password", "unsupported_pkcs12", stripMAC(t, emptyWithMAC)},
+		{"fail/not DER", "invalid_pkcs12", []byte("MIIKZgIBAz")},
+		{"fail/trailing data", "invalid_pkcs12", append(bytes.Clone(withMAC), 0x30, 0x00)},
+		{"fail/truncated", "invalid_pkcs12", withMAC[:len(withMAC)-1]},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := checkMAC(tc.file)
+			if tc.code == "" && err != nil || tc.code != "" && faultCode(err) != tc.code {
+				t.Fatalf("checkMAC = %v, want %q", err, tc.code)
+			}
+			if tc.code == "" != hasMACData(tc.file) {
+				t.Errorf("the cryptobyte reading disagrees: hasMACData = %v", hasMACData(tc.file))
+			}
+		})
+	}
+	// The refusal is what the decoder would have said when given a
+	// password: the old path (pkcs12Error) and the new agree.
+	if a, b := checkMAC(certtest.OpenSSL("nomac.p12")), pkcs12Error(errors.New("pkcs12: no MAC in data")); fmt.Sprint(a) != fmt.Sprint(b) {
+		t.Errorf("checkMAC says %q, pkcs12Error %q", a, b)
 	}
 }
 
@@ -415,5 +496,328 @@ func TestDaysLeft(t *testing.T) {
 		if got := daysLeft(now.Add(tc.d), now); got != tc.want {
 			t.Errorf("daysLeft(%s) = %d, want %d", tc.d, got, tc.want)
 		}
+	}
+}
+
+// certTenant is a vault with an owner (the caller), an admin and a member
+// who holds certificates, over a fresh SQLite store.
+type certTenant struct {
+	s                    *Service
+	ctx                  context.Context
+	clock                time.Time
+	owner, admin, holder string
+}
+
+// tick moves the vault's clock on, so that what happens next is later
+// than what happened (rotation flags stand until a later version).
+func (ct *certTenant) tick() { ct.clock = ct.clock.Add(time.Minute) }
+
+func newCertTenant(t *testing.T) *certTenant {
+	t.Helper()
+	s, _ := newService(t)
+	ct := &certTenant{s: s, owner: "mem_owner", admin: "mem_admin", holder: "mem_holder", clock: s.now()}
+	s.now = func() time.Time { return ct.clock }
+	now := s.now()
+	err := s.store.Update(t.Context(), func(tx store.Tx) error {
+		for _, m := range []struct{ id, role string }{{ct.owner, store.RoleOwner}, {ct.admin, store.RoleAdmin}, {ct.holder, store.RoleMember}} {
+			if err := tx.InsertMember(t.Context(), &store.Member{ID: m.id, TenantID: testTenant, Email: m.id + "@acme.example", Name: m.id,
+				Role: m.role, Status: store.MemberActive, CreatedAt: now, UpdatedAt: now}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ct.ctx = authz.WithPrincipal(t.Context(), &authz.Principal{Kind: authz.KindMember, ID: ct.owner, TenantID: testTenant, Role: store.RoleOwner})
+	return ct
+}
+
+// upload keeps a new certificate (or version) ending life after the
+// vault's clock.
+func (ct *certTenant) upload(t *testing.T, name, holder string, life time.Duration) *Certificate {
+	t.Helper()
+	ct.tick()
+	now := ct.s.now()
+	r := mustP12(t, certtest.Options{Password: p12Password, NotBefore: now.Add(-time.Hour), NotAfter: now.Add(life)})
+	c, err := ct.s.UploadCertificate(ct.ctx, testTenant, UploadInput{Name: name, PKCS12: SecretText(base64.StdEncoding.EncodeToString(r.PKCS12)),
+		Password: p12Password, Holder: holder})
+	if err != nil {
+		t.Fatalf("upload %s: %v", name, err)
+	}
+	return c
+}
+
+// offboard marks the holder offboarded and runs what offboarding runs for
+// certificates, in one transaction, as access.Offboard does.
+func (ct *certTenant) offboard(t *testing.T, tx func(store.Tx) store.Tx) []string {
+	t.Helper()
+	ct.tick()
+	var held []string
+	err := ct.s.store.Update(ct.ctx, func(stx store.Tx) error {
+		m, err := stx.GetMember(ct.ctx, testTenant, ct.holder)
+		if err != nil {
+			return err
+		}
+		m.Status, m.OffboardedAt = store.MemberOffboarded, ct.s.now()
+		if err := stx.UpdateMember(ct.ctx, m); err != nil {
+			return err
+		}
+		if tx != nil {
+			stx = tx(stx)
+		}
+		held, err = CertificateHolderLeft(ct.ctx, stx, ct.s.now(), testTenant, ct.holder, "ofb_1")
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(held)
+	return held
+}
+
+// holderLeft returns the holder-left notifications each admin got (their
+// subjects, the same for both) and the details of the audited alerts.
+func (ct *certTenant) holderLeft(t *testing.T) (subjects []string, audited []map[string]any) {
+	t.Helper()
+	err := ct.s.store.View(ct.ctx, func(tx store.Tx) error {
+		var each [2][]string
+		for i, m := range []string{ct.owner, ct.admin} {
+			ns, err := tx.ListNotifications(ct.ctx, testTenant, m, 1000)
+			if err != nil {
+				return err
+			}
+			for _, n := range ns {
+				if n.Kind == "certificate_holder_left" {
+					each[i] = append(each[i], n.Subject)
+				}
+			}
+			slices.Sort(each[i])
+		}
+		if !slices.Equal(each[0], each[1]) {
+			t.Errorf("owner told %q, admin %q", each[0], each[1])
+		}
+		ns, err := tx.ListNotifications(ct.ctx, testTenant, ct.holder, 1000)
+		if err != nil || len(ns) != 0 {
+			t.Errorf("the member was told: %d, %v", len(ns), err)
+		}
+		subjects = each[0]
+		evs, err := tx.ListAudit(ct.ctx, store.AuditFilter{LogID: testTenant, AfterSeq: -1, Action: "certificate.holder_left", Limit: 1000})
+		for _, e := range evs {
+			var d map[string]any
+			if err := json.Unmarshal(e.Details, &d); err != nil {
+				return err
+			}
+			d["target"] = e.Target
+			audited = append(audited, d)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return subjects, audited
+}
+
+// Offboarding tells about every certificate the leaver held whose key the
+// vault can still give out: a live one, and one whose current version is
+// deleted, since undeleting it takes one call. Undeleting it afterwards
+// tells nobody twice; a destroyed one is not found.
+func TestCertificateHolderLeft(t *testing.T) {
+	ct := newCertTenant(t)
+	day := 24 * time.Hour
+	live := ct.upload(t, "certs/live", ct.holder, 300*day)
+	deleted := ct.upload(t, "certs/deleted", ct.holder, 300*day)
+	destroyed := ct.upload(t, "certs/destroyed", ct.holder, 300*day)
+	ct.upload(t, "certs/company", "", 300*day)
+	if err := ct.s.ChangeVersions(ct.ctx, testTenant, "certs/deleted", SoftDelete, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := ct.s.ChangeVersions(ct.ctx, testTenant, "certs/destroyed", Destroy, nil); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{live.Credential.ID, deleted.Credential.ID}
+	slices.Sort(want)
+	if held := ct.offboard(t, nil); !slices.Equal(held, want) {
+		t.Fatalf("held = %v, want %v (not %s, destroyed)", held, want, destroyed.Credential.ID)
+	}
+	subjects, audited := ct.holderLeft(t)
+	if len(subjects) != 2 || len(audited) != 2 {
+		t.Fatalf("told %q, audited %v", subjects, audited)
+	}
+	for _, d := range audited {
+		isDeleted := d["target"] == deleted.Credential.ID
+		if d["holder"] != ct.holder || d["report"] != "ofb_1" || (d["deleted"] == true) != isDeleted {
+			t.Errorf("audited %v", d)
+		}
+	}
+	if !slices.ContainsFunc(subjects, func(s string) bool {
+		return strings.Contains(s, "certs/deleted") && strings.Contains(s, "deleted but can be restored")
+	}) {
+		t.Errorf("the deleted certificate's alert does not say it can be restored: %q", subjects)
+	}
+
+	// Undeleting brings back a certificate already told about.
+	if err := ct.s.ChangeVersions(ct.ctx, testTenant, "certs/deleted", Undelete, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := ct.s.GetCertificate(ct.ctx, testTenant, "certs/deleted"); err != nil || got.HolderID != ct.holder {
+		t.Fatalf("undeleted: %+v, %v", got, err)
+	}
+	if subjects, _ := ct.holderLeft(t); len(subjects) != 2 {
+		t.Errorf("after undelete, told %q", subjects)
+	}
+}
+
+// A certificate that names a leaver and comes back as another certificate
+// than the one told about (an earlier version restored, a renewal that
+// kept the holder) is told about then; the same certificate again is not.
+// Either way it stays flagged for rotation: writing its version is no
+// rotation while the holder on record has left.
+func TestCertificateHolderLeftComesBack(t *testing.T) {
+	ct := newCertTenant(t)
+	day := 24 * time.Hour
+	first := ct.upload(t, "certs/seal", ct.holder, 300*day)
+	renewed := ct.upload(t, "certs/seal", "", 600*day)
+	if renewed.HolderID != ct.holder || renewed.Fingerprint == first.Fingerprint {
+		t.Fatalf("renewal = %+v", renewed)
+	}
+	if held := ct.offboard(t, nil); len(held) != 1 {
+		t.Fatalf("held = %v", held)
+	}
+	if subjects, _ := ct.holderLeft(t); len(subjects) != 1 {
+		t.Fatalf("at offboarding, told %q", subjects)
+	}
+	flagged := func() bool {
+		t.Helper()
+		rep, err := ct.s.Health(ct.ctx, testTenant)
+		if err != nil || len(rep.Credentials) != 1 {
+			t.Fatalf("health = %+v, %v", rep, err)
+		}
+		return rep.Credentials[0].RotationFlagged
+	}
+
+	// Version 1, the certificate before the renewal, identifies the
+	// leaver too.
+	ct.tick()
+	if _, err := ct.s.Restore(ct.ctx, testTenant, "certs/seal", 1, nil); err != nil {
+		t.Fatal(err)
+	}
+	subjects, audited := ct.holderLeft(t)
+	if len(subjects) != 2 || len(audited) != 2 || audited[1]["report"] != nil || audited[1]["target"] != first.Credential.ID {
+		t.Fatalf("after restoring version 1, told %q, audited %v", subjects, audited)
+	}
+	if !flagged() {
+		t.Error("the restored certificate is not flagged for rotation")
+	}
+	// Restoring the same certificate again (version 3 is version 1's).
+	ct.tick()
+	if _, err := ct.s.Restore(ct.ctx, testTenant, "certs/seal", 3, nil); err != nil {
+		t.Fatal(err)
+	}
+	if subjects, _ := ct.holderLeft(t); len(subjects) != 2 {
+		t.Errorf("after restoring the same certificate, told %q", subjects)
+	}
+	if !flagged() {
+		t.Error("restoring the same certificate cleared its flag")
+	}
+	// A renewal uploaded without naming a new holder keeps the leaver.
+	ct.upload(t, "certs/seal", "", 700*day)
+	if subjects, _ := ct.holderLeft(t); len(subjects) != 3 {
+		t.Errorf("after a renewal that kept the leaver, told %q", subjects)
+	}
+	if !flagged() {
+		t.Error("the renewal that kept the leaver is not flagged for rotation")
+	}
+	// The leaver cannot be named holder; a renewal naming a current
+	// member is the rotation.
+	if _, err := ct.s.UploadCertificate(ct.ctx, testTenant, UploadInput{Name: "certs/seal", Holder: ct.holder,
+		PKCS12:   SecretText(base64.StdEncoding.EncodeToString(mustP12(t, certtest.Options{Password: p12Password}).PKCS12)),
+		Password: p12Password}); faultCode(err) != "invalid_holder" {
+		t.Errorf("a leaver named holder: %v", err)
+	}
+	if c := ct.upload(t, "certs/seal", ct.admin, 700*day); c.HolderID != ct.admin || flagged() {
+		t.Errorf("renewed for a current member: holder %s, still flagged", c.HolderID)
+	}
+	if subjects, _ := ct.holderLeft(t); len(subjects) != 3 {
+		t.Errorf("after a renewal for a current member, told %q", subjects)
+	}
+}
+
+// setCertPage lowers certPage for one test.
+func setCertPage(t *testing.T, n int) {
+	old := certPage
+	certPage = n
+	t.Cleanup(func() { certPage = old })
+}
+
+// pageCounter counts the store's certificate pages.
+type pageCounter struct {
+	store.Tx
+	limits []int
+}
+
+func (p *pageCounter) ListCertificates(ctx context.Context, f store.CertificateFilter) ([]store.Certificate, error) {
+	p.limits = append(p.limits, f.Limit)
+	return p.Tx.ListCertificates(ctx, f)
+}
+
+// viewCounter counts the certificate pages of the store's reads.
+type viewCounter struct {
+	store.Store
+	pc pageCounter
+}
+
+func (v *viewCounter) View(ctx context.Context, fn func(store.Tx) error) error {
+	return v.Store.View(ctx, func(tx store.Tx) error {
+		v.pc.Tx = tx
+		return fn(&v.pc)
+	})
+}
+
+// Whole-tenant readers page through every certificate, not the first
+// page only (the store's page is at most store.MaxCertificatePage).
+func TestCertificatesPaged(t *testing.T) {
+	setCertPage(t, 2)
+	ct := newCertTenant(t)
+	day := 24 * time.Hour
+	var names []string
+	for i, life := range []time.Duration{400 * day, 3 * day, 20 * day, 400 * day, 25 * day} {
+		name := fmt.Sprintf("certs/c%d", i)
+		ct.upload(t, name, ct.holder, life)
+		names = append(names, name)
+	}
+	vc := &viewCounter{Store: ct.s.store}
+	ct.s.store = vc
+	rep, err := ct.s.Health(ct.ctx, testTenant)
+	ct.s.store = vc.Store
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(vc.pc.limits, []int{2, 2, 2}) {
+		t.Errorf("health read certificates in pages of %v", vc.pc.limits)
+	}
+	var seen []string
+	for _, h := range rep.Credentials {
+		if !h.NotAfter.IsZero() {
+			seen = append(seen, h.Name)
+		}
+	}
+	if !slices.Equal(seen, names) || rep.Summary.CertificateExpiring != 3 {
+		t.Errorf("health knows the expiry of %v, %d expiring; want all of %v, 3 expiring", seen, rep.Summary.CertificateExpiring, names)
+	}
+	rot, err := ct.s.RotationNeeded(ct.ctx, testTenant, 0)
+	if err != nil || len(rot.Credentials) != 3 {
+		t.Errorf("rotate-needed = %+v, %v", rot, err)
+	}
+
+	pc := &pageCounter{}
+	held := ct.offboard(t, func(tx store.Tx) store.Tx { pc.Tx = tx; return pc })
+	if len(held) != len(names) || !slices.Equal(pc.limits, []int{2, 2, 2}) {
+		t.Errorf("held %v in pages of %v", held, pc.limits)
+	}
+	if subjects, _ := ct.holderLeft(t); len(subjects) != len(names) {
+		t.Errorf("told about %d of %d certificates", len(subjects), len(names))
 	}
 }

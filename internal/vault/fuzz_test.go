@@ -11,7 +11,8 @@ import (
 // FuzzParseCertificate feeds the upload path's decoder hostile files and
 // passwords: it must never panic, answer only client errors that do not
 // repeat the password, and never accept a file whose key is not the
-// certificate's.
+// certificate's, nor one without a MAC, whatever the password (checkMAC;
+// go-pkcs12 itself skips the check when the password is empty).
 func FuzzParseCertificate(f *testing.F) {
 	good := mustP12(f, certtest.Options{Password: p12Password, WithCA: true})
 	wrong := mustP12(f, certtest.Options{Password: p12Password, WrongKey: true})
@@ -30,6 +31,11 @@ func FuzzParseCertificate(f *testing.F) {
 	for _, name := range []string{"dsa.p12", "nomac.p12", "rsa512.p12"} {
 		f.Add(certtest.OpenSSL(name), certtest.OpenSSLPassword)
 	}
+	noPassword := mustP12(f, certtest.Options{})
+	f.Add(noPassword.PKCS12, "")
+	f.Add(stripMAC(f, noPassword.PKCS12), "")
+	f.Add(certtest.OpenSSL("nomac-empty.p12"), "")
+	f.Add(certtest.OpenSSL("nomac.p12"), "")
 	f.Fuzz(func(t *testing.T, der []byte, password string) {
 		// Files that ask for up to MaxPKCS12Iterations rounds are
 		// legitimate but take seconds each under coverage
@@ -56,6 +62,9 @@ func FuzzParseCertificate(f *testing.F) {
 		}
 		if len(der) > MaxPKCS12Bytes {
 			t.Fatalf("accepted %d bytes", len(der))
+		}
+		if !hasMACData(der) {
+			t.Fatal("accepted a file without a MAC")
 		}
 		if !publicKeyEqual(p.Key.Public(), p.Leaf.PublicKey) {
 			t.Fatal("accepted a key that is not the certificate's")

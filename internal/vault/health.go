@@ -294,13 +294,13 @@ func (s *Service) Health(ctx context.Context, tenantID string) (*HealthReport, e
 		}
 		// The facts of each certificate's current, live version: a
 		// deleted or destroyed one is not listed.
-		certRows, err := tx.ListCertificates(ctx, store.CertificateFilter{TenantID: tenantID})
+		certs := map[string]*store.Certificate{}
+		err = eachCertificate(ctx, tx, store.CertificateFilter{TenantID: tenantID}, func(row *store.Certificate) error {
+			certs[row.CredentialID] = row
+			return nil
+		})
 		if err != nil {
 			return err
-		}
-		certs := make(map[string]*store.Certificate, len(certRows))
-		for i := range certRows {
-			certs[certRows[i].CredentialID] = &certRows[i]
 		}
 		readable := map[string]string{} // ID to name
 		for i := range creds {

@@ -67,27 +67,37 @@ func (t *tx) GetCertificate(ctx context.Context, tenantID, credentialID string) 
 var liveCertificateCols = "ce." + strings.Join(strings.Fields(strings.ReplaceAll(certificateCols, ",", " ")), ", ce.")
 
 func (t *tx) ListCertificates(ctx context.Context, f store.CertificateFilter) ([]store.Certificate, error) {
-	limit := limitOr(f.Limit, 10000, 10000)
-	unalerted := ""
+	limit := limitOr(f.Limit, store.MaxCertificatePage, store.MaxCertificatePage)
+	where := ""
 	if f.Unalerted != "" {
 		col, ok := certAlertColumn[f.Unalerted]
 		if !ok {
 			return nil, fmt.Errorf("%s: list certificates: unknown alert %q", t.d.Name, f.Unalerted)
 		}
-		unalerted = ` AND ce.` + col + ` = 0`
+		where += ` AND ce.` + col + ` = 0`
+	}
+	if !f.IncludeDeleted {
+		where += ` AND v.deleted_at = 0`
 	}
 	by := int64(-1)
 	if !f.ExpiresBy.IsZero() {
 		by = toMicros(f.ExpiresBy)
 	}
+	args := []any{f.TenantID, f.HolderID, by, limit}
+	if a := f.After; a != nil {
+		// The order's key, spelled out rather than as a row value so that
+		// the not_after index serves it on both engines.
+		where += ` AND (ce.not_after > $5 OR ce.not_after = $5 AND (ce.tenant_id > $6 OR ce.tenant_id = $6 AND ce.credential_id > $7))`
+		args = append(args, toMicros(a.NotAfter), a.TenantID, a.CredentialID)
+	}
 	// Only facts of a credential's current version, and only while that
-	// version is neither deleted nor destroyed.
+	// version is not destroyed (nor deleted, unless f.IncludeDeleted).
 	rows, err := t.query(ctx, `SELECT `+liveCertificateCols+` FROM certificates ce
 		JOIN credentials c ON c.tenant_id = ce.tenant_id AND c.id = ce.credential_id AND c.current_version = ce.version
 		JOIN credential_versions v ON v.tenant_id = ce.tenant_id AND v.credential_id = ce.credential_id AND v.version = ce.version
-		WHERE v.deleted_at = 0 AND v.destroyed_at = 0
-		  AND ($1 = '' OR ce.tenant_id = $1) AND ($2 = '' OR ce.holder_id = $2) AND (CAST($3 AS BIGINT) < 0 OR ce.not_after <= $3)`+unalerted+`
-		ORDER BY ce.not_after, ce.tenant_id, ce.credential_id LIMIT $4`, f.TenantID, f.HolderID, by, limit)
+		WHERE v.destroyed_at = 0
+		  AND ($1 = '' OR ce.tenant_id = $1) AND ($2 = '' OR ce.holder_id = $2) AND (CAST($3 AS BIGINT) < 0 OR ce.not_after <= $3)`+where+`
+		ORDER BY ce.not_after, ce.tenant_id, ce.credential_id LIMIT $4`, args...)
 	if err != nil {
 		return nil, t.wrap("list certificates", err)
 	}

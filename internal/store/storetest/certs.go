@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"testing"
@@ -112,6 +113,13 @@ func testCertificates(t *testing.T, s store.Store) {
 	if got := ids(store.CertificateFilter{TenantID: "t1", HolderID: "mem_1"}); len(got) != 0 {
 		t.Errorf("by holder, none live = %v", got)
 	}
+	// IncludeDeleted adds the restorable ones, never the destroyed.
+	if got := ids(store.CertificateFilter{TenantID: "t1", IncludeDeleted: true}); !slices.Equal(got, []string{"crd_b", "crd_a"}) {
+		t.Errorf("live and deleted = %v", got)
+	}
+	if got := ids(store.CertificateFilter{TenantID: "t1", HolderID: "mem_1", IncludeDeleted: true}); !slices.Equal(got, []string{"crd_a"}) {
+		t.Errorf("by holder, live and deleted = %v", got)
+	}
 	view(t, s, func(tx store.Tx) error {
 		if got, err := tx.GetCertificate(ctx, "t1", "crd_a"); err != nil || got.Serial != "4f2a" {
 			t.Errorf("GetCertificate of a deleted version = %+v, %v", got, err)
@@ -215,5 +223,39 @@ func testCertificates(t *testing.T, s store.Store) {
 	})
 	if err := s.Update(ctx, func(tx store.Tx) error { return tx.DeleteCertificate(ctx, "t1", "crd_b") }); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("delete twice = %v", err)
+	}
+
+	// Pages follow one another by cursor, ties on not_after across
+	// tenants included, and together are the list read at once.
+	mkTenant(t, s, "t3")
+	mkTenant(t, s, "t4")
+	for i := range 9 {
+		tenant, id := []string{"t3", "t4"}[i%2], fmt.Sprintf("crd_p%d", i)
+		mkCred(tenant, id, "certs/"+id)
+		update(t, s, func(tx store.Tx) error {
+			return tx.PutCertificate(ctx, mkCert(tenant, id, "mem_p", t0.Add(time.Duration(i%3)*day)))
+		})
+	}
+	for _, f := range []store.CertificateFilter{{}, {TenantID: "t3"}, {HolderID: "mem_p", ExpiresBy: t0.Add(day)}} {
+		all := ids(f)
+		var paged []string
+		g := f
+		g.Limit = 2
+		for range 20 {
+			var page []store.Certificate
+			view(t, s, func(tx store.Tx) error {
+				var err error
+				page, err = tx.ListCertificates(ctx, g)
+				return err
+			})
+			paged = append(paged, each(page, func(c store.Certificate) string { return c.CredentialID })...)
+			if len(page) < g.Limit {
+				break
+			}
+			g.After = page[len(page)-1].Cursor()
+		}
+		if len(all) < 3 || !slices.Equal(paged, all) {
+			t.Errorf("%+v: by pages of 2 = %v, at once = %v", f, paged, all)
+		}
 	}
 }

@@ -147,7 +147,8 @@ func TrustStore(password string) ([]byte, error) {
 	return pkcs12.Modern.EncodeTrustStore([]*x509.Certificate{r.Leaf}, password)
 }
 
-// OpenSSLPassword opens every file OpenSSL returns.
+// OpenSSLPassword opens every file OpenSSL returns but "nomac-empty.p12",
+// whose password is empty.
 const OpenSSLPassword = "Kx-cert-pass-9261"
 
 //go:embed testdata/openssl/*.p12
@@ -155,7 +156,7 @@ var openssl embed.FS
 
 // OpenSSL returns a PKCS#12 file made with OpenSSL (testdata/openssl, whose
 // README.md says how and what each holds): "dsa.p12", "ed448.p12",
-// "brainpool.p12", "rsa512.p12" or "nomac.p12".
+// "brainpool.p12", "rsa512.p12", "nomac.p12" or "nomac-empty.p12".
 func OpenSSL(name string) []byte {
 	b, err := openssl.ReadFile("testdata/openssl/" + name)
 	if err != nil {
