@@ -4,7 +4,8 @@
 //
 // Every change it makes is audited in the tenant's log in the same
 // transaction. It must never extend a grant past its tenant's bound, let a
-// requester approve their own request, or keep a leaver's access alive.
+// requester approve their own request, let anyone grant themselves the
+// right to read a secret back, or keep a leaver's access alive.
 package access
 
 import (
@@ -193,6 +194,9 @@ func (s *Service) Grant(ctx context.Context, tenantID string, in GrantInput) (*s
 		if err != nil {
 			return err
 		}
+		if err := notSelfReveal(ctx, st, sid, in.Permission); err != nil {
+			return err
+		}
 		rid, err := resolveResource(ctx, tx, tenantID, rt, rid)
 		if err != nil {
 			return err
@@ -201,6 +205,19 @@ func (s *Service) Grant(ctx context.Context, tenantID string, in GrantInput) (*s
 		return err
 	})
 	return g, wrapErr("grant", err)
+}
+
+// notSelfReveal refuses a grant of credentials.reveal to the person
+// making it: with a credential made revealable to them, one owner or admin
+// alone could then read a write-only secret back (invariant 3). Another
+// owner or admin grants it, or the person asks through an access request,
+// which nobody decides for themselves.
+func notSelfReveal(ctx context.Context, subjectType, subjectID, perm string) error {
+	if perm == string(authz.CredentialsReveal) && subjectType == store.SubjectMember && subjectID == authz.ActorOf(ctx).ID {
+		return fault.New(fault.Forbidden, "self_grant", "nobody may grant themselves credentials.reveal; "+
+			"another owner or admin must grant it, or ask for it with an access request")
+	}
+	return nil
 }
 
 func (s *Service) grant(ctx context.Context, tx store.Tx, tenantID, st, sid, perm, rt, rid, reason, requestID string, d time.Duration) (*store.Grant, error) {
