@@ -73,8 +73,12 @@ func open(ctx context.Context, dir string) (*sqldb.DB, error) {
 		v := url.Values{}
 		// temp_store(MEMORY): a multi-row insert keeps a statement journal
 		// (to undo itself alone on a constraint failure); in a temporary
-		// file that cost a system call per page.
-		for _, p := range []string{"busy_timeout(10000)", "journal_mode(WAL)", "synchronous(FULL)", "foreign_keys(1)", "temp_store(MEMORY)"} {
+		// file that cost a system call per page. secure_delete(ON):
+		// deleted content (a destroyed or pruned version's sealed record,
+		// an erased credential) is overwritten with zeros, not left in
+		// freed pages for anyone holding the file and the root key.
+		for _, p := range []string{"busy_timeout(10000)", "journal_mode(WAL)", "synchronous(FULL)", "foreign_keys(1)", "temp_store(MEMORY)",
+			"secure_delete(ON)"} {
 			v.Add("_pragma", p)
 		}
 		for k, vs := range extra {
