@@ -365,9 +365,43 @@ func (s *Service) Open(ctx context.Context, id string, auth []byte) (*Opened, er
 		return nil, invalid("invalid_auth", "auth must be the link's auth key (%d bytes, base64)", share.KeySize)
 	}
 	verifier := share.Verifier(auth)
+	// The store locks the share's row for the transaction (GetShare), so
+	// openers of one link take turns and the counts cannot move under
+	// this one. Should they move anyway, the attempt runs again on the
+	// new counts rather than answering without counting: an uncounted
+	// wrong key would be a free guess at the passphrase.
 	var out *Opened
-	var wrong error
-	err := s.store.Update(ctx, func(tx store.Tx) error {
+	var wrong, err error
+	for range maxOpenRuns {
+		out, wrong, err = s.open(ctx, id, verifier)
+		if !errors.Is(err, errCountsMoved) {
+			break
+		}
+	}
+	if errors.Is(err, errCountsMoved) {
+		err = busy()
+	}
+	if err != nil {
+		return nil, wrapErr("open", err)
+	}
+	if wrong != nil {
+		return nil, wrong
+	}
+	return out, nil
+}
+
+// maxOpenRuns bounds how often Open runs again when the counts it read
+// moved before it could write them.
+const maxOpenRuns = 5
+
+// errCountsMoved: another transaction changed a share's counts between
+// this one's read and its write.
+var errCountsMoved = errors.New("sharelinks: share counts moved")
+
+// open is one run of Open's transaction. It returns the envelope, or the
+// refusal of a wrong key that was counted (and committed), or err.
+func (s *Service) open(ctx context.Context, id string, verifier []byte) (out *Opened, wrong, err error) {
+	err = s.store.Update(ctx, func(tx store.Tx) error {
 		out, wrong = nil, nil
 		sh, err := s.live(ctx, tx, id)
 		if err != nil {
@@ -394,7 +428,7 @@ func (s *Service) Open(ctx context.Context, id string, auth []byte) (*Opened, er
 			if ok, err := tx.UpdateShareCounts(ctx, sh.ID, from, store.ShareCounts{Views: sh.Views, FailedAttempts: sh.FailedAttempts}); err != nil {
 				return err
 			} else if !ok {
-				return busy()
+				return errCountsMoved
 			}
 			// Committed, so the attempt counts; the caller gets the refusal.
 			wrong = fault.New(fault.Forbidden, "share_wrong_key",
@@ -432,17 +466,11 @@ func (s *Service) Open(ctx context.Context, id string, auth []byte) (*Opened, er
 		if ok, err := tx.UpdateShareCounts(ctx, sh.ID, from, store.ShareCounts{Views: sh.Views, FailedAttempts: sh.FailedAttempts}); err != nil {
 			return err
 		} else if !ok {
-			return busy()
+			return errCountsMoved
 		}
 		return nil
 	})
-	if err != nil {
-		return nil, wrapErr("open", err)
-	}
-	if wrong != nil {
-		return nil, wrong
-	}
-	return out, nil
+	return out, wrong, err
 }
 
 func busy() error {

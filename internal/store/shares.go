@@ -55,7 +55,9 @@ type ShareTx interface {
 	// InsertShare fails with ErrConflict when the ID is taken.
 	InsertShare(ctx context.Context, s *Share) error
 	// GetShare finds a share by its ID alone (the public routes know no
-	// tenant).
+	// tenant). In a write transaction it locks the share until commit
+	// where several writers exist, so that openers of one link take turns
+	// and each wrong key is counted on the counts the one before wrote.
 	GetShare(ctx context.Context, id string) (*Share, error)
 	// UpdateShareCounts sets a share's counters to to, only if they still
 	// equal from, so two openers racing on different nodes cannot both

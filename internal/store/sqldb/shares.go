@@ -31,8 +31,14 @@ func (t *tx) InsertShare(ctx context.Context, s *store.Share) error {
 	return err
 }
 
+// GetShare locks the share's row in a write transaction where other
+// writers exist (PostgreSQL nodes, see Dialect.LockRows): openers racing
+// for the same link then take turns, each reading the counts the one
+// before committed, so every wrong key is counted and the one that reaches
+// the limit burns the link; without the lock, an opener that lost the race
+// was refused uncounted and could guess again.
 func (t *tx) GetShare(ctx context.Context, id string) (*store.Share, error) {
-	s, err := scanShare(t.queryRow(ctx, `SELECT `+shareCols+` FROM shares WHERE id = $1`, id))
+	s, err := scanShare(t.queryRow(ctx, `SELECT `+shareCols+` FROM shares WHERE id = $1`+t.lockRows(), id))
 	if err != nil {
 		return nil, t.wrap("get share", err)
 	}
