@@ -596,6 +596,14 @@ func (s *Service) sealVersion(ctx context.Context, tx store.Tx, c *store.Credent
 
 // prune keeps the newest MaxVersions versions, erasing the older ones, and
 // names those it erased in details (as "pruned") unless details is nil.
+//
+// Pruning erases for good, so it is for whoever may erase c (mayErase):
+// a write or restore by anyone else keeps every version, past
+// MaxVersions if need be, and says how many it kept over (as
+// "kept_over_max_versions"), until someone who may erase writes it or
+// sets how many it keeps. Otherwise a member writing another's
+// credential MaxVersions times would erase its history, which
+// erase_not_allowed refuses them.
 func (s *Service) prune(ctx context.Context, tx store.Tx, c *store.Credential, details map[string]any) error {
 	if c.CurrentVersion <= c.MaxVersions {
 		return nil // versions are numbered from 1: there are no more than this
@@ -603,6 +611,15 @@ func (s *Service) prune(ctx context.Context, tx store.Tx, c *store.Credential, d
 	vs, err := tx.ListCredentialVersions(ctx, c.TenantID, c.ID)
 	if err != nil {
 		return err
+	}
+	if len(vs) <= c.MaxVersions {
+		return nil
+	}
+	if p := authz.From(ctx); p != nil && s.mayErase(ctx, c.TenantID, c) != nil {
+		if details != nil {
+			details["kept_over_max_versions"] = len(vs) - c.MaxVersions
+		}
+		return nil
 	}
 	var gone []int
 	for i := 0; i < len(vs)-c.MaxVersions; i++ {
@@ -752,10 +769,10 @@ func (s *Service) Restore(ctx context.Context, tenantID, ref string, version int
 		if err := s.restoredCertificate(ctx, tx, c, f, now); err != nil {
 			return err
 		}
-		if err := s.prune(ctx, tx, c, nil); err != nil {
+		details := map[string]any{"name": c.Name, "from_version": version, "version": c.CurrentVersion}
+		if err := s.prune(ctx, tx, c, details); err != nil {
 			return err
 		}
-		details := map[string]any{"name": c.Name, "from_version": version, "version": c.CurrentVersion}
 		warn, err := s.warnings(ctx, tx, c, j, fp, details)
 		if err != nil {
 			return err
