@@ -1,10 +1,13 @@
 package app_test
 
 import (
+	"errors"
 	"fmt"
 	"net/url"
 	"slices"
 	"testing"
+
+	"github.com/custodia-project/custodia/internal/store"
 )
 
 // versionsOf lists the versions a credential keeps, as its owner sees
@@ -86,6 +89,53 @@ func TestPruningNeedsTheRightToErase(t *testing.T) {
 		}
 		if d := n.lastDetails("credential.restore"); fmt.Sprint(d["pruned"]) != "[6]" {
 			t.Errorf("owner's restore audited as %v, want pruned [6]", d)
+		}
+	})
+}
+
+// versionRow reads a credential version's row from the store.
+func (n *node) versionRow(credID string, version int) (*store.CredentialVersion, error) {
+	n.t.Helper()
+	var v *store.CredentialVersion
+	err := n.app.Store.View(n.t.Context(), func(tx store.Tx) error {
+		var err error
+		v, err = tx.GetCredentialVersion(n.t.Context(), n.tenantID("acme"), credID, version)
+		return err
+	})
+	return v, err
+}
+
+// Destroying a version leaves nothing derived from its password: no keyed
+// fingerprint, strength or breached flag in the version's row; deleting
+// the credential leaves no version row at all.
+func TestDestroyLeavesNothingOfThePassword(t *testing.T) {
+	forEngine(t, func(t *testing.T, n *node) {
+		n.initAndUnseal()
+		n.createTenant("acme")
+		owner := n.pat(n.owner("acme"))
+		id := n.putBank(owner, "bank/main", "password1") // on the breached list
+		n.putBank(owner, "bank/main", bankSecret)
+		before, err := n.versionRow(id, 1)
+		if err != nil || before.Fingerprint == nil || !before.Breached || before.Strength < 0 {
+			t.Fatalf("version 1 before destroy = %+v, %v: want a fingerprint, a strength and breached", before, err)
+		}
+		if r := n.do("POST", "/v1/secret/destroy/bank/main", owner, map[string]any{"versions": []int{1}}); r.status != 204 {
+			t.Fatalf("destroy: %d %s", r.status, r.body)
+		}
+		v, err := n.versionRow(id, 1)
+		if err != nil || v.DestroyedAt.IsZero() || v.Fingerprint != nil || v.Strength != -1 || v.Breached {
+			t.Errorf("destroyed version 1 = %+v, %v: want destroyed, no fingerprint, strength -1, not breached", v, err)
+		}
+		if v, err := n.versionRow(id, 2); err != nil || v.Fingerprint == nil {
+			t.Errorf("version 2 lost its fingerprint with version 1: %+v, %v", v, err)
+		}
+		if r := n.do("DELETE", "/api/v1/tenants/acme/credentials/"+id, owner, nil); r.status != 204 {
+			t.Fatalf("delete: %d %s", r.status, r.body)
+		}
+		for _, ver := range []int{1, 2} {
+			if v, err := n.versionRow(id, ver); !errors.Is(err, store.ErrNotFound) {
+				t.Errorf("version %d after the credential's delete = %+v, %v, want none", ver, v, err)
+			}
 		}
 	})
 }

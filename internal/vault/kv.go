@@ -267,7 +267,13 @@ func (s *Service) ChangeVersions(ctx context.Context, tenantID, ref, op string, 
 				}
 				v.DeletedAt = time.Time{}
 			case Destroy:
+				// Nothing derived from the password outlives it: its keyed
+				// fingerprint (an equality test against any guess, for
+				// whoever holds the tenant's MAC key), strength and
+				// breached flag go with the sealed record. Pruning and
+				// deleting remove the version row itself.
 				v.DestroyedAt = now
+				v.Fingerprint, v.Strength, v.Breached = nil, -1, false
 				if err := tx.DeleteRecord(ctx, tenantID, store.RecordCredential, store.CredentialRecordID(c.ID, n)); err != nil &&
 					!errors.Is(err, store.ErrNotFound) {
 					return err
