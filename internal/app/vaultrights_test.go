@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/url"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/custodia-project/custodia/internal/store"
@@ -135,6 +136,44 @@ func TestDestroyLeavesNothingOfThePassword(t *testing.T) {
 		for _, ver := range []int{1, 2} {
 			if v, err := n.versionRow(id, ver); !errors.Is(err, store.ErrNotFound) {
 				t.Errorf("version %d after the credential's delete = %+v, %v, want none", ver, v, err)
+			}
+		}
+	})
+}
+
+// Every read of a secret is audited: a robot's re-read under its lease is
+// a lease.read entry naming the robot, lease, credential and version,
+// never the secret.
+func TestLeaseReadIsAudited(t *testing.T) {
+	forEngine(t, func(t *testing.T, n *node) {
+		n.initAndUnseal()
+		n.createTenant("acme")
+		owner := n.pat(n.owner("acme"))
+		id := n.putBank(owner, "payroll/a3", bankSecret)
+		botID, bot := n.robot(owner, "payroll-bot")
+		n.grantFetch(owner, botID)
+		var s struct {
+			LeaseID string `json:"lease_id"`
+		}
+		n.do("POST", "/api/v1/tenants/acme/credentials/"+id+"/fetch", bot, map[string]string{"purpose": "payroll"}).json(t, &s)
+		for range 2 {
+			if r := n.do("GET", "/api/v1/tenants/acme/leases/"+s.LeaseID, bot, nil); r.status != 200 {
+				t.Fatalf("re-read: %d %s", r.status, r.body)
+			}
+		}
+		if r := n.do("GET", "/api/v1/tenants/acme/leases/"+s.LeaseID, owner, nil); r.status != 404 {
+			t.Fatalf("someone else's re-read: %d %s", r.status, r.body)
+		}
+		reads := n.auditDetails(n.tenantID("acme"), "lease.read")
+		if len(reads) != 2 {
+			t.Fatalf("lease.read entries = %v, want one per re-read (2)", reads)
+		}
+		for _, d := range reads {
+			if d["robot"] != botID || d["lease"] != s.LeaseID || d["credential"] != id || d["version"] != float64(1) {
+				t.Errorf("lease.read details = %v", d)
+			}
+			if strings.Contains(fmt.Sprint(d), bankSecret) {
+				t.Errorf("lease.read carries the secret: %v", d)
 			}
 		}
 	})

@@ -1117,11 +1117,15 @@ func (s *Service) SetRevealable(ctx context.Context, tenantID, ref string, membe
 	return &out, nil
 }
 
-// Lease returns a live lease's secret again, to the robot holding it.
+// Lease returns a live lease's secret again, to the robot holding it. It
+// is a read of the secret like the fetch, so it is audited (lease.read) in
+// the same transaction that finds the lease live: no secret leaves without
+// its entry.
 func (s *Service) Lease(ctx context.Context, tenantID, leaseID string) (*Secret, error) {
 	p := authz.From(ctx)
 	var out *Secret
-	err := s.store.View(ctx, func(tx store.Tx) error {
+	err := s.store.Update(ctx, func(tx store.Tx) error {
+		out = nil
 		l, c, err := s.liveLease(ctx, tx, tenantID, leaseID, p)
 		if err != nil {
 			return err
@@ -1132,9 +1136,16 @@ func (s *Service) Lease(ctx context.Context, tenantID, leaseID string) (*Secret,
 		}
 		out = &Secret{Credential: c.ID, Name: c.Name, Version: l.Version, LoginID: c.LoginID, Fields: f, LeaseID: l.ID, ExpiresAt: l.ExpiresAt,
 			CreatedAt: v.CreatedAt, Labels: c.Labels}
-		return nil
+		return s.record(ctx, tx, tenantID, "lease.read", l.ID, map[string]any{"robot": p.ID, "lease": l.ID, "credential": c.ID,
+			"name": c.Name, "version": l.Version})
 	})
-	return out, wrapErr("lease", err)
+	if err != nil {
+		if out != nil {
+			clear(out.Fields)
+		}
+		return nil, wrapErr("lease", err)
+	}
+	return out, nil
 }
 
 // liveLease returns the caller's live lease and its credential; the grant
