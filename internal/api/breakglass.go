@@ -25,9 +25,10 @@ func breakGlassRoutes(h *handlers) []Route {
 			nil, BreakGlassList{}, 0, h.listBreakGlass),
 		t("POST", "", authz.BreakGlass, "Operators: ask to reveal one credential in an emergency, with a reason (the tenant's policy decides)",
 			vault.BreakGlassInput{}, vault.BreakGlass{}, http.StatusCreated, h.requestBreakGlass),
-		t("POST", "/{id}/approve", authz.RequestsDecide, "A tenant admin approves a break-glass request: it opens for the policy's minutes",
-			nil, vault.BreakGlass{}, 0, h.decideBreakGlass(true)),
-		t("POST", "/{id}/deny", authz.RequestsDecide, "A tenant admin denies a break-glass request", nil, vault.BreakGlass{}, 0, h.decideBreakGlass(false)),
+		t("POST", "/{id}/approve", authz.RequestsDecide, "A tenant admin approves a pending break-glass request that has not expired, with an optional reason (body optional): it opens for the policy's minutes as they are now",
+			vault.BreakGlassDecision{}, vault.BreakGlass{}, 0, h.decideBreakGlass(true)),
+		t("POST", "/{id}/deny", authz.RequestsDecide, "A tenant admin denies a pending break-glass request, with an optional reason (body optional)",
+			vault.BreakGlassDecision{}, vault.BreakGlass{}, 0, h.decideBreakGlass(false)),
 		t("POST", "/{id}/reveal", authz.BreakGlass, "The requesting operator reveals the credential while the request is open (audited in both logs; the tenant is told)",
 			nil, vault.Secret{}, 0, h.revealBreakGlass),
 	}
@@ -64,7 +65,15 @@ func (h *handlers) requestBreakGlass(w http.ResponseWriter, r *http.Request) err
 func (h *handlers) decideBreakGlass(approve bool) Handler {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		return h.tenantCall(func(w http.ResponseWriter, r *http.Request, tid string) error {
-			b, err := h.d.Vault.DecideBreakGlass(r.Context(), tid, r.PathValue("id"), approve)
+			// The body is optional: clients that send none decide
+			// without a reason, as before reasons were taken.
+			var in vault.BreakGlassDecision
+			if r.ContentLength != 0 {
+				if err := Decode(r, &in); err != nil {
+					return err
+				}
+			}
+			b, err := h.d.Vault.DecideBreakGlass(r.Context(), tid, r.PathValue("id"), approve, in)
 			if err != nil {
 				return err
 			}

@@ -138,3 +138,212 @@ func TestBreakGlass(t *testing.T) {
 		}
 	})
 }
+
+// bgSetup makes a tenant whose break-glass needs approval, with a bank
+// credential, and returns its owner's token. change, when given, tunes
+// the policy further.
+func bgSetup(n *node, change func(pol map[string]any)) string {
+	n.t.Helper()
+	n.initAndUnseal()
+	n.createTenant("acme")
+	owner := n.pat(n.owner("acme"))
+	n.putBank(owner, "bank/santander/main", bankSecret)
+	n.bgPolicy(owner, func(pol map[string]any) {
+		pol["break_glass"], pol["break_glass_minutes"] = "approval", 30
+		if change != nil {
+			change(pol)
+		}
+	})
+	return owner
+}
+
+// bgPolicy changes acme's policy as its owner.
+func (n *node) bgPolicy(owner string, change func(pol map[string]any)) {
+	n.t.Helper()
+	var pol map[string]any
+	n.do("GET", "/api/v1/tenants/acme/policy", owner, nil).json(n.t, &pol)
+	change(pol)
+	if r := n.do("PUT", "/api/v1/tenants/acme/policy", owner, pol); r.status != 200 {
+		n.t.Fatalf("policy: %d %s", r.status, r.body)
+	}
+}
+
+type bgView struct {
+	ID        string
+	Status    string
+	Open      bool
+	Minutes   int
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// bgAsk asks, as the operator, to reveal acme's bank credential.
+func (n *node) bgAsk() bgView {
+	n.t.Helper()
+	r := n.do("POST", "/api/v1/tenants/acme/break-glass", n.token, map[string]string{"credential": "bank/santander/main", "reason": "incident 4711"})
+	if r.status != 201 {
+		n.t.Fatalf("request: %d %s", r.status, r.body)
+	}
+	var b bgView
+	r.json(n.t, &b)
+	return b
+}
+
+// bgList is acme's break-glass requests by ID.
+func (n *node) bgList(tok string) map[string]bgView {
+	n.t.Helper()
+	var l struct{ Requests []bgView }
+	n.do("GET", "/api/v1/tenants/acme/break-glass", tok, nil).json(n.t, &l)
+	out := map[string]bgView{}
+	for _, b := range l.Requests {
+		out[b.ID] = b
+	}
+	return out
+}
+
+// A request's reason, and a decision's, is one line of text: control and
+// bidirectional characters, which could make what the tenant's admins
+// read differ from what was written, are refused as they are in a fetch
+// purpose or a reveal reason, and nothing is stored.
+func TestBreakGlassReasonIsOneLine(t *testing.T) {
+	n := newNode(t, engines()[0].open(t))
+	owner := bgSetup(n, nil)
+	for name, reason := range map[string]string{
+		"fail/newline":            "incident 4711\napproved by the CEO",
+		"fail/escape":             "incident \x1b[2J4711",
+		"fail/right-to-left mark": "incident 4711 \u202eKCOL",
+		"fail/zero-width joiner":  "incident\u200d4711",
+		"fail/NUL":                "incident\x004711",
+	} {
+		t.Run(name, func(t *testing.T) {
+			r := n.do("POST", "/api/v1/tenants/acme/break-glass", n.token, map[string]string{"credential": "bank/santander/main", "reason": reason})
+			if r.status != 400 || r.errCode(t) != "invalid_reason" {
+				t.Errorf("request: %d %s, want 400 invalid_reason", r.status, r.body)
+			}
+		})
+	}
+	if l := n.bgList(owner); len(l) != 0 {
+		t.Fatalf("refused requests were stored: %v", l)
+	}
+	b := n.bgAsk()
+	for _, verb := range []string{"approve", "deny"} {
+		r := n.do("POST", "/api/v1/tenants/acme/break-glass/"+b.ID+"/"+verb, owner, map[string]string{"reason": "ok \u2066by me"})
+		if r.status != 400 || r.errCode(t) != "invalid_reason" {
+			t.Errorf("%s with a bidirectional isolate in the reason: %d %s", verb, r.status, r.body)
+		}
+	}
+	if got := n.bgList(owner)[b.ID]; got.Status != "pending" {
+		t.Errorf("after refused decisions the request is %s", got.Status)
+	}
+}
+
+// A pending request waits for an answer at most the policy's
+// request_ttl_hours: then it can be neither approved, nor denied, nor
+// used, and is listed as expired. Lowering request_ttl_hours shortens the
+// wait of requests already made.
+func TestBreakGlassPendingExpires(t *testing.T) {
+	forEngine(t, func(t *testing.T, n *node) {
+		owner := bgSetup(n, nil)
+		old, young := n.bgAsk(), n.bgAsk()
+		if want := n.clock.Now().Add(24 * time.Hour); !old.ExpiresAt.Equal(want) || old.Status != "pending" {
+			t.Errorf("pending request = %+v, want pending until %s (request_ttl_hours' default)", old, want)
+		}
+		n.clock.Add(24*time.Hour - time.Microsecond)
+		if r := n.do("POST", "/api/v1/tenants/acme/break-glass/"+young.ID+"/approve", owner, nil); r.status != 200 {
+			t.Fatalf("approve a microsecond before the deadline: %d %s", r.status, r.body)
+		}
+		n.clock.Add(time.Microsecond)
+		for _, verb := range []string{"approve", "deny"} {
+			r := n.do("POST", "/api/v1/tenants/acme/break-glass/"+old.ID+"/"+verb, owner, nil)
+			if r.status != 409 || r.errCode(t) != "request_expired" {
+				t.Errorf("%s at the deadline: %d %s, want 409 request_expired", verb, r.status, r.body)
+			}
+		}
+		if r := n.do("POST", "/api/v1/tenants/acme/break-glass/"+old.ID+"/reveal", n.token, nil); r.status != 403 || r.errCode(t) != "request_expired" {
+			t.Errorf("reveal of an expired request: %d %s", r.status, r.body)
+		}
+		l := n.bgList(owner)
+		if l[old.ID].Status != "expired" || l[old.ID].Open || l[young.ID].Status != "approved" || !l[young.ID].Open {
+			t.Errorf("listed: %+v", l)
+		}
+		// A shorter wait applies to requests already made.
+		n.bgPolicy(owner, func(pol map[string]any) { pol["request_ttl_hours"] = 1 })
+		b := n.bgAsk()
+		n.bgPolicy(owner, func(pol map[string]any) { pol["request_ttl_hours"] = 720 })
+		n.bgPolicy(owner, func(pol map[string]any) { pol["request_ttl_hours"] = 24 })
+		c := n.bgAsk()
+		n.bgPolicy(owner, func(pol map[string]any) { pol["request_ttl_hours"] = 1 })
+		n.clock.Add(time.Hour)
+		for _, id := range []string{b.ID, c.ID} {
+			if r := n.do("POST", "/api/v1/tenants/acme/break-glass/"+id+"/approve", owner, nil); r.status != 409 || r.errCode(t) != "request_expired" {
+				t.Errorf("approve an hour after asking, with request_ttl_hours 1 now: %d %s", r.status, r.body)
+			}
+		}
+	})
+}
+
+// An approval opens the window for the policy's minutes as they are at
+// the approval: a tenant that lowered them since the request was made
+// gets the shorter window.
+func TestBreakGlassApprovalUsesCurrentMinutes(t *testing.T) {
+	forEngine(t, func(t *testing.T, n *node) {
+		owner := bgSetup(n, nil)
+		b := n.bgAsk()
+		if b.Minutes != 30 {
+			t.Fatalf("request = %+v", b)
+		}
+		n.bgPolicy(owner, func(pol map[string]any) { pol["break_glass_minutes"] = 10 })
+		n.clock.Add(time.Minute)
+		r := n.do("POST", "/api/v1/tenants/acme/break-glass/"+b.ID+"/approve", owner, nil)
+		var got bgView
+		r.json(t, &got)
+		if want := n.clock.Now().Add(10 * time.Minute); r.status != 200 || got.Minutes != 10 || !got.ExpiresAt.Equal(want) {
+			t.Fatalf("approve: %d %s, want 10 minutes until %s", r.status, r.body, want)
+		}
+		if l := n.bgList(owner)[b.ID]; l.Minutes != 10 || !l.ExpiresAt.Equal(got.ExpiresAt) {
+			t.Errorf("listed: %+v", l)
+		}
+		for _, log := range []string{n.tenantID("acme"), store.OperatorLog} {
+			if d := n.auditDetails(log, "breakglass.approve"); len(d) != 1 || d[0]["minutes"] != 10.0 {
+				t.Errorf("approval in log %s: %v", log, d)
+			}
+		}
+		n.clock.Add(10*time.Minute - time.Microsecond)
+		if r := n.do("POST", "/api/v1/tenants/acme/break-glass/"+b.ID+"/reveal", n.token, nil); r.status != 200 {
+			t.Fatalf("reveal inside the window: %d %s", r.status, r.body)
+		}
+		n.clock.Add(time.Microsecond)
+		if r := n.do("POST", "/api/v1/tenants/acme/break-glass/"+b.ID+"/reveal", n.token, nil); r.status != 403 || r.errCode(t) != "break_glass_expired" {
+			t.Errorf("reveal after the 10 minutes the policy allowed at approval: %d %s", r.status, r.body)
+		}
+	})
+}
+
+// An approval or denial may carry a reason, kept in both logs; without a
+// body (as before) it is decided without one.
+func TestBreakGlassDecisionReason(t *testing.T) {
+	forEngine(t, func(t *testing.T, n *node) {
+		owner := bgSetup(n, nil)
+		a, d, bare := n.bgAsk(), n.bgAsk(), n.bgAsk()
+		for id, verb := range map[string]string{a.ID: "approve", d.ID: "deny"} {
+			r := n.do("POST", "/api/v1/tenants/acme/break-glass/"+id+"/"+verb, owner, map[string]string{"reason": "  ticket 4711, " + verb + " by Olga  "})
+			if r.status != 200 {
+				t.Fatalf("%s with a reason: %d %s", verb, r.status, r.body)
+			}
+		}
+		if r := n.do("POST", "/api/v1/tenants/acme/break-glass/"+bare.ID+"/approve", owner, nil); r.status != 200 {
+			t.Fatalf("approve without a body: %d %s", r.status, r.body)
+		}
+		if r := n.do("POST", "/api/v1/tenants/acme/break-glass/"+bare.ID+"/deny", owner, map[string]any{"reason": "x", "minutes": 240}); r.status != 400 {
+			t.Errorf("a decision with an unknown field: %d %s", r.status, r.body)
+		}
+		for _, log := range []string{n.tenantID("acme"), store.OperatorLog} {
+			ap, dn := n.auditDetails(log, "breakglass.approve"), n.auditDetails(log, "breakglass.deny")
+			if len(ap) != 2 || ap[0]["reason"] != "ticket 4711, approve by Olga" || ap[1]["reason"] != nil {
+				t.Errorf("approvals in log %s: %v", log, ap)
+			}
+			if len(dn) != 1 || dn[0]["reason"] != "ticket 4711, deny by Olga" {
+				t.Errorf("denial in log %s: %v", log, dn)
+			}
+		}
+	})
+}

@@ -20,11 +20,65 @@ import (
 // with a reason, for a limited time, after a tenant admin approves when
 // the policy asks for that. The tenant's admins are told at each step, and
 // each step is in both the tenant's log and the operator's.
+//
+// A pending request waits for an answer at most the policy's
+// request_ttl_hours (24 by default), as access requests do: approving it
+// later would open a window long after the emergency it was asked for.
+// Its deadline is kept in ExpiresAt until a decision replaces it with the
+// window's end.
+
+// BreakGlassExpired is the status shown for a pending request whose
+// deadline passed unanswered; it can no longer be decided or used.
+const BreakGlassExpired = "expired"
+
+// maxBreakGlassReason bounds a request's or a decision's reason.
+const maxBreakGlassReason = 500
 
 // BreakGlassInput asks for emergency access to one credential.
 type BreakGlassInput struct {
 	Credential string `json:"credential"`
 	Reason     string `json:"reason"`
+}
+
+// BreakGlassDecision is a tenant admin's optional note on an approval or
+// denial, kept in both audit logs.
+type BreakGlassDecision struct {
+	Reason string `json:"reason,omitempty"`
+}
+
+// breakGlassReason trims a reason and checks it is one line of text of at
+// most maxBreakGlassReason bytes (as fetch purposes and reveal reasons
+// are): a reason is shown to the tenant's admins and kept in both logs,
+// where control or bidirectional characters could disguise what it says.
+func breakGlassReason(reason string, required bool) (string, error) {
+	reason = strings.TrimSpace(reason)
+	if required && (reason == "" || len(reason) > maxBreakGlassReason) {
+		return "", invalid("reason_required", "say why you must see this credential (reason, 1 to %d characters)", maxBreakGlassReason)
+	}
+	if len(reason) > maxBreakGlassReason {
+		return "", invalid("invalid_reason", "reason must be at most %d characters", maxBreakGlassReason)
+	}
+	if !oneLine(reason) {
+		return "", invalid("invalid_reason", "reason must be one line of text, without control characters")
+	}
+	return reason, nil
+}
+
+// pendingDeadline is when a pending request lapses unanswered: the
+// deadline set when it was made, or its policy's request_ttl_hours after
+// it was made if that is sooner (or if it was made before deadlines were
+// kept).
+func pendingDeadline(b *store.BreakGlass, pol tenant.Policy) time.Time {
+	d := b.RequestedAt.Add(pol.RequestTTL())
+	if !b.ExpiresAt.IsZero() && b.ExpiresAt.Before(d) {
+		d = b.ExpiresAt
+	}
+	return d
+}
+
+func errRequestExpired(kind fault.Kind, b *store.BreakGlass, at time.Time) error {
+	return fault.New(kind, "request_expired", "break-glass request %q expired unanswered at %s; the operator may ask again",
+		b.ID, at.Format(time.RFC3339))
 }
 
 // BreakGlass is a break-glass request as both sides see it.
@@ -45,9 +99,20 @@ type BreakGlass struct {
 }
 
 func (s *Service) breakGlassView(b *store.BreakGlass) BreakGlass {
-	return BreakGlass{ID: b.ID, OperatorID: b.OperatorID, CredentialID: b.CredentialID, Reason: b.Reason, Minutes: b.Minutes, Status: b.Status,
+	now := s.now()
+	status, minutes := b.Status, b.Minutes
+	if status == store.BreakGlassPending && !b.ExpiresAt.IsZero() && !now.Before(b.ExpiresAt) {
+		status = BreakGlassExpired
+	}
+	// The stored minutes are the policy's when the request was made; an
+	// approval opens the window for the policy's minutes at that moment,
+	// and the window is what counts.
+	if status == store.BreakGlassApproved && !b.DecidedAt.IsZero() && b.ExpiresAt.After(b.DecidedAt) {
+		minutes = int(b.ExpiresAt.Sub(b.DecidedAt) / time.Minute)
+	}
+	return BreakGlass{ID: b.ID, OperatorID: b.OperatorID, CredentialID: b.CredentialID, Reason: b.Reason, Minutes: minutes, Status: status,
 		RequestedAt: b.RequestedAt, DecidedBy: b.DecidedBy, DecidedAt: b.DecidedAt, ExpiresAt: b.ExpiresAt, Reveals: b.Reveals,
-		Open: b.Status == store.BreakGlassApproved && s.now().Before(b.ExpiresAt)}
+		Open: b.Status == store.BreakGlassApproved && now.Before(b.ExpiresAt)}
 }
 
 // recordBoth writes the same event in the tenant's log and the operator's.
@@ -63,12 +128,13 @@ func (s *Service) RequestBreakGlass(ctx context.Context, tenantID string, in Bre
 	if p == nil || p.Kind != authz.KindOperator {
 		return nil, fault.New(fault.Forbidden, "operators_only", "break-glass is for the operator's staff")
 	}
-	in.Reason = strings.TrimSpace(in.Reason)
-	if in.Reason == "" || len(in.Reason) > 500 {
-		return nil, invalid("reason_required", "say why you must see this credential (reason, 1 to 500 characters)")
+	reason, err := breakGlassReason(in.Reason, true)
+	if err != nil {
+		return nil, err
 	}
+	in.Reason = reason
 	var out BreakGlass
-	err := s.store.Update(ctx, func(tx store.Tx) error {
+	err = s.store.Update(ctx, func(tx store.Tx) error {
 		pol, err := tenant.ReadPolicy(ctx, tx, tenantID)
 		if err != nil {
 			return err
@@ -84,8 +150,13 @@ func (s *Service) RequestBreakGlass(ctx context.Context, tenantID string, in Bre
 		now := s.now().UTC()
 		b := &store.BreakGlass{ID: store.NewID("brk_"), TenantID: tenantID, OperatorID: p.ID, CredentialID: c.ID, Reason: in.Reason,
 			Minutes: pol.BreakGlassMinutes, Status: store.BreakGlassPending, RequestedAt: now}
+		details := map[string]any{"credential": c.ID, "name": c.Name, "reason": in.Reason, "status": store.BreakGlassPending, "minutes": b.Minutes}
 		if pol.BreakGlass == tenant.BreakGlassNotify {
 			b.Status, b.DecidedBy, b.DecidedAt, b.ExpiresAt = store.BreakGlassApproved, "policy", now, now.Add(time.Duration(b.Minutes)*time.Minute)
+			details["status"] = b.Status
+		} else {
+			b.ExpiresAt = now.Add(pol.RequestTTL())
+			details["answer_by"] = b.ExpiresAt
 		}
 		if err := tx.InsertBreakGlass(ctx, b); err != nil {
 			return err
@@ -99,8 +170,7 @@ func (s *Service) RequestBreakGlass(ctx context.Context, tenantID string, in Bre
 			return err
 		}
 		out = s.breakGlassView(b)
-		return s.recordBoth(ctx, tx, tenantID, "breakglass.request", b.ID, map[string]any{"credential": c.ID, "name": c.Name,
-			"reason": in.Reason, "status": b.Status, "minutes": b.Minutes})
+		return s.recordBoth(ctx, tx, tenantID, "breakglass.request", b.ID, details)
 	})
 	if err != nil {
 		return nil, wrapErr("break-glass request", err)
@@ -108,15 +178,21 @@ func (s *Service) RequestBreakGlass(ctx context.Context, tenantID string, in Bre
 	return &out, nil
 }
 
-// DecideBreakGlass approves or denies a pending request: a tenant admin
-// (requests.decide). Approval opens it for the policy's minutes.
-func (s *Service) DecideBreakGlass(ctx context.Context, tenantID, id string, approve bool) (*BreakGlass, error) {
+// DecideBreakGlass approves or denies a pending request that has not
+// lapsed: a tenant admin (requests.decide), with an optional reason kept in
+// both logs. Approval opens it for the policy's minutes as they are now,
+// which may be fewer than when it was asked for.
+func (s *Service) DecideBreakGlass(ctx context.Context, tenantID, id string, approve bool, in BreakGlassDecision) (*BreakGlass, error) {
 	p := authz.From(ctx)
 	if p == nil || p.Kind != authz.KindMember {
 		return nil, fault.New(fault.Forbidden, "members_only", "a tenant admin decides break-glass requests")
 	}
+	reason, err := breakGlassReason(in.Reason, false)
+	if err != nil {
+		return nil, err
+	}
 	var out BreakGlass
-	err := s.store.Update(ctx, func(tx store.Tx) error {
+	err = s.store.Update(ctx, func(tx store.Tx) error {
 		b, err := tx.GetBreakGlass(ctx, tenantID, id)
 		if errors.Is(err, store.ErrNotFound) {
 			return fault.New(fault.NotFound, "not_found", "no break-glass request %q", id)
@@ -128,17 +204,36 @@ func (s *Service) DecideBreakGlass(ctx context.Context, tenantID, id string, app
 			return fault.New(fault.Conflict, "already_decided", "break-glass request %q is already %s", id, b.Status)
 		}
 		now := s.now().UTC()
-		b.DecidedBy, b.DecidedAt, b.Status = p.ID, now, store.BreakGlassDenied
+		// The policy as it is now, not as it was when the operator asked.
+		pol, err := tenant.ReadPolicy(ctx, tx, tenantID)
+		if err != nil {
+			return err
+		}
+		if deadline := pendingDeadline(b, pol); !now.Before(deadline) {
+			return errRequestExpired(fault.Conflict, b, deadline)
+		}
+		details := map[string]any{"credential": b.CredentialID, "by": p.ID}
+		b.DecidedBy, b.DecidedAt, b.Status, b.ExpiresAt = p.ID, now, store.BreakGlassDenied, time.Time{}
 		action := "breakglass.deny"
 		if approve {
-			b.Status, b.ExpiresAt, action = store.BreakGlassApproved, now.Add(time.Duration(b.Minutes)*time.Minute), "breakglass.approve"
+			// Turning break-glass off ends pending requests; one that
+			// slipped past (a decision racing the policy change) still
+			// does not open.
+			if pol.BreakGlass == tenant.BreakGlassOff {
+				return fault.New(fault.Forbidden, "break_glass_disabled", "this tenant's policy no longer allows break-glass")
+			}
+			b.Status, b.ExpiresAt, action = store.BreakGlassApproved, now.Add(time.Duration(pol.BreakGlassMinutes)*time.Minute), "breakglass.approve"
+			details["minutes"] = pol.BreakGlassMinutes
+		}
+		details["expires_at"] = b.ExpiresAt
+		if reason != "" {
+			details["reason"] = reason
 		}
 		if err := tx.UpdateBreakGlass(ctx, b); err != nil {
 			return err
 		}
 		out = s.breakGlassView(b)
-		return s.recordBoth(ctx, tx, tenantID, action, b.ID, map[string]any{"credential": b.CredentialID, "by": p.ID,
-			"expires_at": b.ExpiresAt})
+		return s.recordBoth(ctx, tx, tenantID, action, b.ID, details)
 	})
 	if err != nil {
 		return nil, wrapErr("break-glass decide", err)
@@ -166,6 +261,13 @@ func (s *Service) RevealBreakGlass(ctx context.Context, tenantID, id string) (*S
 		now := s.now().UTC()
 		switch {
 		case b.Status == store.BreakGlassPending:
+			pol, err := tenant.ReadPolicy(ctx, tx, tenantID)
+			if err != nil {
+				return err
+			}
+			if deadline := pendingDeadline(b, pol); !now.Before(deadline) {
+				return errRequestExpired(fault.Forbidden, b, deadline)
+			}
 			return fault.New(fault.Forbidden, "approval_pending", "a tenant admin has not approved this request yet")
 		case b.Status == store.BreakGlassEnded:
 			return fault.New(fault.Forbidden, "break_glass_ended", "this request was ended when the tenant turned break-glass off; ask again if the policy allows it")
