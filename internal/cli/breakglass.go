@@ -29,9 +29,11 @@ func breakGlassCmd(e *env) *cobra.Command {
 		Long: `Break-glass lets the operator's staff reveal one of a tenant's credentials in an
 emergency. The tenant decides (custodia policy set --break-glass): "off" (the
 default) refuses every request, "approval" waits for one of its admins to
-approve, "notify" opens at once. An open request lasts the policy's minutes.
-Every request, decision and reveal is in the tenant's audit log and the
-operator's, and the tenant's admins are notified.`,
+approve, "notify" opens at once. A pending request expires unanswered after
+the policy's request_ttl_hours (24 by default); an approved one is open for the
+policy's break_glass_minutes as they are when it is approved. Every request,
+decision (with its optional --reason) and reveal is in the tenant's audit log
+and the operator's, and the tenant's admins are notified.`,
 	}
 	ask := &cobra.Command{Use: "request", Short: "Operators: ask to reveal one credential, with a reason", Args: exactArgs(0, "no arguments")}
 	var in cv.BreakGlassInput
@@ -59,9 +61,22 @@ operator's, and the tenant's admins are notified.`,
 			return request{method: http.MethodPost, path: b + "/break-glass/" + pathEscape(args[0]) + "/" + verb}, nil
 		}, func(raw json.RawMessage) error { return print(e, raw) }, nil)
 	}
+	// decide is approve or deny, with an optional reason for both logs.
+	decide := func(verb, short string) *cobra.Command {
+		d := &cobra.Command{Use: verb + " ID", Short: short, Args: exactArgs(1, "a break-glass request ID")}
+		var reason string
+		d.Flags().StringVar(&reason, "reason", "", "why (optional; both logs record it)")
+		return tenantSub(e, d, func(b string, args []string) (request, error) {
+			r := request{method: http.MethodPost, path: b + "/break-glass/" + pathEscape(args[0]) + "/" + verb}
+			if reason != "" {
+				r.body = cv.BreakGlassDecision{Reason: reason}
+			}
+			return r, nil
+		}, func(raw json.RawMessage) error { return printBreakGlass(e, raw) }, nil)
+	}
 	c.AddCommand(ask, list,
-		sub("approve", "Tenant admins: approve a request (it opens for the policy's minutes)", printBreakGlass),
-		sub("deny", "Tenant admins: deny a request", printBreakGlass),
+		decide("approve", "Tenant admins: approve a pending request (it opens for the policy's minutes); it expires unanswered after the policy's request_ttl_hours"),
+		decide("deny", "Tenant admins: deny a pending request"),
 		sub("reveal", "Operators: reveal the credential of an open request (audited in both logs; the tenant is told)", printSecret))
 	return c
 }
