@@ -178,3 +178,86 @@ func TestLeaseReadIsAudited(t *testing.T) {
 		}
 	})
 }
+
+// Refusals the vault makes on one credential (past the route's own check)
+// are audited as the route's are: an authz.deny entry in the tenant's log
+// with the permission and tenant, plus the refusal's code and the
+// credential's name, even though the refused request's transaction rolls
+// back.
+func TestCredentialRefusalsAreAudited(t *testing.T) {
+	forEngine(t, func(t *testing.T, n *node) {
+		n.initAndUnseal()
+		n.createTenant("acme")
+		ownerSession := n.owner("acme")
+		owner := n.pat(ownerSession)
+		melID, mel := n.join("acme", owner, "mel", "member")
+		mel = n.pat(mel)
+		id := n.putBank(owner, "bank/main", bankSecret)
+		botID, bot := n.robot(owner, "payroll-bot")
+		grant := func(subject, perm string) {
+			t.Helper()
+			if r := n.do("POST", "/api/v1/tenants/acme/grants", owner, map[string]string{"subject": subject, "permission": perm,
+				"resource": "credential:" + id, "duration": "1h", "reason": "testing"}); r.status != 201 {
+				t.Fatalf("grant %s: %d %s", perm, r.status, r.body)
+			}
+		}
+		tid := n.tenantID("acme")
+		seen := 0
+		denied := func(what, perm, code string, r resp, status int) {
+			t.Helper()
+			if r.status != status {
+				t.Errorf("%s: %d %s, want %d", what, r.status, r.body, status)
+			}
+			var ours []map[string]any
+			for _, d := range n.auditDetails(tid, "authz.deny") {
+				if d["code"] != nil {
+					ours = append(ours, d)
+				}
+			}
+			if len(ours) != seen+1 {
+				t.Fatalf("%s: %d credential denials audited, want %d: %v", what, len(ours), seen+1, ours)
+			}
+			seen++
+			d := ours[len(ours)-1]
+			if d["permission"] != perm || d["code"] != code || d["tenant"] != tid || d["name"] != "bank/main" && d["name"] != id {
+				t.Errorf("%s audited as %v, want permission %s, code %s", what, d, perm, code)
+			}
+			if strings.Contains(fmt.Sprint(ours), bankSecret) {
+				t.Errorf("a denial carries the secret: %v", ours)
+			}
+		}
+		fetch := "/api/v1/tenants/acme/credentials/" + id + "/fetch"
+		reveal := "/api/v1/tenants/acme/credentials/" + id + "/reveal"
+		denied("robot fetches without a grant", "credentials.fetch", "not_found",
+			n.do("POST", fetch, bot, map[string]string{"purpose": "payroll"}), 404)
+		denied("robot reads through /v1 without a grant", "credentials.fetch", "not_found", n.do("GET", "/v1/secret/data/bank/main", bot, nil), 404)
+		grant(botID, "credentials.read")
+		denied("robot fetches with a read grant", "credentials.fetch", "forbidden",
+			n.do("POST", fetch, bot, map[string]string{"purpose": "payroll"}), 403)
+		denied("member fetches", "credentials.fetch", "robots_only", n.do("POST", fetch, mel, map[string]string{"purpose": "payroll"}), 403)
+		denied("member reveals a write-only credential", "credentials.reveal", "write_only",
+			n.do("POST", reveal, mel, map[string]string{"reason": "filing"}), 403)
+		if r := n.do("PUT", "/api/v1/tenants/acme/credentials/"+id+"/revealable", owner, map[string]any{"members": []string{melID}}); r.status != 200 {
+			t.Fatalf("revealable: %d %s", r.status, r.body)
+		}
+		denied("member reveals without a grant", "credentials.reveal", "forbidden",
+			n.do("POST", reveal, mel, map[string]string{"reason": "filing"}), 403)
+		grant(melID, "credentials.reveal")
+		for range 10 {
+			if r := n.do("POST", reveal, mel, map[string]string{"reason": "filing"}); r.status != 200 {
+				t.Fatalf("reveal: %d %s", r.status, r.body)
+			}
+		}
+		denied("11th reveal in an hour", "credentials.reveal", "too_many_reveals",
+			n.do("POST", reveal, mel, map[string]string{"reason": "filing"}), 429)
+		denied("member deletes the owner's credential", "credentials.write", "erase_not_allowed",
+			n.do("DELETE", "/api/v1/tenants/acme/credentials/"+id, mel, nil), 403)
+		denied("member destroys a version", "credentials.write", "erase_not_allowed",
+			n.do("POST", "/v1/secret/destroy/bank/main", mel, map[string]any{"versions": []int{1}}), 403)
+		denied("member moves it to another group", "credentials.write", "regroup_not_allowed",
+			n.do("POST", "/api/v1/tenants/acme/credentials", mel, map[string]any{"name": "bank/main", "group": "ops"}), 403)
+		if r := n.do("GET", "/api/v1/tenants/acme/credentials/"+id, owner, nil); !strings.Contains(string(r.body), `"group":"bank"`) {
+			t.Errorf("a refused regroup moved the credential: %s", r.body)
+		}
+	})
+}

@@ -55,7 +55,7 @@ func (s *Service) Metadata(ctx context.Context, tenantID, ref string) (*Metadata
 		return nil
 	})
 	if err != nil {
-		return nil, wrapErr("metadata", err)
+		return nil, s.fail(ctx, "metadata", err)
 	}
 	return &out, nil
 }
@@ -173,7 +173,7 @@ func (s *Service) Configure(ctx context.Context, tenantID, ref string, in Settin
 		}
 		return s.record(ctx, tx, tenantID, "credential.configure", c.ID, details)
 	})
-	return wrapErr("configure", err)
+	return s.fail(ctx, "configure", err)
 }
 
 // noSettingsWithoutSecret answers settings given for a name that holds no
@@ -296,7 +296,7 @@ func (s *Service) ChangeVersions(ctx context.Context, tenantID, ref, op string, 
 		}
 		return s.record(ctx, tx, tenantID, "credential."+op+"_versions", c.ID, map[string]any{"name": c.Name, "versions": changed})
 	})
-	return wrapErr(op+" versions", err)
+	return s.fail(ctx, op+" versions", err)
 }
 
 // Keys lists the next path segment of the credentials under prefix that

@@ -175,7 +175,7 @@ func resourceOf(c *store.Credential) authz.Resource {
 	return authz.Resource{Type: authz.ResourceCredential, ID: c.ID, Group: c.Group}
 }
 
-func errNotFound(ref string) error {
+func errNotFound(ref string) *fault.Error {
 	return fault.New(fault.NotFound, "not_found", "no credential %q", ref)
 }
 
@@ -192,11 +192,60 @@ func (s *Service) need(ctx context.Context, perm authz.Permission, tenantID stri
 		// exist, as for one that does not: a refused fetch or reveal must
 		// not confirm a name. (A write cannot hide it: the name is taken.)
 		if perm == authz.CredentialsRead || perm != authz.CredentialsWrite && !s.may(ctx, authz.CredentialsRead, tenantID, c) {
-			return "", errNotFound(c.Name)
+			return "", refused(perm, c, errNotFound(c.Name))
 		}
-		return "", fault.New(fault.Forbidden, "forbidden", "you may not %s credential %q", verb(perm), c.Name)
+		return "", refused(perm, c, fault.New(fault.Forbidden, "forbidden", "you may not %s credential %q", verb(perm), c.Name))
 	}
 	return id, nil
+}
+
+// refusal is a refusal on one credential (need, write_only,
+// too_many_reveals, erase_not_allowed, regroup_not_allowed...): the
+// client sees its fault, and the tenant's log gets an authz.deny entry
+// once the refused call is over (see denied). The route-level check
+// records its own refusals; these are the ones only the vault sees.
+type refusal struct {
+	fault    *fault.Error
+	perm     authz.Permission
+	tenantID string
+	target   string // the credential's ID, or the name given when there is none
+	name     string
+}
+
+func (r *refusal) Error() string { return r.fault.Error() }
+func (r *refusal) Unwrap() error { return r.fault }
+
+// refused marks fe, a refusal of perm on c, for the audit log.
+func refused(perm authz.Permission, c *store.Credential, fe *fault.Error) error {
+	target := c.ID
+	if target == "" {
+		target = c.Name
+	}
+	return &refusal{fault: fe, perm: perm, tenantID: c.TenantID, target: target, name: c.Name}
+}
+
+// denied records the refusal err holds, if any, as an authz.deny entry in
+// the tenant's log, in a transaction of its own: the refused call's own
+// transaction (if it had one) rolled back, and a transaction cannot be
+// opened inside another on a single writer. It keeps the shape of the
+// route-level denials (permission, tenant) and adds the refusal's code and
+// the credential's name; never anything of a secret. It returns err, or
+// store.ErrStale when the request was served from a cache gone stale (it
+// runs again, and this refusal may not stand).
+func (s *Service) denied(ctx context.Context, err error) error {
+	var r *refusal
+	if !errors.As(err, &r) || r.tenantID == "" {
+		return err
+	}
+	rerr := audit.Record(ctx, s.store, s.now(), audit.Entry{Log: r.tenantID, Action: "authz.deny", Target: r.target, Result: audit.ResultDenied,
+		Details: map[string]any{"permission": string(r.perm), "tenant": r.tenantID, "code": r.fault.Code, "name": r.name}})
+	if errors.Is(rerr, store.ErrStale) {
+		return rerr
+	}
+	if rerr != nil {
+		s.log.ErrorContext(ctx, "audit denial", "err", rerr)
+	}
+	return err
 }
 
 // may reports whether the caller holds perm on c.
@@ -255,8 +304,8 @@ func (s *Service) mayErase(ctx context.Context, tenantID string, c *store.Creden
 		grantsOnly := *p
 		grantsOnly.Role = "" // what the member's grants allow, without the role
 		if _, ok := authz.Check(&grantsOnly, authz.CredentialsWrite, tenantID, resourceOf(c), s.now()); !ok {
-			return fault.New(fault.Forbidden, "erase_not_allowed",
-				"only the owner of %q, an admin, or someone granted credentials.write on it may erase it for good (or keep fewer versions)", c.Name)
+			return refused(authz.CredentialsWrite, c, fault.New(fault.Forbidden, "erase_not_allowed",
+				"only the owner of %q, an admin, or someone granted credentials.write on it may erase it for good (or keep fewer versions)", c.Name))
 		}
 	}
 	return nil
@@ -270,8 +319,8 @@ func (s *Service) mayRegroup(ctx context.Context, c *store.Credential, group str
 		return nil
 	}
 	if p := authz.From(ctx); p.Kind != authz.KindMember || authz.Rank(p.Role) < authz.Rank(authz.RoleAdmin) {
-		return fault.New(fault.Forbidden, "regroup_not_allowed",
-			"only the tenant's owners and admins move a credential to another group (%q is in %q): the group decides which grants reach it", c.Name, c.Group)
+		return refused(authz.CredentialsWrite, c, fault.New(fault.Forbidden, "regroup_not_allowed",
+			"only the tenant's owners and admins move a credential to another group (%q is in %q): the group decides which grants reach it", c.Name, c.Group))
 	}
 	return nil
 }
@@ -313,6 +362,12 @@ func (s *Service) record(ctx context.Context, tx store.AuditTx, tenantID, action
 }
 
 func wrapErr(op string, err error) error { return fault.Annotate("vault", op, err) }
+
+// fail is wrapErr for a call that may end in a refusal on a credential,
+// which it records (see denied).
+func (s *Service) fail(ctx context.Context, op string, err error) error {
+	return s.denied(ctx, wrapErr(op, err))
+}
 
 // oneLine reports whether s, a purpose or reason shown to people in the
 // audit log and on their terminals, is valid UTF-8 without control or
@@ -413,7 +468,7 @@ func (s *Service) Put(ctx context.Context, tenantID string, in PutInput) (*Crede
 	if in.Secret != nil {
 		inputs, err := s.judgeInputs(ctx, tenantID, in)
 		if err != nil {
-			return nil, wrapErr("put", err)
+			return nil, s.fail(ctx, "put", err)
 		}
 		j = judge(in.Secret, inputs...)
 	}
@@ -545,7 +600,7 @@ func (s *Service) Put(ctx context.Context, tenantID string, in PutInput) (*Crede
 		return nil
 	})
 	if err != nil {
-		return nil, wrapErr("put", err)
+		return nil, s.fail(ctx, "put", err)
 	}
 	return &out, nil
 }
@@ -668,7 +723,7 @@ func (s *Service) Get(ctx context.Context, tenantID, ref string) (*Credential, e
 		return err
 	})
 	if err != nil {
-		return nil, wrapErr("get", err)
+		return nil, s.fail(ctx, "get", err)
 	}
 	return &out, nil
 }
@@ -720,7 +775,7 @@ func (s *Service) History(ctx context.Context, tenantID, ref string) ([]Version,
 		}
 		return err
 	})
-	return out, wrapErr("history", err)
+	return out, s.fail(ctx, "history", err)
 }
 
 // Restore makes an earlier version's secret the current one, as a new
@@ -782,7 +837,7 @@ func (s *Service) Restore(ctx context.Context, tenantID, ref string, version int
 		return s.record(ctx, tx, tenantID, "credential.restore", c.ID, details)
 	})
 	if err != nil {
-		return nil, wrapErr("restore", err)
+		return nil, s.fail(ctx, "restore", err)
 	}
 	return &out, nil
 }
@@ -949,8 +1004,12 @@ type FetchInput struct {
 // reveal (see Reveal), and no role carries either right: a grant does.
 func (s *Service) Fetch(ctx context.Context, tenantID, ref string, in FetchInput) (*Secret, error) {
 	p := authz.From(ctx)
-	if p == nil || p.Kind != authz.KindRobot {
-		return nil, fault.New(fault.Forbidden, "robots_only", "only robots fetch credentials; a person with the right may reveal one")
+	if p == nil {
+		return nil, fault.ErrUnauthenticated
+	}
+	if p.Kind != authz.KindRobot {
+		return nil, s.denied(ctx, refused(authz.CredentialsFetch, &store.Credential{TenantID: tenantID, Name: ref},
+			fault.New(fault.Forbidden, "robots_only", "only robots fetch credentials; a person with the right may reveal one")))
 	}
 	in.Purpose = strings.TrimSpace(in.Purpose)
 	if in.Purpose == "" || len(in.Purpose) > 500 {
@@ -969,7 +1028,7 @@ func (s *Service) Fetch(ctx context.Context, tenantID, ref string, in FetchInput
 	// had come just before.
 	c, v, f, grant, err := s.findOpen(ctx, tenantID, ref, in.Version, authz.CredentialsFetch)
 	if err != nil {
-		return nil, wrapErr("fetch", err)
+		return nil, s.fail(ctx, "fetch", err)
 	}
 	out := secretOf(c, v, f)
 	err = s.store.Update(store.Appending(ctx), func(tx store.Tx) error {
@@ -984,7 +1043,7 @@ func (s *Service) Fetch(ctx context.Context, tenantID, ref string, in FetchInput
 			"lease": l.ID, "purpose": in.Purpose, "grant": grant, "lease_expires_at": l.ExpiresAt})
 	})
 	if err != nil {
-		return nil, wrapErr("fetch", err)
+		return nil, s.fail(ctx, "fetch", err)
 	}
 	return out, nil
 }
@@ -1000,8 +1059,12 @@ type RevealInput struct {
 // hour; the owner is notified.
 func (s *Service) Reveal(ctx context.Context, tenantID, ref string, in RevealInput) (*Secret, error) {
 	p := authz.From(ctx)
-	if p == nil || p.Kind != authz.KindMember {
-		return nil, fault.New(fault.Forbidden, "people_only", "only people reveal; robots fetch under a lease")
+	if p == nil {
+		return nil, fault.ErrUnauthenticated
+	}
+	if p.Kind != authz.KindMember {
+		return nil, s.denied(ctx, refused(authz.CredentialsReveal, &store.Credential{TenantID: tenantID, Name: ref},
+			fault.New(fault.Forbidden, "people_only", "only people reveal; robots fetch under a lease")))
 	}
 	in.Reason = strings.TrimSpace(in.Reason)
 	if in.Reason == "" || len(in.Reason) > 500 {
@@ -1021,16 +1084,19 @@ func (s *Service) Reveal(ctx context.Context, tenantID, ref string, in RevealInp
 		// see it, who is told it does not exist).
 		if !slices.Contains(c.Revealable, p.ID) {
 			if !s.may(ctx, authz.CredentialsRead, tenantID, c) {
-				return errNotFound(c.Name)
+				return refused(authz.CredentialsReveal, c, errNotFound(c.Name))
 			}
-			return fault.New(fault.Forbidden, "write_only", "credential %q is write-only for you: the tenant has not made it revealable to you "+
-				"(an admin can, with cred revealable; a reveal also needs a credentials.reveal grant)", c.Name)
+			return refused(authz.CredentialsReveal, c, fault.New(fault.Forbidden, "write_only", "credential %q is write-only for you: "+
+				"the tenant has not made it revealable to you (an admin can, with cred revealable; a reveal also needs a credentials.reveal grant)", c.Name))
 		}
 		grant, err := s.need(ctx, authz.CredentialsReveal, tenantID, c)
 		if err != nil {
 			return err
 		}
 		if err := s.revealAllowed(ctx, tx, tenantID, p.ID); err != nil {
+			if fe, ok := fault.As(err); ok && fe.Code == "too_many_reveals" {
+				return refused(authz.CredentialsReveal, c, fe)
+			}
 			return err
 		}
 		f, v, err := s.open(ctx, tx, c, in.Version)
@@ -1049,7 +1115,7 @@ func (s *Service) Reveal(ctx context.Context, tenantID, ref string, in RevealInp
 			"reason": in.Reason, "grant": grant})
 	})
 	if err != nil {
-		return nil, wrapErr("reveal", err)
+		return nil, s.fail(ctx, "reveal", err)
 	}
 	return out, nil
 }
@@ -1112,7 +1178,7 @@ func (s *Service) SetRevealable(ctx context.Context, tenantID, ref string, membe
 		return s.record(ctx, tx, tenantID, "credential.revealable", c.ID, map[string]any{"name": c.Name, "members": ids})
 	})
 	if err != nil {
-		return nil, wrapErr("set revealable", err)
+		return nil, s.fail(ctx, "set revealable", err)
 	}
 	return &out, nil
 }
@@ -1143,7 +1209,7 @@ func (s *Service) Lease(ctx context.Context, tenantID, leaseID string) (*Secret,
 		if out != nil {
 			clear(out.Fields)
 		}
-		return nil, wrapErr("lease", err)
+		return nil, s.fail(ctx, "lease", err)
 	}
 	return out, nil
 }
@@ -1194,7 +1260,7 @@ func (s *Service) LeaseInfo(ctx context.Context, tenantID, leaseID string) (*sto
 		return err
 	})
 	if err != nil {
-		return nil, wrapErr("lease", err)
+		return nil, s.fail(ctx, "lease", err)
 	}
 	return out, nil
 }
@@ -1236,7 +1302,7 @@ func (s *Service) renewLease(ctx context.Context, tenantID, leaseID string, ttl 
 		return s.record(ctx, tx, tenantID, "lease.renew", l.ID, map[string]any{"credential": c.ID, "expires_at": l.ExpiresAt})
 	})
 	if err != nil {
-		return nil, wrapErr("renew lease", err)
+		return nil, s.fail(ctx, "renew lease", err)
 	}
 	return out, nil
 }
@@ -1358,5 +1424,5 @@ func (s *Service) Delete(ctx context.Context, tenantID, ref string) error {
 		}
 		return s.record(ctx, tx, tenantID, "credential.delete", c.ID, map[string]any{"name": c.Name, "versions": len(vs)})
 	})
-	return wrapErr("delete", err)
+	return s.fail(ctx, "delete", err)
 }
