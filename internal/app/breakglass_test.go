@@ -3,6 +3,7 @@ package app_test
 import (
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -344,6 +345,40 @@ func TestBreakGlassDecisionReason(t *testing.T) {
 			if len(dn) != 1 || dn[0]["reason"] != "ticket 4711, deny by Olga" {
 				t.Errorf("denial in log %s: %v", log, dn)
 			}
+		}
+	})
+}
+
+// Concurrent decisions on one request take turns (its row is locked on
+// PostgreSQL): exactly one approval or denial wins, the others answer
+// already_decided, and the audit log holds one decision.
+func TestBreakGlassDecisionsRace(t *testing.T) {
+	forEngine(t, func(t *testing.T, n *node) {
+		owner := bgSetup(n, nil)
+		b := n.bgAsk()
+		const deciders = 8
+		codes := make(chan int, deciders)
+		var wg sync.WaitGroup
+		for i := range deciders {
+			verb := []string{"approve", "deny"}[i%2]
+			wg.Go(func() { codes <- n.do("POST", "/api/v1/tenants/acme/break-glass/"+b.ID+"/"+verb, owner, nil).status })
+		}
+		wg.Wait()
+		close(codes)
+		won := 0
+		for c := range codes {
+			switch c {
+			case 200:
+				won++
+			case 409:
+			default:
+				t.Errorf("a racing decision answered %d", c)
+			}
+		}
+		tid := n.tenantID("acme")
+		decided := len(n.auditDetails(tid, "breakglass.approve")) + len(n.auditDetails(tid, "breakglass.deny"))
+		if won != 1 || decided != 1 {
+			t.Errorf("%d decisions succeeded and %d were audited, want one of each", won, decided)
 		}
 	})
 }

@@ -222,7 +222,8 @@ func (s *Service) DecideBreakGlass(ctx context.Context, tenantID, id string, app
 			if pol.BreakGlass == tenant.BreakGlassOff {
 				return fault.New(fault.Forbidden, "break_glass_disabled", "this tenant's policy no longer allows break-glass")
 			}
-			b.Status, b.ExpiresAt, action = store.BreakGlassApproved, now.Add(time.Duration(pol.BreakGlassMinutes)*time.Minute), "breakglass.approve"
+			b.Status, b.Minutes, action = store.BreakGlassApproved, pol.BreakGlassMinutes, "breakglass.approve"
+			b.ExpiresAt = now.Add(time.Duration(b.Minutes) * time.Minute)
 			details["minutes"] = pol.BreakGlassMinutes
 		}
 		details["expires_at"] = b.ExpiresAt

@@ -27,7 +27,10 @@ func (t *tx) InsertBreakGlass(ctx context.Context, b *store.BreakGlass) error {
 }
 
 func (t *tx) GetBreakGlass(ctx context.Context, tenantID, id string) (*store.BreakGlass, error) {
-	b, err := scanBreakGlass(t.queryRow(ctx, `SELECT `+breakGlassCols+` FROM break_glass WHERE tenant_id = $1 AND id = $2`, tenantID, id))
+	// Locked in a write transaction: two decisions, or reveals counting
+	// against one window, take turns on PostgreSQL.
+	b, err := scanBreakGlass(t.queryRow(ctx, `SELECT `+breakGlassCols+` FROM break_glass WHERE tenant_id = $1 AND id = $2`+t.lockRows(),
+		tenantID, id))
 	if err != nil {
 		return nil, t.wrap("get break-glass", err)
 	}
@@ -36,9 +39,9 @@ func (t *tx) GetBreakGlass(ctx context.Context, tenantID, id string) (*store.Bre
 
 func (t *tx) UpdateBreakGlass(ctx context.Context, b *store.BreakGlass) error {
 	res, err := t.exec(ctx, "update break-glass",
-		`UPDATE break_glass SET status = $3, decided_by = $4, decided_at = $5, expires_at = $6, reveals = $7
+		`UPDATE break_glass SET status = $3, decided_by = $4, decided_at = $5, expires_at = $6, reveals = $7, minutes = $8
 		 WHERE tenant_id = $1 AND id = $2`,
-		b.TenantID, b.ID, b.Status, b.DecidedBy, toMicros(b.DecidedAt), toMicros(b.ExpiresAt), b.Reveals)
+		b.TenantID, b.ID, b.Status, b.DecidedBy, toMicros(b.DecidedAt), toMicros(b.ExpiresAt), b.Reveals, b.Minutes)
 	if err != nil {
 		return err
 	}

@@ -20,12 +20,14 @@ func testBreakGlass(t *testing.T, s store.Store) {
 		return tx.InsertBreakGlass(ctx, &store.BreakGlass{ID: "brk_2", TenantID: "t1", OperatorID: "op_1", CredentialID: "crd_2",
 			Reason: "later", Minutes: 10, Status: store.BreakGlassPending, RequestedAt: t0.Add(time.Minute)})
 	})
-	b.Status, b.DecidedBy, b.DecidedAt, b.ExpiresAt, b.Reveals = store.BreakGlassApproved, "m1", t0.Add(time.Second), t0.Add(31*time.Minute), 1
+	// An approval opens the window for the policy's minutes at that
+	// moment (here lowered from 30 to 20), and the row keeps them.
+	b.Status, b.DecidedBy, b.DecidedAt, b.ExpiresAt, b.Reveals, b.Minutes = store.BreakGlassApproved, "m1", t0.Add(time.Second), t0.Add(21*time.Minute), 1, 20
 	update(t, s, func(tx store.Tx) error { return tx.UpdateBreakGlass(ctx, b) })
 	view(t, s, func(tx store.Tx) error {
 		got, err := tx.GetBreakGlass(ctx, "t1", "brk_1")
 		if err != nil || got.Status != store.BreakGlassApproved || got.DecidedBy != "m1" || !got.ExpiresAt.Equal(b.ExpiresAt) ||
-			got.Reveals != 1 || got.Reason != "incident 42" || got.Minutes != 30 || !got.RequestedAt.Equal(t0) {
+			got.Reveals != 1 || got.Reason != "incident 42" || got.Minutes != 20 || !got.RequestedAt.Equal(t0) {
 			t.Errorf("GetBreakGlass = %+v, %v", got, err)
 		}
 		if _, err := tx.GetBreakGlass(ctx, "t2", "brk_1"); !errors.Is(err, store.ErrNotFound) {
