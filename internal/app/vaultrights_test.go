@@ -3,6 +3,7 @@ package app_test
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
 	"slices"
 	"strings"
@@ -258,6 +259,61 @@ func TestCredentialRefusalsAreAudited(t *testing.T) {
 			n.do("POST", "/api/v1/tenants/acme/credentials", mel, map[string]any{"name": "bank/main", "group": "ops"}), 403)
 		if r := n.do("GET", "/api/v1/tenants/acme/credentials/"+id, owner, nil); !strings.Contains(string(r.body), `"group":"bank"`) {
 			t.Errorf("a refused regroup moved the credential: %s", r.body)
+		}
+	})
+}
+
+// A writer who may not read a credential (a token scoped to
+// credentials.write alone) is answered a receipt of its write: ID, name,
+// version, times and warnings; never the metadata a read would show, not
+// even through a metadata-only write, a restore or /v1.
+func TestWriteReceiptForWritersWhoMayNotRead(t *testing.T) {
+	forEngine(t, func(t *testing.T, n *node) {
+		owner, _, _ := n.kvSetup()
+		n.join("acme", owner, "mel", "member")
+		r := n.do("POST", "/api/v1/tenants/acme/credentials", owner, map[string]any{"name": "tax/aeat", "kind": "tax_portal", "institution": "AEAT",
+			"login_id": "B12345678", "notes": "filing desk", "labels": map[string]string{"team": "payroll"},
+			"secret": map[string]string{"password": bankSecret}})
+		var full map[string]any
+		if r.json(t, &full); r.status != 201 || full["login_id"] != "B12345678" || full["owner_id"] == nil || full["revealable_to"] == nil ||
+			full["max_versions"] == nil || full["group"] != "tax" {
+			t.Fatalf("owner's write is not answered the full view: %d %s", r.status, r.body)
+		}
+		if r := n.do("PUT", "/api/v1/tenants/acme/credentials/tax%2Faeat/revealable", owner, map[string]any{"members": []string{"mel@acme.example"}}); r.status != 200 {
+			t.Fatalf("revealable: %d %s", r.status, r.body)
+		}
+		r = n.do("POST", "/api/v1/me/tokens", owner, map[string]any{"name": "web tier", "scopes": []string{"credentials.write"}})
+		var wt struct{ Token string }
+		if r.status != 201 {
+			t.Fatalf("scoped token: %d %s", r.status, r.body)
+		}
+		r.json(t, &wt)
+		receipt := func(what string, r resp, version float64) {
+			t.Helper()
+			var got map[string]any
+			if r.json(t, &got); r.status/100 != 2 {
+				t.Fatalf("%s: %d %s", what, r.status, r.body)
+			}
+			keys := slices.Sorted(maps.Keys(got))
+			want := []string{"cas_required", "created_at", "current_version", "id", "name", "updated_at"}
+			if got["warnings"] != nil {
+				want = append(want, "warnings")
+				slices.Sort(want)
+			}
+			if !slices.Equal(keys, want) || got["name"] != "tax/aeat" || got["current_version"] != version {
+				t.Errorf("%s answered %s, want only %v", what, r.body, want)
+			}
+		}
+		receipt("metadata-only write", n.do("POST", "/api/v1/tenants/acme/credentials", wt.Token, map[string]any{"name": "tax/aeat", "notes": "desk 2"}), 1)
+		receipt("secret write", n.do("POST", "/api/v1/tenants/acme/credentials", wt.Token, map[string]any{"name": "tax/aeat",
+			"secret": map[string]string{"password": bankSecret + "-2"}}), 2)
+		receipt("restore", n.do("POST", "/api/v1/tenants/acme/credentials/tax%2Faeat/restore", wt.Token, map[string]any{"version": 1}), 3)
+		r = n.do("PUT", "/v1/secret/data/tax/aeat", wt.Token, map[string]any{"data": map[string]string{"password": bankSecret + "-4"}})
+		var v1 struct {
+			Data map[string]any `json:"data"`
+		}
+		if r.json(t, &v1); r.status != 200 || v1.Data["version"] != float64(4) || v1.Data["custom_metadata"] != nil {
+			t.Errorf("/v1 write answered %d %s, want version 4 without custom_metadata", r.status, r.body)
 		}
 	})
 }

@@ -106,27 +106,32 @@ type PutInput struct {
 }
 
 // Credential is what anyone with credentials.read may see: never a secret.
+// A writer who may not read the credential is answered a receipt: ID,
+// name, current version, whether check-and-set is required, times and
+// warnings only (see viewFor); the fields that every full view carries
+// are left out of it, not shown empty.
 type Credential struct {
 	ID             string            `json:"id"`
 	Name           string            `json:"name"`
-	Group          string            `json:"group"`
-	Kind           string            `json:"kind"`
+	Group          string            `json:"group,omitzero"`
+	Kind           string            `json:"kind,omitzero"`
 	Institution    string            `json:"institution,omitempty"`
 	LoginID        string            `json:"login_id,omitempty"`
 	Notes          string            `json:"notes,omitempty"`
-	OwnerID        string            `json:"owner_id"`
+	OwnerID        string            `json:"owner_id,omitzero"`
 	Labels         map[string]string `json:"labels,omitempty"`
 	RotateBy       time.Time         `json:"rotate_by,omitzero"`
-	Revealable     []string          `json:"revealable_to"`
+	Revealable     []string          `json:"revealable_to,omitzero"` // [] in a full view
 	CurrentVersion int               `json:"current_version"`
-	MaxVersions    int               `json:"max_versions"`
+	MaxVersions    int               `json:"max_versions,omitzero"`
 	// CASRequired: every write and restore must name the version it
-	// replaces (cas).
+	// replaces (cas). A receipt carries it too: it governs the writer's
+	// next write, which would be refused cas_required anyway.
 	CASRequired bool `json:"cas_required"`
 	// Fields are the current version's field names (never values);
 	// lists leave them out.
 	Fields    []string  `json:"fields,omitempty"`
-	CreatedBy string    `json:"created_by"`
+	CreatedBy string    `json:"created_by,omitzero"`
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
 	// Warnings are what a write found wrong with the password it stored
@@ -169,6 +174,20 @@ func view(c *store.Credential, fields []string) Credential {
 		Notes: c.Notes, OwnerID: c.OwnerID, Labels: c.Labels, RotateBy: c.RotateBy, Revealable: rv,
 		CurrentVersion: c.CurrentVersion, MaxVersions: c.MaxVersions, CASRequired: c.CASRequired, Fields: fields, CreatedBy: c.CreatedBy,
 		CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt}
+}
+
+// viewFor is c as the caller may see it after changing it: the full view
+// for whoever may read c, and for a writer who may not (a token scoped to
+// credentials.write alone, a robot granted only a write) a receipt of its
+// own change: ID, name, version and times. A metadata-only write would
+// otherwise show them the login ID, institution, owner, who may reveal it
+// and its field names.
+func (s *Service) viewFor(ctx context.Context, c *store.Credential, fields []string) Credential {
+	if s.may(ctx, authz.CredentialsRead, c.TenantID, c) {
+		return view(c, fields)
+	}
+	return Credential{ID: c.ID, Name: c.Name, CurrentVersion: c.CurrentVersion, CASRequired: c.CASRequired, CreatedAt: c.CreatedAt,
+		UpdatedAt: c.UpdatedAt}
 }
 
 func resourceOf(c *store.Credential) authz.Resource {
@@ -595,7 +614,7 @@ func (s *Service) Put(ctx context.Context, tenantID string, in PutInput) (*Crede
 				return err
 			}
 		}
-		out = view(c, cur)
+		out = s.viewFor(ctx, c, cur)
 		out.Warnings = warn
 		return nil
 	})
@@ -832,7 +851,7 @@ func (s *Service) Restore(ctx context.Context, tenantID, ref string, version int
 		if err != nil {
 			return err
 		}
-		out = view(c, v.Fields)
+		out = s.viewFor(ctx, c, v.Fields)
 		out.Warnings = warn
 		return s.record(ctx, tx, tenantID, "credential.restore", c.ID, details)
 	})
@@ -1171,7 +1190,7 @@ func (s *Service) SetRevealable(ctx context.Context, tenantID, ref string, membe
 			return err
 		}
 		f, err := s.currentFields(ctx, tx, c)
-		out = view(c, f)
+		out = s.viewFor(ctx, c, f)
 		if err != nil {
 			return err
 		}
