@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -314,6 +315,67 @@ func TestWriteReceiptForWritersWhoMayNotRead(t *testing.T) {
 		}
 		if r.json(t, &v1); r.status != 200 || v1.Data["version"] != float64(4) || v1.Data["custom_metadata"] != nil {
 			t.Errorf("/v1 write answered %d %s, want version 4 without custom_metadata", r.status, r.body)
+		}
+	})
+}
+
+var requestID = regexp.MustCompile(`"request_id":"[a-z0-9]*"`)
+
+// Whoever may neither read nor write a credential gets the answer a name
+// that holds nothing gets, whatever they try (a write, a check-and-set, a
+// delete, a restore, settings), natively and through /v1; whoever may
+// read it but not write it is refused 403.
+func TestNoExistenceLeakToCallersWithoutRights(t *testing.T) {
+	forEngine(t, func(t *testing.T, n *node) {
+		owner, _, _ := n.kvSetup() // bank/main exists, at version 2
+		botID, bot := n.robot(owner, "nosy-bot")
+		type try struct {
+			name, method, path string
+			body               any
+		}
+		tries := func(cred string) []try {
+			esc := url.PathEscape(cred)
+			return []try{
+				{"v1 soft delete", "DELETE", "/v1/secret/data/" + cred, nil},
+				{"v1 write with cas 0", "PUT", "/v1/secret/data/" + cred, map[string]any{"data": map[string]string{"password": "x-Zq8-1"}, "options": map[string]int{"cas": 0}}},
+				{"v1 write", "PUT", "/v1/secret/data/" + cred, map[string]any{"data": map[string]string{"password": "x-Zq8-1"}}},
+				{"v1 destroy", "POST", "/v1/secret/destroy/" + cred, map[string]any{"versions": []int{1}}},
+				{"v1 undelete", "POST", "/v1/secret/undelete/" + cred, map[string]any{"versions": []int{1}}},
+				{"v1 settings", "POST", "/v1/secret/metadata/" + cred, map[string]any{"max_versions": 5}},
+				{"v1 delete all", "DELETE", "/v1/secret/metadata/" + cred, nil},
+				{"write with cas 7", "POST", "/api/v1/tenants/acme/credentials", map[string]any{"name": cred, "cas": 7, "secret": map[string]string{"password": "x-Zq8-1"}}},
+				{"write with cas 0", "POST", "/api/v1/tenants/acme/credentials", map[string]any{"name": cred, "cas": 0, "secret": map[string]string{"password": "x-Zq8-1"}}},
+				{"metadata-only write", "POST", "/api/v1/tenants/acme/credentials", map[string]any{"name": cred, "notes": "x"}},
+				{"restore", "POST", "/api/v1/tenants/acme/credentials/" + esc + "/restore", map[string]any{"version": 1}},
+				{"delete", "DELETE", "/api/v1/tenants/acme/credentials/" + esc, nil},
+			}
+		}
+		answer := func(tok string, tr try, cred string) string {
+			t.Helper()
+			r := n.do(tr.method, tr.path, tok, tr.body)
+			body := requestID.ReplaceAllString(strings.ReplaceAll(string(r.body), cred, "NAME"), "")
+			return fmt.Sprint(r.status, " ", r.header.Get("X-Custodia-Error"), " ", body)
+		}
+		unknown := tries("bank/none")
+		for i, tr := range tries("bank/main") {
+			got, want := answer(bot, tr, "bank/main"), answer(bot, unknown[i], "bank/none")
+			// The native routes refuse a robot without a tenant-wide
+			// write grant before the vault sees the credential.
+			if got != want || strings.HasPrefix(tr.path, "/v1/") && !strings.HasPrefix(got, "404") || strings.Contains(got, "version") {
+				t.Errorf("%s by a robot without rights: on bank/main %s, on a name holding nothing %s", tr.name, got, want)
+			}
+		}
+		if m, err := n.baoClient(owner).KVv2("secret").GetMetadata(t.Context(), "bank/main"); err != nil || m.CurrentVersion != 2 || len(m.Versions) != 2 {
+			t.Fatalf("bank/main after the refused tries: %+v, %v", m, err)
+		}
+		if r := n.do("POST", "/api/v1/tenants/acme/grants", owner, map[string]string{"subject": botID, "permission": "credentials.read",
+			"resource": "credential:bank/main", "duration": "1h", "reason": "inventory"}); r.status != 201 {
+			t.Fatalf("read grant: %d %s", r.status, r.body)
+		}
+		for _, tr := range tries("bank/main") {
+			if got := answer(bot, tr, "bank/main"); !strings.HasPrefix(got, "403") {
+				t.Errorf("%s by a robot that may read it: %s, want 403", tr.name, got)
+			}
 		}
 	})
 }

@@ -132,13 +132,17 @@ func (s *Service) Configure(ctx context.Context, tenantID, ref string, in Settin
 		return err
 	}
 	err := s.store.Update(ctx, func(tx store.Tx) error {
-		// A refused write says "forbidden", never "not found": only a
-		// name that holds nothing is not found.
-		c, err := s.find(ctx, tx, tenantID, ref, authz.CredentialsWrite)
+		// A name that holds nothing is answered as the write would be;
+		// one that holds a credential the caller may neither read nor
+		// write is answered the same (need says not found).
+		c, err := Lookup(ctx, tx, tenantID, ref)
 		if fe, ok := fault.As(err); ok && fe.Code == "not_found" {
 			return s.noSettingsWithoutSecret(ctx, tenantID, ref)
 		}
 		if err != nil {
+			return err
+		}
+		if _, err := s.need(ctx, authz.CredentialsWrite, tenantID, c); err != nil {
 			return err
 		}
 		details := map[string]any{"name": c.Name}

@@ -198,8 +198,8 @@ func errNotFound(ref string) *fault.Error {
 	return fault.New(fault.NotFound, "not_found", "no credential %q", ref)
 }
 
-// need checks perm on c for the caller. A refusal on read says "not
-// found", so names a caller may not read do not leak.
+// need checks perm on c for the caller. A refusal to whoever may not read
+// c says "not found", so names a caller may not read do not leak.
 func (s *Service) need(ctx context.Context, perm authz.Permission, tenantID string, c *store.Credential) (string, error) {
 	p := authz.From(ctx)
 	if p == nil {
@@ -208,9 +208,12 @@ func (s *Service) need(ctx context.Context, perm authz.Permission, tenantID stri
 	id, ok := authz.Check(p, perm, tenantID, resourceOf(c), s.now())
 	if !ok {
 		// Whoever may not even see the credential is told it does not
-		// exist, as for one that does not: a refused fetch or reveal must
-		// not confirm a name. (A write cannot hide it: the name is taken.)
-		if perm == authz.CredentialsRead || perm != authz.CredentialsWrite && !s.may(ctx, authz.CredentialsRead, tenantID, c) {
+		// exist, as for one that does not: a refused read, fetch, reveal
+		// or write must not confirm a name. Only who may read it (and so
+		// knows it is there) is told they may not do more. A refused write
+		// to a name that holds nothing is judged on the credential it
+		// would create, so it gets the same answer.
+		if perm == authz.CredentialsRead || !s.may(ctx, authz.CredentialsRead, tenantID, c) {
 			return "", refused(perm, c, errNotFound(c.Name))
 		}
 		return "", refused(perm, c, fault.New(fault.Forbidden, "forbidden", "you may not %s credential %q", verb(perm), c.Name))
@@ -498,6 +501,23 @@ func (s *Service) Put(ctx context.Context, tenantID string, in PutInput) (*Crede
 		created := false
 		switch {
 		case errors.Is(err, store.ErrNotFound):
+			c = &store.Credential{TenantID: tenantID, ID: store.NewID("crd_"), Name: in.Name, Kind: store.KindOther, OwnerID: p.ID,
+				MaxVersions: DefaultMaxVersions, CreatedBy: p.ID, CreatedAt: now}
+			c.Group, _, _ = strings.Cut(in.Name, "/")
+			created = true
+		case err != nil:
+			return err
+		}
+		details := map[string]any{}
+		// Write access is checked on the credential itself (a grant may
+		// name it or its group), and first: whoever may neither read nor
+		// write it is told it does not exist, as for a name that holds
+		// nothing, before anything else about it (check-and-set, its
+		// version, its kind) can tell them otherwise.
+		if _, err := s.need(ctx, authz.CredentialsWrite, tenantID, c); err != nil {
+			return err
+		}
+		if created {
 			if in.CAS != nil && *in.CAS != 0 {
 				return fault.New(fault.Conflict, "cas_mismatch", "check-and-set %d, but %q does not exist", *in.CAS, in.Name)
 			}
@@ -507,25 +527,13 @@ func (s *Service) Put(ctx context.Context, tenantID string, in PutInput) (*Crede
 			if err := checkNewName(in.Name); err != nil {
 				return err
 			}
-			c = &store.Credential{TenantID: tenantID, ID: store.NewID("crd_"), Name: in.Name, Kind: store.KindOther, OwnerID: p.ID,
-				MaxVersions: DefaultMaxVersions, CreatedBy: p.ID, CreatedAt: now}
-			c.Group, _, _ = strings.Cut(in.Name, "/")
-			created = true
-		case err != nil:
-			return err
-		default:
+		} else {
 			if in.CAS != nil && *in.CAS != c.CurrentVersion {
 				return fault.New(fault.Conflict, "cas_mismatch", "check-and-set %d, but the current version is %d", *in.CAS, c.CurrentVersion)
 			}
 			if c.CASRequired && in.CAS == nil && in.Secret != nil {
 				return fault.New(fault.Conflict, "cas_required", "credential %q requires check-and-set: give cas", in.Name)
 			}
-		}
-		details := map[string]any{}
-		// Write access is checked on the credential itself (a grant may
-		// name it or its group).
-		if _, err := s.need(ctx, authz.CredentialsWrite, tenantID, c); err != nil {
-			return err
 		}
 		if err := refuseCertificatePut(c, created, in); err != nil {
 			return err
