@@ -379,3 +379,72 @@ func TestNoExistenceLeakToCallersWithoutRights(t *testing.T) {
 		}
 	})
 }
+
+// A write's metadata is held to limits (labels as for /v1 settings; a
+// group is one name segment; notes, login ID and institution are bounded
+// text without control characters), and a credential is revealable to at
+// most 100 members; what was stored before the limits keeps working.
+func TestCredentialMetadataLimits(t *testing.T) {
+	forEngine(t, func(t *testing.T, n *node) {
+		n.initAndUnseal()
+		n.createTenant("acme")
+		owner := n.pat(n.owner("acme"))
+		id := n.putBank(owner, "bank/main", bankSecret)
+		put := func(extra map[string]any) resp {
+			t.Helper()
+			body := map[string]any{"name": "bank/main"}
+			maps.Copy(body, extra)
+			return n.do("POST", "/api/v1/tenants/acme/credentials", owner, body)
+		}
+		manyLabels := map[string]string{}
+		for i := range 65 {
+			manyLabels[fmt.Sprint("k", i)] = "v"
+		}
+		for _, c := range []struct {
+			name string
+			body map[string]any
+			code string
+		}{
+			{"fail/too many labels", map[string]any{"labels": manyLabels}, "invalid_labels"},
+			{"fail/group with a colon", map[string]any{"group": "ops:prod"}, "invalid_group"},
+			{"fail/group with a slash", map[string]any{"group": "ops/prod"}, "invalid_group"},
+			{"fail/notes too long", map[string]any{"notes": strings.Repeat("n", 4097)}, "invalid_notes"},
+			{"fail/notes with an escape", map[string]any{"notes": "ok\x1b]0;pwned\a"}, "invalid_notes"},
+			{"fail/login ID on two lines", map[string]any{"login_id": "B1\nforged"}, "invalid_login_id"},
+			{"fail/institution too long", map[string]any{"institution": strings.Repeat("i", 257)}, "invalid_institution"},
+			{"fail/new credential in a bad group", map[string]any{"name": "bank/new", "group": "a:b", "secret": map[string]string{"password": bankSecret}},
+				"invalid_group"},
+		} {
+			if r := put(c.body); r.status != 400 || r.errCode(t) != c.code {
+				t.Errorf("%s: %d %s, want 400 %s", c.name, r.status, r.body, c.code)
+			}
+		}
+		if r := put(map[string]any{"notes": "first line\n\tsecond line", "login_id": "B12345678-ñ", "labels": map[string]string{"team": "pay"}}); r.status/100 != 2 {
+			t.Errorf("notes on two lines, a login ID and a label: %d %s", r.status, r.body)
+		}
+		// Stored before the limits: sent back unchanged, it is kept.
+		long := strings.Repeat("n", 5000)
+		err := n.app.Store.Update(t.Context(), func(tx store.Tx) error {
+			c, err := tx.GetCredential(t.Context(), n.tenantID("acme"), id)
+			if err != nil {
+				return err
+			}
+			c.Notes, c.Group = long, "legacy:group"
+			return tx.UpdateCredential(t.Context(), c)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r := put(map[string]any{"notes": long, "group": "legacy:group", "secret": map[string]string{"password": bankSecret + "-2"}}); r.status != 200 {
+			t.Errorf("a write sending back what was stored before the limits: %d %s", r.status, r.body)
+		}
+		members := make([]string, 101)
+		for i := range members {
+			members[i] = fmt.Sprintf("m%d@acme.example", i)
+		}
+		if r := n.do("PUT", "/api/v1/tenants/acme/credentials/"+id+"/revealable", owner, map[string]any{"members": members}); r.status != 400 ||
+			r.errCode(t) != "too_many_members" {
+			t.Errorf("revealable to 101 members: %d %s", r.status, r.body)
+		}
+	})
+}

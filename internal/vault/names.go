@@ -5,6 +5,8 @@ import (
 	"unicode"
 
 	"golang.org/x/text/unicode/norm"
+
+	"github.com/custodia-project/custodia/internal/fault"
 )
 
 // confusableScripts are the scripts whose letters pass for each other: a
@@ -43,6 +45,27 @@ func checkNewName(name string) error {
 				seen = sc.name
 			}
 		}
+	}
+	return nil
+}
+
+// maxGroupLen bounds a group's name.
+const maxGroupLen = 128
+
+// checkGroup accepts a group given for a credential: one segment of a
+// name (letters, digits, '.', '_', '-'; not . or ..), judged as a new
+// name is (checkNewName). A grant names a group as group:NAME, so a '/'
+// or ':' in it, or a look-alike of another group, would make grants that
+// match another group or none. Groups already stored keep working: only
+// a group being set is judged.
+func checkGroup(g string) error {
+	if len(g) > maxGroupLen || strings.Contains(g, "/") || checkName(g) != nil {
+		return invalid("invalid_group", "group must be one segment of a name, like bank: 1 to %d letters, digits, '.', '_' or '-', not . or ..",
+			maxGroupLen)
+	}
+	if err := checkNewName(g); err != nil {
+		fe, _ := fault.As(err)
+		return invalid("invalid_group", "group: %s", fe.Message)
 	}
 	return nil
 }

@@ -504,11 +504,19 @@ func (s *Service) Put(ctx context.Context, tenantID string, in PutInput) (*Crede
 			c = &store.Credential{TenantID: tenantID, ID: store.NewID("crd_"), Name: in.Name, Kind: store.KindOther, OwnerID: p.ID,
 				MaxVersions: DefaultMaxVersions, CreatedBy: p.ID, CreatedAt: now}
 			c.Group, _, _ = strings.Cut(in.Name, "/")
+			// Created in another group, it is written there: the right to
+			// write is judged on that group, not on the name's.
+			if in.Group != "" {
+				c.Group = in.Group
+			}
 			created = true
 		case err != nil:
 			return err
 		}
 		details := map[string]any{}
+		if created && in.Group != "" {
+			details["group"] = c.Group
+		}
 		// Write access is checked on the credential itself (a grant may
 		// name it or its group), and first: whoever may neither read nor
 		// write it is told it does not exist, as for a name that holds
@@ -536,6 +544,9 @@ func (s *Service) Put(ctx context.Context, tenantID string, in PutInput) (*Crede
 			}
 		}
 		if err := refuseCertificatePut(c, created, in); err != nil {
+			return err
+		}
+		if err := checkMetadata(c, created, in); err != nil {
 			return err
 		}
 		if !created {
@@ -1168,6 +1179,9 @@ func (s *Service) revealAllowed(ctx context.Context, tx store.Tx, tenantID, memb
 // write-only for everyone). It needs members.manage-level trust: the
 // caller's role must carry policy.manage.
 func (s *Service) SetRevealable(ctx context.Context, tenantID, ref string, members []string) (*Credential, error) {
+	if len(members) > maxRevealable {
+		return nil, invalid("too_many_members", "a credential is revealable to at most %d members", maxRevealable)
+	}
 	var out Credential
 	err := s.store.Update(ctx, func(tx store.Tx) error {
 		c, err := Lookup(ctx, tx, tenantID, ref)
