@@ -448,3 +448,67 @@ func TestCredentialMetadataLimits(t *testing.T) {
 		}
 	})
 }
+
+// Nobody makes a credential revealable to themselves (with a reveal grant
+// they may give themselves, one admin would read a write-only secret
+// alone): another owner or admin must; staying on a list one is already
+// on while changing the others is fine.
+func TestNobodyMakesThemselvesRevealable(t *testing.T) {
+	forEngine(t, func(t *testing.T, n *node) {
+		n.initAndUnseal()
+		n.createTenant("acme")
+		owner := n.pat(n.owner("acme"))
+		adaID, ada := n.join("acme", owner, "ada", "admin")
+		ada = n.pat(ada)
+		melID, _ := n.join("acme", owner, "mel", "member")
+		id := n.putBank(owner, "bank/main", bankSecret)
+		set := func(tok string, members ...string) resp {
+			t.Helper()
+			return n.do("PUT", "/api/v1/tenants/acme/credentials/"+id+"/revealable", tok, map[string]any{"members": members})
+		}
+		revealable := func() []string {
+			t.Helper()
+			var c struct {
+				Revealable []string `json:"revealable_to"`
+			}
+			n.do("GET", "/api/v1/tenants/acme/credentials/"+id, owner, nil).json(t, &c)
+			slices.Sort(c.Revealable)
+			return c.Revealable
+		}
+		for _, c := range []struct {
+			name    string
+			members []string
+		}{
+			{"fail/herself by ID", []string{adaID}},
+			{"fail/herself by email, among others", []string{melID, "ada@acme.example"}},
+		} {
+			if r := set(ada, c.members...); r.status != 403 || r.errCode(t) != "self_revealable" || !strings.Contains(string(r.body), "another owner or admin") {
+				t.Errorf("%s: %d %s, want 403 self_revealable", c.name, r.status, r.body)
+			}
+		}
+		if got := revealable(); len(got) != 0 {
+			t.Fatalf("refused changes made it revealable to %v", got)
+		}
+		if acts := n.auditDetails(n.tenantID("acme"), "authz.deny"); !slices.ContainsFunc(acts, func(d map[string]any) bool {
+			return d["code"] == "self_revealable"
+		}) {
+			t.Errorf("self_revealable refusals are not audited: %v", acts)
+		}
+		// The owner names her; she may then change the others, staying on.
+		if r := set(owner, adaID); r.status != 200 {
+			t.Fatalf("owner makes it revealable to the admin: %d %s", r.status, r.body)
+		}
+		if r := set(ada, adaID, melID); r.status != 200 {
+			t.Errorf("admin adds mel, staying on: %d %s", r.status, r.body)
+		}
+		if r := set(ada, melID); r.status != 200 {
+			t.Errorf("admin takes herself off: %d %s", r.status, r.body)
+		}
+		if r := set(ada, melID, adaID); r.status != 403 || r.errCode(t) != "self_revealable" {
+			t.Errorf("admin puts herself back on: %d %s, want 403 self_revealable", r.status, r.body)
+		}
+		if got, want := revealable(), []string{melID}; !slices.Equal(got, want) {
+			t.Errorf("revealable to %v, want %v", got, want)
+		}
+	})
+}

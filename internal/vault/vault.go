@@ -1177,7 +1177,8 @@ func (s *Service) revealAllowed(ctx context.Context, tx store.Tx, tenantID, memb
 
 // SetRevealable names the members who may reveal a credential (empty:
 // write-only for everyone). It needs members.manage-level trust: the
-// caller's role must carry policy.manage.
+// caller's role must carry policy.manage. Nobody adds themselves: another
+// owner or admin must.
 func (s *Service) SetRevealable(ctx context.Context, tenantID, ref string, members []string) (*Credential, error) {
 	if len(members) > maxRevealable {
 		return nil, invalid("too_many_members", "a credential is revealable to at most %d members", maxRevealable)
@@ -1206,6 +1207,14 @@ func (s *Service) SetRevealable(ctx context.Context, tenantID, ref string, membe
 			if !slices.Contains(ids, mem.ID) {
 				ids = append(ids, mem.ID)
 			}
+		}
+		// Nobody makes a credential revealable to themselves: with a
+		// reveal grant they may give themselves, one admin would read a
+		// write-only secret alone (invariant 3). Staying on a list one is
+		// already on is no new right.
+		if p := authz.From(ctx); p != nil && slices.Contains(ids, p.ID) && !slices.Contains(c.Revealable, p.ID) {
+			return refused(authz.PolicyManage, c, fault.New(fault.Forbidden, "self_revealable",
+				"you may not make %q revealable to yourself: another owner or admin must do it", c.Name))
 		}
 		c.Revealable, c.UpdatedAt = ids, s.now().UTC()
 		if err := tx.UpdateCredential(ctx, c); err != nil {
