@@ -745,3 +745,28 @@ func TestCertificateRenewalIsTheRotation(t *testing.T) {
 		t.Errorf("renewal with the next date: %d, rotate_by %q", r.status, rotateBy())
 	}
 }
+
+// A certificate upload is held to what any credential write is: its notes
+// and group to the metadata limits.
+func TestCertificateUploadHeldAsCredentials(t *testing.T) {
+	forEngine(t, func(t *testing.T, n *node) {
+		n.initAndUnseal()
+		n.createTenant("acme")
+		owner := n.pat(n.owner("acme"))
+		file := n.p12(365*24*time.Hour, nil).PKCS12
+		if r := n.uploadCert(owner, "certs/seal", file, certPassword, ""); r.status != 201 {
+			t.Fatalf("upload: %d %s", r.status, r.body)
+		}
+		for body, code := range map[string]string{"notes": "invalid_notes", "group": "invalid_group"} {
+			value := "renewed\x1b[2J by the gestoría"
+			if body == "group" {
+				value = "certs:all"
+			}
+			r := n.do("POST", "/api/v1/tenants/acme/certificates", owner, map[string]any{"name": "certs/other",
+				"pkcs12": base64.StdEncoding.EncodeToString(file), "password": certPassword, body: value})
+			if r.status != 400 || r.errCode(t) != code {
+				t.Errorf("upload with a bad %s: %d %s, want 400 %s", body, r.status, r.body, code)
+			}
+		}
+	})
+}

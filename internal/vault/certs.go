@@ -26,6 +26,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math"
 	"sort"
 	"strconv"
@@ -633,6 +634,10 @@ func (s *Service) UploadCertificate(ctx context.Context, tenantID string, in Upl
 		if _, err := s.need(ctx, authz.CredentialsWrite, tenantID, c); err != nil {
 			return err
 		}
+		// Notes and group are held to the limits of any credential's.
+		if err := checkMetadata(c, created, PutInput{Notes: in.Notes, Group: in.Group}); err != nil {
+			return err
+		}
 		var prev *store.Certificate
 		if !created {
 			if prev, err = tx.GetCertificate(ctx, tenantID, c.ID); errors.Is(err, store.ErrNotFound) {
@@ -673,7 +678,8 @@ func (s *Service) UploadCertificate(ctx context.Context, tenantID string, in Upl
 		} else if err := tx.UpdateCredential(ctx, c); err != nil {
 			return err
 		}
-		if err := s.prune(ctx, tx, c, nil); err != nil {
+		pruned := map[string]any{}
+		if err := s.prune(ctx, tx, c, pruned); err != nil {
 			return err
 		}
 		row := certRow(c, parsed.Leaf, holder, prev, now)
@@ -692,6 +698,7 @@ func (s *Service) UploadCertificate(ctx context.Context, tenantID string, in Upl
 		if !rotateDone.IsZero() {
 			details["rotate_by_done"] = rotateDone
 		}
+		maps.Copy(details, pruned) // the versions pruned, or kept over max_versions
 		if err := s.record(ctx, tx, tenantID, "certificate.upload", c.ID, details); err != nil {
 			return err
 		}
@@ -699,7 +706,7 @@ func (s *Service) UploadCertificate(ctx context.Context, tenantID string, in Upl
 		return holderGone(ctx, tx, now, row)
 	})
 	if err != nil {
-		return nil, wrapErr("upload certificate", err)
+		return nil, s.fail(ctx, "upload certificate", err)
 	}
 	return &out, nil
 }
