@@ -266,6 +266,27 @@ func TestPasswordHealth(t *testing.T) {
 		if f := by["payroll/flagged"]; f.RotationFlagged || len(f.Problems) != 0 {
 			t.Errorf("payroll/flagged after rotation = %+v", f)
 		}
+		// Restoring the version the leaver could reveal is no rotation:
+		// the flag stands again until a new secret is written.
+		n.clock.Add(time.Minute)
+		if r := n.do("POST", "/api/v1/tenants/acme/credentials/"+fc.ID+"/restore", owner, map[string]int{"version": 1}); r.status != 200 {
+			t.Fatalf("restore: %d %s", r.status, r.body)
+		}
+		by, _ = n.health(owner)
+		if f := by["payroll/flagged"]; !f.RotationFlagged {
+			t.Errorf("payroll/flagged after restoring the leaver's version = %+v", f)
+		}
+		if d := n.auditDetails(n.tenantID("acme"), "credential.restore"); !slices.ContainsFunc(d, func(d map[string]any) bool {
+			return d["name"] == "payroll/flagged" && d["rotation_flag_kept"] != nil
+		}) {
+			t.Errorf("restores audited as %v, want payroll/flagged's with rotation_flag_kept", d)
+		}
+		n.clock.Add(time.Minute)
+		n.putWarn(owner, map[string]any{"name": "payroll/flagged", "secret": map[string]string{"password": flagSecret + "-rotated-again"}})
+		by, _ = n.health(owner)
+		if f := by["payroll/flagged"]; f.RotationFlagged {
+			t.Errorf("payroll/flagged after a second rotation = %+v", f)
+		}
 		if a := by["bank/a"]; a.ReusedCount != 1 || !slices.Equal(a.ReusedWith, []string{"bank/b"}) {
 			t.Errorf("bank/a after payroll/x changed = %+v", a)
 		}

@@ -697,6 +697,31 @@ func (s *Service) sealVersion(ctx context.Context, tx store.Tx, c *store.Credent
 // sets how many it keeps. Otherwise a member writing another's
 // credential MaxVersions times would erase its history, which
 // erase_not_allowed refuses them.
+// keepRotationFlag: restoring version v, written before (or as) an offboarding
+// flagged c for rotation, brings back a secret the leaver may know, so it
+// is no rotation. The flag, which a newer version would clear, is raised
+// again as of now (health counts a version written after the flag as the
+// rotation), and the restore's audit entry says so.
+func keepRotationFlag(ctx context.Context, tx store.Tx, c *store.Credential, v *store.CredentialVersion, now time.Time,
+	details map[string]any) error {
+	flags, err := tx.ListRotationFlags(ctx, c.TenantID)
+	if err != nil {
+		return err
+	}
+	for _, f := range flags {
+		if f.ResourceType != store.ResourceCredential || (f.ResourceID != c.ID && f.ResourceID != c.Name) || !f.ClearedAt.IsZero() ||
+			v.CreatedAt.After(f.FlaggedAt) {
+			continue
+		}
+		f.FlaggedAt = now
+		if err := tx.FlagRotation(ctx, &f); err != nil {
+			return err
+		}
+		details["rotation_flag_kept"] = f.Reason
+	}
+	return nil
+}
+
 func (s *Service) prune(ctx context.Context, tx store.Tx, c *store.Credential, details map[string]any) error {
 	if c.CurrentVersion <= c.MaxVersions {
 		return nil // versions are numbered from 1: there are no more than this
@@ -863,6 +888,9 @@ func (s *Service) Restore(ctx context.Context, tenantID, ref string, version int
 			return err
 		}
 		details := map[string]any{"name": c.Name, "from_version": version, "version": c.CurrentVersion}
+		if err := keepRotationFlag(ctx, tx, c, v, now, details); err != nil {
+			return err
+		}
 		if err := s.prune(ctx, tx, c, details); err != nil {
 			return err
 		}
