@@ -1,31 +1,16 @@
 package cli
 
 import (
-	"context"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 )
 
 // TestBreakGlassDecisionReason: approve and deny take an optional
 // --reason, which both audit logs keep; without it they decide as before.
 func TestBreakGlassDecisionReason(t *testing.T) {
-	if testing.Short() && os.Getenv("CI") != "true" {
-		t.Skip("-short outside CI: skips starting a server")
-	}
-	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
-	defer cancel()
-	v := startServer(ctx, t, filepath.Join(t.TempDir(), "data"))
-	operator := v.readFile(t, "dev-operator-token")
-	v.token = operator
-	v.ok(t, "", "tenant", "create", "--slug", "acme", "--name", "ACME")
-	invite := v.capture(t, `Invitation token: (\S+)`, v.ok(t, "", "tenant", "invite-owner", "acme", "--email", "olga@acme.example"))
-	v.ok(t, "owner-password-1234\n", "member", "accept", invite, "--password-stdin")
-	owner := strings.TrimSpace(v.ok(t, "owner-password-1234\n", "login", "--tenant", "acme", "--email", "olga@acme.example", "--password-stdin"))
-	v.token = owner
+	v, operator := startTenant(t)
+	owner := v.token
 	v.ok(t, "", "policy", "set", "--tenant", "acme", "--break-glass", "approval")
 	v.ok(t, "Zq7-long-enough-bank-pw\n", "cred", "put", "bank/main", "--tenant", "acme", "--kind", "bank", "--secret-stdin")
 

@@ -1,13 +1,9 @@
 package cli
 
 import (
-	"context"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 )
 
 // TestDirectoryReadsEveryPage: a table names a credential that is not on
@@ -15,20 +11,10 @@ import (
 // in use); before, only the first page was read and the table showed the
 // ID.
 func TestDirectoryReadsEveryPage(t *testing.T) {
-	if testing.Short() && os.Getenv("CI") != "true" {
-		t.Skip("-short outside CI: skips starting a server")
-	}
 	old := directoryPage
 	directoryPage = 2
 	t.Cleanup(func() { directoryPage = old })
-	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
-	defer cancel()
-	v := startServer(ctx, t, filepath.Join(t.TempDir(), "data"))
-	v.token = v.readFile(t, "dev-operator-token")
-	v.ok(t, "", "tenant", "create", "--slug", "acme", "--name", "ACME")
-	invite := v.capture(t, `Invitation token: (\S+)`, v.ok(t, "", "tenant", "invite-owner", "acme", "--email", "olga@acme.example"))
-	v.ok(t, "owner-password-1234\n", "member", "accept", invite, "--password-stdin")
-	v.token = strings.TrimSpace(v.ok(t, "owner-password-1234\n", "login", "--tenant", "acme", "--email", "olga@acme.example", "--password-stdin"))
+	v, _ := startTenant(t)
 	v.ok(t, "", "robot", "create", "--tenant", "acme", "--name", "payroll-bot")
 	// Names sort a, b, c, d, e: the last is on the third page.
 	for _, name := range []string{"a/one", "b/two", "c/three", "d/four", "e/five"} {

@@ -230,6 +230,26 @@ func startServer(ctx context.Context, t *testing.T, data string, args ...string)
 	return v
 }
 
+// startTenant starts a server (skipped under -short outside CI) with the
+// tenant acme whose owner olga@acme.example is signed in: v.token is her
+// session; operator is the operator's token.
+func startTenant(t *testing.T) (v *vault, operator string) {
+	t.Helper()
+	if testing.Short() && os.Getenv("CI") != "true" {
+		t.Skip("-short outside CI: skips starting a server")
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	t.Cleanup(cancel)
+	v = startServer(ctx, t, filepath.Join(t.TempDir(), "data"))
+	operator = v.readFile(t, "dev-operator-token")
+	v.token = operator
+	v.ok(t, "", "tenant", "create", "--slug", "acme", "--name", "ACME")
+	invite := v.capture(t, `Invitation token: (\S+)`, v.ok(t, "", "tenant", "invite-owner", "acme", "--email", "olga@acme.example"))
+	v.ok(t, "owner-password-1234\n", "member", "accept", invite, "--password-stdin")
+	v.token = strings.TrimSpace(v.ok(t, "owner-password-1234\n", "login", "--tenant", "acme", "--email", "olga@acme.example", "--password-stdin"))
+	return v, operator
+}
+
 func (v *vault) readFile(t *testing.T, name string) string {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(v.data, name))
