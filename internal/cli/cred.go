@@ -192,6 +192,17 @@ func printCredWith(e *env, raw json.RawMessage, who func(id string) string) erro
 	w := func(k, v string) { fmt.Fprintf(e.stdout, "%-14s %s\n", k+":", printable(v)) }
 	w("Name", c.Name)
 	w("ID", c.ID)
+	if c.Kind == "" {
+		// A receipt: the server answers a writer who may not read the
+		// credential (a token scoped to credentials.write) with what it
+		// wrote, not the credential's metadata.
+		w("Version", fmt.Sprint(c.CurrentVersion))
+		w("Metadata", "not shown: this token may write the credential, not read it")
+		for _, warn := range c.Warnings {
+			fmt.Fprintf(e.stderr, "Warning (%s): %s\n", warn.Code, warn.Message)
+		}
+		return nil
+	}
 	w("Kind", c.Kind)
 	w("Institution", dash(c.Institution))
 	w("Login ID", dash(c.LoginID))
