@@ -1,14 +1,12 @@
 package api
 
 import (
-	"context"
 	"net/http"
 	"strconv"
 	"time"
 
 	"github.com/custodia-project/custodia/internal/authz"
 	"github.com/custodia-project/custodia/internal/fault"
-	"github.com/custodia-project/custodia/internal/store"
 	"github.com/custodia-project/custodia/internal/vault"
 )
 
@@ -275,15 +273,7 @@ func (h *handlers) renewLease(w http.ResponseWriter, r *http.Request) error {
 		if err := Decode(r, &in); err != nil {
 			return err
 		}
-		// No ttl renews for the lifetime the lease was first granted, as
-		// a /v1 renewal without an increment does.
-		renew := h.d.Vault.RenewLeaseAsGranted
-		if in.TTL != "" {
-			renew = func(ctx context.Context, tid, id string) (*store.Lease, error) {
-				return h.d.Vault.RenewLease(ctx, tid, id, in.TTL)
-			}
-		}
-		l, err := renew(r.Context(), tid, r.PathValue("lease"))
+		l, err := h.d.Vault.RenewLease(r.Context(), tid, r.PathValue("lease"), in.TTL)
 		if err != nil {
 			return err
 		}

@@ -12,7 +12,6 @@ import (
 
 	"github.com/custodia-project/custodia/internal/authz"
 	"github.com/custodia-project/custodia/internal/fault"
-	"github.com/custodia-project/custodia/internal/store"
 	"github.com/custodia-project/custodia/internal/vault"
 )
 
@@ -697,17 +696,15 @@ func (h *handlers) vaultRenew(w http.ResponseWriter, r *http.Request) error {
 		// As Vault does, an increment past the longest lease is capped,
 		// with a warning, not refused; none renews for the lease's own
 		// lifetime, as Vault falls back to a lease's TTL.
-		var l *store.Lease
-		var warnings []string
+		ttl, warnings := "", []string(nil)
 		if inc := time.Duration(in.Increment) * time.Second; inc > 0 {
 			if inc > vault.MaxLease {
 				warnings = append(warnings, fmt.Sprintf("TTL of %q exceeded the effective max_ttl of %q; TTL value is capped accordingly", inc, vault.MaxLease))
 				inc = vault.MaxLease
 			}
-			l, err = h.d.Vault.RenewLease(r.Context(), tid, in.LeaseID, inc.String())
-		} else {
-			l, err = h.d.Vault.RenewLeaseAsGranted(r.Context(), tid, in.LeaseID)
+			ttl = inc.String()
 		}
+		l, err := h.d.Vault.RenewLease(r.Context(), tid, in.LeaseID, ttl)
 		if fe, ok := fault.As(err); ok && fe.Kind == fault.NotFound {
 			// Vault's answer for a lease it does not hold for the caller:
 			// unknown, expired, revoked, another's, or one whose grant

@@ -100,17 +100,13 @@ type BreakGlass struct {
 
 func (s *Service) breakGlassView(b *store.BreakGlass) BreakGlass {
 	now := s.now()
-	status, minutes := b.Status, b.Minutes
+	status := b.Status
 	if status == store.BreakGlassPending && !b.ExpiresAt.IsZero() && !now.Before(b.ExpiresAt) {
 		status = BreakGlassExpired
 	}
-	// The stored minutes are the policy's when the request was made; an
-	// approval opens the window for the policy's minutes at that moment,
-	// and the window is what counts.
-	if status == store.BreakGlassApproved && !b.DecidedAt.IsZero() && b.ExpiresAt.After(b.DecidedAt) {
-		minutes = int(b.ExpiresAt.Sub(b.DecidedAt) / time.Minute)
-	}
-	return BreakGlass{ID: b.ID, OperatorID: b.OperatorID, CredentialID: b.CredentialID, Reason: b.Reason, Minutes: minutes, Status: status,
+	// Minutes are the policy's when the request was made, and those an
+	// approval opened the window for once approved.
+	return BreakGlass{ID: b.ID, OperatorID: b.OperatorID, CredentialID: b.CredentialID, Reason: b.Reason, Minutes: b.Minutes, Status: status,
 		RequestedAt: b.RequestedAt, DecidedBy: b.DecidedBy, DecidedAt: b.DecidedAt, ExpiresAt: b.ExpiresAt, Reveals: b.Reveals,
 		Open: b.Status == store.BreakGlassApproved && now.Before(b.ExpiresAt)}
 }

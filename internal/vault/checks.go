@@ -58,10 +58,15 @@ func checkMetadata(c *store.Credential, created bool, in PutInput) error {
 }
 
 // textBlock reports whether s, text of several lines shown to people, is
-// valid UTF-8 without control or bidirectional-format characters other
-// than line breaks and tabs (oneLine's rule, lines allowed).
-func textBlock(s string) bool {
+// plain text (see plainText) but for line breaks and tabs.
+func textBlock(s string) bool { return plainText(s, "\n\r\t") }
+
+// plainText reports whether s is valid UTF-8 without control or
+// bidirectional-format characters other than those in allowed: such
+// characters could disguise what a reason, a note or a name says on a
+// terminal, in the console or in the audit log.
+func plainText(s, allowed string) bool {
 	return utf8.ValidString(s) && strings.IndexFunc(s, func(r rune) bool {
-		return r != '\n' && r != '\r' && r != '\t' && (unicode.IsControl(r) || unicode.Is(unicode.Cf, r))
+		return !strings.ContainsRune(allowed, r) && (unicode.IsControl(r) || unicode.Is(unicode.Cf, r))
 	}) < 0
 }

@@ -12,6 +12,7 @@
 package vault
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -23,7 +24,6 @@ import (
 	"strings"
 	"time"
 	"unicode"
-	"unicode/utf8"
 
 	"github.com/custodia-project/custodia/internal/audit"
 	"github.com/custodia-project/custodia/internal/authz"
@@ -394,9 +394,7 @@ func (s *Service) fail(ctx context.Context, op string, err error) error {
 // oneLine reports whether s, a purpose or reason shown to people in the
 // audit log and on their terminals, is valid UTF-8 without control or
 // bidirectional-format characters.
-func oneLine(s string) bool {
-	return utf8.ValidString(s) && strings.IndexFunc(s, func(r rune) bool { return unicode.IsControl(r) || unicode.Is(unicode.Cf, r) }) < 0
-}
+func oneLine(s string) bool { return plainText(s, "") }
 
 func invalid(code, format string, args ...any) error {
 	return fault.New(fault.Invalid, code, format, args...)
@@ -1317,15 +1315,6 @@ func (s *Service) liveLease(ctx context.Context, tx store.Tx, tenantID, id strin
 	return l, c, nil
 }
 
-// grantedTTL is the lifetime l was first granted; DefaultLease for a
-// lease granted before that was kept.
-func grantedTTL(l *store.Lease) time.Duration {
-	if l.Granted <= 0 {
-		return DefaultLease
-	}
-	return l.Granted
-}
-
 // LeaseInfo returns the caller's live lease (not its secret), on the terms
 // of Lease: another's, an expired or revoked one, or one whose grant is
 // gone is a lease_gone fault.
@@ -1344,26 +1333,19 @@ func (s *Service) LeaseInfo(ctx context.Context, tenantID, leaseID string) (*sto
 }
 
 // RenewLease extends the caller's live lease to ttl from now (at most an
-// hour from now; DefaultLease when ttl is empty).
+// hour). An empty ttl renews for the lifetime the lease was first granted:
+// a lease fetched for 30 minutes is renewed for 30 minutes each time,
+// however it was renewed before, as Vault renews by a lease's own TTL when
+// no increment is asked for (DefaultLease for a lease granted before that
+// was kept).
 func (s *Service) RenewLease(ctx context.Context, tenantID, leaseID, ttl string) (*store.Lease, error) {
-	d, err := parseTTL(ttl)
-	if err != nil {
-		return nil, err
+	var d time.Duration
+	if ttl != "" {
+		var err error
+		if d, err = parseTTL(ttl); err != nil {
+			return nil, err
+		}
 	}
-	return s.renewLease(ctx, tenantID, leaseID, func(*store.Lease) time.Duration { return d })
-}
-
-// RenewLeaseAsGranted extends the caller's live lease by the lifetime it
-// was first granted, from now: a lease fetched for 30 minutes is renewed
-// for 30 minutes each time, however it was renewed before, as Vault renews
-// by a lease's own TTL when no increment is asked for. The lifetime is at
-// most MaxLease, so the lease still ends at most an hour from now.
-func (s *Service) RenewLeaseAsGranted(ctx context.Context, tenantID, leaseID string) (*store.Lease, error) {
-	return s.renewLease(ctx, tenantID, leaseID, grantedTTL)
-}
-
-// renewLease sets the caller's live lease to expire ttl(lease) from now.
-func (s *Service) renewLease(ctx context.Context, tenantID, leaseID string, ttl func(*store.Lease) time.Duration) (*store.Lease, error) {
 	p := authz.From(ctx)
 	var out *store.Lease
 	err := s.store.Update(ctx, func(tx store.Tx) error {
@@ -1371,8 +1353,12 @@ func (s *Service) renewLease(ctx context.Context, tenantID, leaseID string, ttl 
 		if err != nil {
 			return err
 		}
+		life := d
+		if life == 0 {
+			life = cmp.Or(l.Granted, DefaultLease)
+		}
 		now := s.now().UTC()
-		l.ExpiresAt, l.RenewedAt = now.Add(min(ttl(l), MaxLease)), now
+		l.ExpiresAt, l.RenewedAt = now.Add(min(life, MaxLease)), now
 		if err := tx.UpdateLease(ctx, l); err != nil {
 			return err
 		}
