@@ -279,6 +279,57 @@ func TestBreakGlassPendingExpires(t *testing.T) {
 				t.Errorf("approve an hour after asking, with request_ttl_hours 1 now: %d %s", r.status, r.body)
 			}
 		}
+		// The list applies the same rule: c, asked for under 24 hours, is
+		// listed expired, at the deadline the decision refused it by.
+		l = n.bgList(owner)
+		if got := l[c.ID]; got.Status != "expired" || got.Open || !got.ExpiresAt.Equal(n.clock.Now()) {
+			t.Errorf("listed after request_ttl_hours was lowered: %+v, want expired at %s", got, n.clock.Now())
+		}
+	})
+}
+
+// Lowering break_glass_minutes shortens a window already open: a reveal is
+// refused once the policy's minutes now, counted from the approval, have
+// passed, though the stored end is later. The list says so too, showing
+// the minutes the window opened with. Raising them never lengthens a
+// window past the end its approval set.
+func TestBreakGlassLoweredMinutesShortenOpenWindow(t *testing.T) {
+	forEngine(t, func(t *testing.T, n *node) {
+		owner := bgSetup(n, nil)
+		b := n.bgAsk()
+		if r := n.do("POST", "/api/v1/tenants/acme/break-glass/"+b.ID+"/approve", owner, nil); r.status != 200 {
+			t.Fatalf("approve: %d %s", r.status, r.body)
+		}
+		approved := n.clock.Now()
+		reveal := func() resp { return n.do("POST", "/api/v1/tenants/acme/break-glass/"+b.ID+"/reveal", n.token, nil) }
+		n.clock.Add(5 * time.Minute)
+		if r := reveal(); r.status != 200 {
+			t.Fatalf("reveal in the 30-minute window: %d %s", r.status, r.body)
+		}
+		n.bgPolicy(owner, func(pol map[string]any) { pol["break_glass_minutes"] = 10 })
+		got := n.bgList(owner)[b.ID]
+		if want := approved.Add(10 * time.Minute); !got.Open || got.Minutes != 30 || !got.ExpiresAt.Equal(want) {
+			t.Errorf("listed after break_glass_minutes was lowered to 10: %+v, want open until %s, 30 minutes", got, want)
+		}
+		n.clock.Add(5*time.Minute - time.Microsecond)
+		if r := reveal(); r.status != 200 {
+			t.Fatalf("reveal inside the 10 minutes: %d %s", r.status, r.body)
+		}
+		n.clock.Add(time.Microsecond)
+		if r := reveal(); r.status != 403 || r.errCode(t) != "break_glass_expired" {
+			t.Errorf("reveal 10 minutes after the approval, with break_glass_minutes 10 now: %d %s", r.status, r.body)
+		}
+		if got := n.bgList(owner)[b.ID]; got.Open || got.Status != "approved" || got.Minutes != 30 {
+			t.Errorf("listed after the shortened window: %+v", got)
+		}
+		n.bgPolicy(owner, func(pol map[string]any) { pol["break_glass_minutes"] = 240 })
+		n.clock.Add(20 * time.Minute)
+		if r := reveal(); r.status != 403 || r.errCode(t) != "break_glass_expired" {
+			t.Errorf("reveal after the stored end, with break_glass_minutes raised: %d %s", r.status, r.body)
+		}
+		if d := n.auditDetails(n.tenantID("acme"), "breakglass.reveal"); len(d) != 2 {
+			t.Errorf("audited reveals: %v", d)
+		}
 	})
 }
 

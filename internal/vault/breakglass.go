@@ -76,6 +76,34 @@ func pendingDeadline(b *store.BreakGlass, pol tenant.Policy) time.Time {
 	return d
 }
 
+// windowEnd is when an approved request's window closes: its stored end,
+// or the policy's minutes as they are now counted from when it opened, if
+// that is sooner. A tenant that lowers break_glass_minutes (perhaps
+// because a window was too long) shortens windows already open; raising
+// them lengthens none. Requests approved before DecidedAt was kept have
+// only their stored end.
+func windowEnd(b *store.BreakGlass, pol tenant.Policy) time.Time {
+	end := b.ExpiresAt
+	if b.DecidedAt.IsZero() {
+		return end
+	}
+	if e := b.DecidedAt.Add(time.Duration(pol.BreakGlassMinutes) * time.Minute); e.Before(end) {
+		end = e
+	}
+	return end
+}
+
+// errWindowClosed refuses a reveal after b's window (windowEnd) closed,
+// saying so when the policy's lowered minutes closed it early.
+func errWindowClosed(b *store.BreakGlass, pol tenant.Policy) error {
+	end := windowEnd(b, pol)
+	if end.Equal(b.ExpiresAt) {
+		return fault.New(fault.Forbidden, "break_glass_expired", "this request's window closed at %s", end.Format(time.RFC3339))
+	}
+	return fault.New(fault.Forbidden, "break_glass_expired", "this request's window closed at %s: the tenant's policy now allows "+
+		"%d minutes from its approval", end.Format(time.RFC3339), pol.BreakGlassMinutes)
+}
+
 func errRequestExpired(kind fault.Kind, b *store.BreakGlass, at time.Time) error {
 	return fault.New(kind, "request_expired", "break-glass request %q expired unanswered at %s; the operator may ask again",
 		b.ID, at.Format(time.RFC3339))
@@ -98,17 +126,27 @@ type BreakGlass struct {
 	Open bool `json:"open"`
 }
 
-func (s *Service) breakGlassView(b *store.BreakGlass) BreakGlass {
+// breakGlassView is b as pol, the tenant's policy now, makes it: the same
+// rules as deciding and revealing, so that a list never shows pending or
+// open a request a decision or a reveal would refuse as expired. ExpiresAt
+// is when a pending request lapses or an open window closes under those
+// rules; Minutes stay those stored.
+func (s *Service) breakGlassView(b *store.BreakGlass, pol tenant.Policy) BreakGlass {
 	now := s.now()
-	status := b.Status
-	if status == store.BreakGlassPending && !b.ExpiresAt.IsZero() && !now.Before(b.ExpiresAt) {
-		status = BreakGlassExpired
+	status, expires, open := b.Status, b.ExpiresAt, false
+	switch b.Status {
+	case store.BreakGlassPending:
+		if expires = pendingDeadline(b, pol); !now.Before(expires) {
+			status = BreakGlassExpired
+		}
+	case store.BreakGlassApproved:
+		expires = windowEnd(b, pol)
+		open = now.Before(expires) && pol.BreakGlass != tenant.BreakGlassOff
 	}
 	// Minutes are the policy's when the request was made, and those an
 	// approval opened the window for once approved.
 	return BreakGlass{ID: b.ID, OperatorID: b.OperatorID, CredentialID: b.CredentialID, Reason: b.Reason, Minutes: b.Minutes, Status: status,
-		RequestedAt: b.RequestedAt, DecidedBy: b.DecidedBy, DecidedAt: b.DecidedAt, ExpiresAt: b.ExpiresAt, Reveals: b.Reveals,
-		Open: b.Status == store.BreakGlassApproved && now.Before(b.ExpiresAt)}
+		RequestedAt: b.RequestedAt, DecidedBy: b.DecidedBy, DecidedAt: b.DecidedAt, ExpiresAt: expires, Reveals: b.Reveals, Open: open}
 }
 
 // recordBoth writes the same event in the tenant's log and the operator's.
@@ -165,7 +203,7 @@ func (s *Service) RequestBreakGlass(ctx context.Context, tenantID string, in Bre
 			map[string]any{"break_glass": b.ID, "credential": c.ID, "operator": p.ID, "reason": in.Reason, "status": b.Status}); err != nil {
 			return err
 		}
-		out = s.breakGlassView(b)
+		out = s.breakGlassView(b, pol)
 		return s.recordBoth(ctx, tx, tenantID, "breakglass.request", b.ID, details)
 	})
 	if err != nil {
@@ -229,7 +267,7 @@ func (s *Service) DecideBreakGlass(ctx context.Context, tenantID, id string, app
 		if err := tx.UpdateBreakGlass(ctx, b); err != nil {
 			return err
 		}
-		out = s.breakGlassView(b)
+		out = s.breakGlassView(b, pol)
 		return s.recordBoth(ctx, tx, tenantID, action, b.ID, details)
 	})
 	if err != nil {
@@ -256,12 +294,15 @@ func (s *Service) RevealBreakGlass(ctx context.Context, tenantID, id string) (*S
 			return err
 		}
 		now := s.now().UTC()
+		// The policy is read again at each reveal: a tenant that turned
+		// break-glass off ends every open request at once, and one that
+		// lowered its minutes shortens open windows.
+		pol, err := tenant.ReadPolicy(ctx, tx, tenantID)
+		if err != nil {
+			return err
+		}
 		switch {
 		case b.Status == store.BreakGlassPending:
-			pol, err := tenant.ReadPolicy(ctx, tx, tenantID)
-			if err != nil {
-				return err
-			}
 			if deadline := pendingDeadline(b, pol); !now.Before(deadline) {
 				return errRequestExpired(fault.Forbidden, b, deadline)
 			}
@@ -270,16 +311,9 @@ func (s *Service) RevealBreakGlass(ctx context.Context, tenantID, id string) (*S
 			return fault.New(fault.Forbidden, "break_glass_ended", "this request was ended when the tenant turned break-glass off; ask again if the policy allows it")
 		case b.Status != store.BreakGlassApproved:
 			return fault.New(fault.Forbidden, "break_glass_denied", "this request was %s", b.Status)
-		case !now.Before(b.ExpiresAt):
-			return fault.New(fault.Forbidden, "break_glass_expired", "this request's window closed at %s", b.ExpiresAt.Format(time.RFC3339))
-		}
-		// The policy is read again: a tenant that turned break-glass off
-		// ends every open request at once.
-		pol, err := tenant.ReadPolicy(ctx, tx, tenantID)
-		if err != nil {
-			return err
-		}
-		if pol.BreakGlass == tenant.BreakGlassOff {
+		case !now.Before(windowEnd(b, pol)):
+			return errWindowClosed(b, pol)
+		case pol.BreakGlass == tenant.BreakGlassOff:
 			return fault.New(fault.Forbidden, "break_glass_disabled", "this tenant's policy no longer allows break-glass")
 		}
 		c, err := tx.GetCredential(ctx, tenantID, b.CredentialID)
@@ -315,9 +349,13 @@ func (s *Service) RevealBreakGlass(ctx context.Context, tenantID, id string) (*S
 func (s *Service) BreakGlassRequests(ctx context.Context, tenantID string) ([]BreakGlass, error) {
 	var out []BreakGlass
 	err := s.store.View(ctx, func(tx store.Tx) error {
+		pol, err := tenant.ReadPolicy(ctx, tx, tenantID)
+		if err != nil {
+			return err
+		}
 		bs, err := tx.ListBreakGlass(ctx, tenantID, 200)
 		for i := range bs {
-			out = append(out, s.breakGlassView(&bs[i]))
+			out = append(out, s.breakGlassView(&bs[i], pol))
 		}
 		return err
 	})
