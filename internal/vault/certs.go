@@ -1049,14 +1049,17 @@ func holderLeftAlert(ctx context.Context, tx store.Tx, now time.Time, row *store
 		subject = fmt.Sprintf("The holder of certificate %s was offboarded: its current version is deleted but can be restored; "+
 			"revoke it with its issuer, and destroy it unless a replacement is uploaded", c.Name)
 	}
-	body := map[string]any{"credential": c.ID, "name": c.Name, "serial": row.Serial, "holder": row.HolderID}
+	// The admins read what the audit entry keeps, and the credential it
+	// targets; the entry adds how many were told.
 	details := map[string]any{"name": c.Name, "serial": row.Serial, "holder": row.HolderID}
 	if reportID != "" {
-		body["report"], details["report"] = reportID, reportID
+		details["report"] = reportID
 	}
 	if deleted {
-		body["deleted"], details["deleted"] = true, true
+		details["deleted"] = true
 	}
+	body := maps.Clone(details)
+	body["credential"] = c.ID
 	n, err := identity.NotifyAdmins(ctx, tx, now, row.TenantID, "certificate_holder_left", subject, body)
 	if err != nil {
 		return false, err

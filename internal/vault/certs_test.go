@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -650,6 +651,40 @@ func TestCertificateHolderLeft(t *testing.T) {
 		isDeleted := d["target"] == deleted.Credential.ID
 		if d["holder"] != ct.holder || d["report"] != "ofb_1" || (d["deleted"] == true) != isDeleted {
 			t.Errorf("audited %v", d)
+		}
+	}
+	// The notification and the audit entry say the same, each with what
+	// is its own: the credential, and how many admins were told.
+	bodies := map[string]map[string]any{}
+	err := ct.s.store.View(ct.ctx, func(tx store.Tx) error {
+		ns, err := tx.ListNotifications(ct.ctx, testTenant, ct.admin, 1000)
+		for _, n := range ns {
+			var b map[string]any
+			if err := json.Unmarshal(n.Body, &b); err != nil {
+				return err
+			}
+			bodies[b["credential"].(string)] = b
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []*Certificate{live, deleted} {
+		want := map[string]any{"credential": c.Credential.ID, "name": c.Credential.Name, "serial": c.Serial, "holder": ct.holder, "report": "ofb_1"}
+		if c == deleted {
+			want["deleted"] = true
+		}
+		if got := bodies[c.Credential.ID]; !maps.Equal(got, want) {
+			t.Errorf("notified about %s: %v, want %v", c.Credential.Name, got, want)
+		}
+	}
+	for _, d := range audited {
+		want := maps.Clone(bodies[d["target"].(string)])
+		delete(want, "credential")
+		want["target"], want["admins_notified"] = d["target"], 2.0
+		if !maps.Equal(d, want) {
+			t.Errorf("audited %v, want %v", d, want)
 		}
 	}
 	if !slices.ContainsFunc(subjects, func(s string) bool {
