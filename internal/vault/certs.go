@@ -751,33 +751,44 @@ func (s *Service) GetCertificate(ctx context.Context, tenantID, ref string) (*Ce
 	return &out, nil
 }
 
+// maxListedCertificates caps the certificates one list answers with.
+const maxListedCertificates = 1000
+
+// errListFull stops ListCertificates' paging once its answer is full.
+var errListFull = errors.New("certificate list full")
+
 // ListCertificates returns the certificates the caller may read, soonest
-// expiry first; within > 0 keeps those expiring within it (expired ones
-// included).
+// expiry first, at most maxListedCertificates; within > 0 keeps those
+// expiring within it (expired ones included). The caller's rights are
+// judged per certificate, so it pages through the tenant's until its
+// answer is full or they run out: a first page of others' certificates
+// hides none of the caller's.
 func (s *Service) ListCertificates(ctx context.Context, tenantID string, within time.Duration) ([]Certificate, error) {
 	p := authz.From(ctx)
 	out := []Certificate{}
 	err := s.store.View(ctx, func(tx store.Tx) error {
 		now := s.now().UTC()
-		f := store.CertificateFilter{TenantID: tenantID, Limit: 1000}
+		f := store.CertificateFilter{TenantID: tenantID}
 		if within > 0 {
 			f.ExpiresBy = now.Add(within)
 		}
-		rows, err := tx.ListCertificates(ctx, f)
-		if err != nil {
-			return err
-		}
-		for i := range rows {
-			c, err := tx.GetCredential(ctx, tenantID, rows[i].CredentialID)
+		err := eachCertificate(ctx, tx, f, func(row *store.Certificate) error {
+			c, err := tx.GetCredential(ctx, tenantID, row.CredentialID)
 			if err != nil {
 				return err
 			}
 			if _, ok := authz.Check(p, authz.CredentialsRead, tenantID, resourceOf(c), now); !ok {
-				continue
+				return nil
 			}
-			out = append(out, certView(c, &rows[i], nil, now))
+			if out = append(out, certView(c, row, nil, now)); len(out) == maxListedCertificates {
+				return errListFull
+			}
+			return nil
+		})
+		if errors.Is(err, errListFull) {
+			return nil
 		}
-		return nil
+		return err
 	})
 	return out, wrapErr("list certificates", err)
 }

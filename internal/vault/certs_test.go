@@ -856,3 +856,55 @@ func TestCertificatesPaged(t *testing.T) {
 		t.Errorf("told about %d of %d certificates", len(subjects), len(names))
 	}
 }
+
+// The certificate list judges the caller's rights per certificate, so it
+// pages past certificates the caller may not read until its answer is
+// full or they run out: a robot that may read one group sees that
+// group's certificates however many others expire sooner.
+func TestListCertificatesPagesPastUnreadable(t *testing.T) {
+	ct := newCertTenant(t)
+	day := 24 * time.Hour
+	now := ct.s.now()
+	const others = 1000 // the list's first read before it paged, and its cap
+	err := ct.s.store.Update(ct.ctx, func(tx store.Tx) error {
+		for i := range others {
+			c := &store.Credential{TenantID: testTenant, ID: fmt.Sprintf("crd_other%04d", i), Name: fmt.Sprintf("others/c%04d", i),
+				Group: "others", Kind: store.KindCertificate, OwnerID: ct.owner, CurrentVersion: 1, MaxVersions: DefaultMaxVersions,
+				CreatedBy: ct.owner, CreatedAt: now, UpdatedAt: now}
+			if err := tx.InsertCredential(ct.ctx, c); err != nil {
+				return err
+			}
+			if err := tx.InsertCredentialVersion(ct.ctx, &store.CredentialVersion{TenantID: testTenant, CredentialID: c.ID, Version: 1,
+				Fields: []string{certFieldCertificate}, Strength: -1, CreatedBy: ct.owner, CreatedAt: now}); err != nil {
+				return err
+			}
+			if err := tx.PutCertificate(ct.ctx, &store.Certificate{TenantID: testTenant, CredentialID: c.ID, Version: 1, Subject: "CN=other",
+				Issuer: "CN=CA", Serial: fmt.Sprintf("%04x", i), NotBefore: now, NotAfter: now.Add(day + time.Duration(i)*time.Second),
+				Fingerprint: []byte{byte(i), byte(i >> 8)}, KeyAlgorithm: "ECDSA-P-256", CreatedAt: now, UpdatedAt: now}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mine := []*Certificate{ct.upload(t, "mine/seal", "", 300*day), ct.upload(t, "mine/signer", "", 400*day)}
+	robot := authz.WithPrincipal(t.Context(), &authz.Principal{Kind: authz.KindRobot, ID: "rbt_lister", TenantID: testTenant,
+		Grants: authz.NewGrantSet([]authz.GrantRef{{ID: "grt_1", Perm: authz.CredentialsRead,
+			Resource: authz.Resource{Type: authz.ResourceGroup, ID: "mine"}, ExpiresAt: now.Add(day)}})})
+	got, err := ct.s.ListCertificates(robot, testTenant, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, c := range got {
+		names = append(names, c.Credential.Name)
+	}
+	if want := []string{mine[0].Credential.Name, mine[1].Credential.Name}; !slices.Equal(names, want) {
+		t.Errorf("the robot lists %v, want %v", names, want)
+	}
+	if all, err := ct.s.ListCertificates(ct.ctx, testTenant, 0); err != nil || len(all) != others {
+		t.Errorf("the owner lists %d certificates, want the first %d: %v", len(all), others, err)
+	}
+}
