@@ -560,6 +560,80 @@ func TestCertificateDeletedVersionsDoNotAlert(t *testing.T) {
 	})
 }
 
+// Destroying a certificate's current version drops its facts but not its
+// holder: the store keeps the holder alone, nothing is listed or shown, and
+// an earlier version restored or a renewal uploaded without naming a
+// holder keeps the one the certificate had.
+func TestCertificateDestroyedKeepsHolder(t *testing.T) {
+	forEngine(t, func(t *testing.T, n *node) {
+		ctx := t.Context()
+		n.initAndUnseal()
+		tid := n.createTenant("acme")
+		owner := n.pat(n.owner("acme"))
+		melID, _ := n.join("acme", owner, "mel", "member")
+		year := 365 * 24 * time.Hour
+		var c certView
+		r := n.uploadCert(owner, "certs/mel", n.p12(year, nil).PKCS12, certPassword, "mel@acme.example")
+		if r.json(t, &c); r.status != 201 || c.HolderID != melID {
+			t.Fatalf("upload: %d %s", r.status, r.body)
+		}
+		if r := n.uploadCert(owner, "certs/mel", n.p12(2*year, nil).PKCS12, certPassword, ""); r.status != 200 {
+			t.Fatalf("renewal: %d %s", r.status, r.body)
+		}
+		destroy := func(v int) {
+			t.Helper()
+			if r := n.do("POST", "/v1/secret/destroy/certs/mel", owner, map[string]any{"versions": []int{v}}); r.status != 204 {
+				t.Fatalf("destroy v%d: %d %s", v, r.status, r.body)
+			}
+			err := n.app.Store.View(ctx, func(tx store.Tx) error {
+				row, err := tx.GetCertificate(ctx, tid, c.Credential.ID)
+				if err != nil {
+					return err
+				}
+				if row.HolderID != melID || row.Version != v || row.Subject != "" || row.Issuer != "" || row.Serial != "" ||
+					len(row.Fingerprint) != 0 || !row.NotAfter.IsZero() || row.KeyAlgorithm != "" {
+					t.Errorf("after destroying v%d the store keeps %+v, want the holder alone", v, row)
+				}
+				return nil
+			})
+			if err != nil {
+				t.Errorf("after destroying v%d: %v", v, err)
+			}
+			if r := n.do("GET", "/api/v1/tenants/acme/certificates/certs%2Fmel", owner, nil); r.status != 404 {
+				t.Errorf("show after destroying v%d: %d %s", v, r.status, r.body)
+			}
+			var list struct{ Certificates []certView }
+			if n.do("GET", "/api/v1/tenants/acme/certificates", owner, nil).json(t, &list); len(list.Certificates) != 0 {
+				t.Errorf("listed after destroying v%d: %+v", v, list.Certificates)
+			}
+		}
+		show := func() certView {
+			t.Helper()
+			var c certView
+			if r := n.do("GET", "/api/v1/tenants/acme/certificates/certs%2Fmel", owner, nil); r.status != 200 {
+				t.Fatalf("show: %d %s", r.status, r.body)
+			} else {
+				r.json(t, &c)
+			}
+			return c
+		}
+		destroy(2)
+		if r := n.do("POST", "/api/v1/tenants/acme/credentials/certs%2Fmel/restore", owner, map[string]any{"version": 1}); r.status != 200 {
+			t.Fatalf("restore v1: %d %s", r.status, r.body)
+		}
+		if got := show(); got.Version != 3 || got.HolderID != melID || got.Fingerprint != c.Fingerprint {
+			t.Errorf("v1 restored over the destroyed v2: %+v, want holder %s", got, melID)
+		}
+		destroy(3)
+		if r := n.uploadCert(owner, "certs/mel", n.p12(year, nil).PKCS12, certPassword, ""); r.status != 200 {
+			t.Fatalf("renewal over the destroyed v3: %d %s", r.status, r.body)
+		}
+		if got := show(); got.Version != 4 || got.HolderID != melID || got.Subject == "" {
+			t.Errorf("renewed over the destroyed v3: %+v, want holder %s", got, melID)
+		}
+	})
+}
+
 // Admins hear of a certificate 30 days and 7 days before it expires and
 // when it has expired, each once however often the sweep runs.
 func TestCertificateExpiryAlerts(t *testing.T) {

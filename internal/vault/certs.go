@@ -859,11 +859,17 @@ func (s *Service) restoredCertificate(ctx context.Context, tx store.Tx, c *store
 	return holderGone(ctx, tx, now, row)
 }
 
-// destroyedCertificate drops a certificate's facts (subject, serial,
-// holder, alert bookkeeping) when the version they describe is destroyed:
-// its key is gone for good, so nothing is left to renew, alert about or
-// offboard. A deleted version keeps them, unused (store.CertTx lists only
-// live current versions), since undeleting brings it back.
+// destroyedCertificate drops a certificate's facts (subject, issuer,
+// serial, fingerprint, validity, alert bookkeeping) when the version they
+// describe is destroyed: its key is gone for good, so nothing is left to
+// renew, alert about or offboard, and a personal certificate's subject
+// names a person. Its holder stays, on a row left at the destroyed version
+// (store.CertTx lists only live current versions, so it is never listed,
+// shown or alerted about): the credential still stands for the person its
+// certificates identify, so a renewal or a restored earlier version keeps
+// them as holder (and is told about if they have left), as
+// after any other version. A deleted version keeps all its facts, unused,
+// since undeleting brings it back.
 func destroyedCertificate(ctx context.Context, tx store.Tx, c *store.Credential, version int) error {
 	if c.Kind != store.KindCertificate {
 		return nil
@@ -875,7 +881,11 @@ func destroyedCertificate(ctx context.Context, tx store.Tx, c *store.Credential,
 	if err != nil {
 		return err
 	}
-	return tx.DeleteCertificate(ctx, c.TenantID, c.ID)
+	if row.HolderID == "" {
+		return tx.DeleteCertificate(ctx, c.TenantID, c.ID)
+	}
+	return tx.PutCertificate(ctx, &store.Certificate{TenantID: row.TenantID, CredentialID: row.CredentialID, Version: row.Version,
+		HolderID: row.HolderID, CreatedAt: row.CreatedAt, UpdatedAt: row.UpdatedAt})
 }
 
 // alertLevel is one expiry alert: given once when a certificate comes
