@@ -78,6 +78,10 @@ func judge(f Fields, userInputs ...string) judgement {
 
 // judgeInputs are the words a put's password should not be built from:
 // its name, institution and login, the stored ones when the put keeps them.
+// The stored ones are read only for a caller who may write the credential,
+// checked first as Put checks it (need): they judge the password, and so
+// shape its warnings, and whoever may not write it must get the refusal
+// Put would give them, never a judgement of their guess.
 func (s *Service) judgeInputs(ctx context.Context, tenantID string, in PutInput) ([]string, error) {
 	inputs := []string{in.Name, in.Institution, in.LoginID}
 	if in.Institution != "" && in.LoginID != "" {
@@ -89,6 +93,9 @@ func (s *Service) judgeInputs(ctx context.Context, tenantID string, in PutInput)
 			return nil
 		}
 		if err != nil {
+			return err
+		}
+		if _, err := s.need(ctx, authz.CredentialsWrite, tenantID, c); err != nil {
 			return err
 		}
 		inputs = append(inputs, c.Institution, c.LoginID)

@@ -483,7 +483,9 @@ func (s *Service) Put(ctx context.Context, tenantID string, in PutInput) (*Crede
 		return nil, err
 	}
 	// The password is judged before the write transaction: zxcvbn takes
-	// milliseconds, which a single writer should not wait for.
+	// milliseconds, which a single writer should not wait for. Its inputs
+	// include stored metadata, read only past the write's permission
+	// check (judgeInputs), which the transaction makes again.
 	var j judgement
 	if in.Secret != nil {
 		inputs, err := s.judgeInputs(ctx, tenantID, in)
