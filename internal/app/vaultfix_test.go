@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -58,6 +59,50 @@ func TestCredentialWriteRefusalIgnoresGuesses(t *testing.T) {
 		}
 		if w := n.putWarn(owner, map[string]any{"name": "bank/main", "secret": map[string]string{"password": login}}); !slices.Contains(w, "weak") {
 			t.Errorf("the owner's password equal to the stored login ID: warnings %v, want weak", w)
+		}
+	})
+}
+
+// Labels are one line each, keys and values, without control characters,
+// through a native write and /v1 settings alike.
+func TestCredentialLabelsAreOneLine(t *testing.T) {
+	forEngine(t, func(t *testing.T, n *node) {
+		n.initAndUnseal()
+		n.createTenant("acme")
+		owner := n.pat(n.owner("acme"))
+		id := n.putBank(owner, "bank/main", bankSecret)
+		if r := n.do("POST", "/api/v1/tenants/acme/credentials", owner, map[string]any{"name": "bank/main",
+			"labels": map[string]string{"team": "nóminas y IVA"}}); r.status/100 != 2 {
+			t.Fatalf("plain labels: %d %s", r.status, r.body)
+		}
+		for _, c := range []struct {
+			name   string
+			labels map[string]string
+		}{
+			{"fail/value on two lines", map[string]string{"team": "payroll\nowner: mallory"}},
+			{"fail/value with a terminal escape", map[string]string{"team": "ops\x1b]0;pwned\a"}},
+			{"fail/key with a carriage return", map[string]string{"team\rowner": "ops"}},
+			{"fail/key with a bidi override", map[string]string{"team\u202e": "ops"}},
+		} {
+			t.Run(c.name, func(t *testing.T) {
+				r := n.do("POST", "/api/v1/tenants/acme/credentials", owner, map[string]any{"name": "bank/main", "labels": c.labels})
+				if r.status != 400 || r.errCode(t) != "invalid_labels" {
+					t.Errorf("native write: %d %s, want 400 invalid_labels", r.status, r.body)
+				}
+				r = n.do("POST", "/api/v1/tenants/acme/credentials", owner, map[string]any{"name": "bank/other", "labels": c.labels,
+					"secret": map[string]string{"password": bankSecret}})
+				if r.status != 400 || r.errCode(t) != "invalid_labels" {
+					t.Errorf("new credential: %d %s, want 400 invalid_labels", r.status, r.body)
+				}
+				if r := n.do("POST", "/v1/secret/metadata/bank/main", owner, map[string]any{"custom_metadata": c.labels}); r.status != 400 {
+					t.Errorf("/v1 settings: %d %s, want 400", r.status, r.body)
+				}
+			})
+		}
+		var got struct{ Labels map[string]string }
+		n.do("GET", "/api/v1/tenants/acme/credentials/"+id, owner, nil).json(t, &got)
+		if !maps.Equal(got.Labels, map[string]string{"team": "nóminas y IVA"}) {
+			t.Errorf("labels after the refused writes: %v", got.Labels)
 		}
 	})
 }

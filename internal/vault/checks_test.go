@@ -60,6 +60,16 @@ func TestCheckMetadata(t *testing.T) {
 		{"fail/new group given as the stored one on create", &store.Credential{Group: "a:b"}, true, PutInput{Group: "a:b"}, "invalid_group"},
 		{"fail/labels with an empty key", &store.Credential{}, false, PutInput{Labels: map[string]string{"": "x"}}, "invalid_labels"},
 		{"fail/labels changed", old, false, PutInput{Labels: map[string]string{"k": strings.Repeat("v", 513)}}, "invalid_labels"},
+		{"ok/stored label on two lines sent back unchanged", &store.Credential{Labels: map[string]string{"team": "a\nb"}}, false,
+			PutInput{Labels: map[string]string{"team": "a\nb"}}, ""},
+		{"ok/label with spaces and accents", &store.Credential{}, true, PutInput{Labels: map[string]string{"équipe": "nóminas y IVA"}}, ""},
+		{"fail/label value on two lines", &store.Credential{}, true, PutInput{Labels: map[string]string{"team": "payroll\nforged: line"}},
+			"invalid_labels"},
+		{"fail/label value with an escape", old, false, PutInput{Labels: map[string]string{"team": "ops\x1b[2J"}}, "invalid_labels"},
+		{"fail/label key with a tab", &store.Credential{}, true, PutInput{Labels: map[string]string{"te\tam": "ops"}}, "invalid_labels"},
+		{"fail/label key with a bidi override", &store.Credential{}, true, PutInput{Labels: map[string]string{"team\u202e": "ops"}},
+			"invalid_labels"},
+		{"fail/label value not UTF-8", &store.Credential{}, true, PutInput{Labels: map[string]string{"team": "ops\xff"}}, "invalid_labels"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			err := checkMetadata(c.cred, c.created, c.in)

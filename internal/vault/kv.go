@@ -200,6 +200,10 @@ func (s *Service) noSettingsWithoutSecret(ctx context.Context, tenantID, name st
 		"so write its data first (vault kv put, with -cas=0 to be sure it is new), then its metadata", name)
 }
 
+// checkLabels holds labels to Vault's custom_metadata limits, and each key
+// and value to one line without control characters (oneLine), as Vault
+// refuses unprintable ones: labels are shown in lists, on terminals and in
+// the console like the other metadata (see checkMetadata).
 func checkLabels(l map[string]string) error {
 	if len(l) > 64 {
 		return invalid("invalid_labels", "at most 64 labels")
@@ -207,6 +211,9 @@ func checkLabels(l map[string]string) error {
 	for k, v := range l {
 		if k == "" || len(k) > 128 || len(v) > 512 {
 			return invalid("invalid_labels", "label keys must be 1 to 128 characters and values at most 512")
+		}
+		if !oneLine(k) || !oneLine(v) {
+			return invalid("invalid_labels", "label keys and values must be one line each, without control characters")
 		}
 	}
 	return nil
