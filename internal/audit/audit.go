@@ -124,6 +124,19 @@ func AppendBoth(ctx context.Context, tx store.AuditTx, at time.Time, tenantID, a
 	return Append(ctx, tx, at, Entry{Log: store.OperatorLog, Action: action, Target: target, Details: d})
 }
 
+// Denied is the authz.deny entry of a refused request, in log (the
+// caller's own: their tenant's, or the operator log): permission is what
+// was refused on target in tenant, and more adds what only the refuser
+// knows (a refusal's code, a credential's name). The route check and the
+// vault's own refusals both build it here, so the log's readers find one
+// shape.
+func Denied(log, target, permission, tenant string, more map[string]any) Entry {
+	details := map[string]any{}
+	maps.Copy(details, more)
+	details["permission"], details["tenant"] = permission, tenant
+	return Entry{Log: log, Action: "authz.deny", Target: target, Result: ResultDenied, Details: details}
+}
+
 // Record appends e in a transaction of its own, for events that change no
 // state (a denial, a failed sign-in).
 func Record(ctx context.Context, s store.Store, at time.Time, e Entry) error {

@@ -332,10 +332,7 @@ func (s *Server) recordDenial(r *http.Request, rt api.Route, p *authz.Principal,
 	if p.Tenant() {
 		log = p.TenantID
 	}
-	err := audit.Record(r.Context(), s.d.Store, s.d.Now(), audit.Entry{
-		Log: log, Action: "authz.deny", Target: rt.Method + " " + rt.Pattern, Result: audit.ResultDenied,
-		Details: map[string]any{"permission": string(rt.Perm), "tenant": tenantID},
-	})
+	err := audit.Record(r.Context(), s.d.Store, s.d.Now(), audit.Denied(log, rt.Method+" "+rt.Pattern, string(rt.Perm), tenantID, nil))
 	if err != nil && !errors.Is(err, store.ErrStale) { // a stale request runs again
 		s.d.Log.Error("audit denial", "err", err)
 	}

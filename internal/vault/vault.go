@@ -249,18 +249,18 @@ func refused(perm authz.Permission, c *store.Credential, fe *fault.Error) error 
 // denied records the refusal err holds, if any, as an authz.deny entry in
 // the tenant's log, in a transaction of its own: the refused call's own
 // transaction (if it had one) rolled back, and a transaction cannot be
-// opened inside another on a single writer. It keeps the shape of the
-// route-level denials (permission, tenant) and adds the refusal's code and
-// the credential's name; never anything of a secret. It returns err, or
-// store.ErrStale when the request was served from a cache gone stale (it
-// runs again, and this refusal may not stand).
+// opened inside another on a single writer. It is the route-level
+// denials' entry (audit.Denied: permission, tenant) with the refusal's
+// code and the credential's name added; never anything of a secret. It
+// returns err, or store.ErrStale when the request was served from a cache
+// gone stale (it runs again, and this refusal may not stand).
 func (s *Service) denied(ctx context.Context, err error) error {
 	var r *refusal
 	if !errors.As(err, &r) || r.tenantID == "" {
 		return err
 	}
-	rerr := audit.Record(ctx, s.store, s.now(), audit.Entry{Log: r.tenantID, Action: "authz.deny", Target: r.target, Result: audit.ResultDenied,
-		Details: map[string]any{"permission": string(r.perm), "tenant": r.tenantID, "code": r.fault.Code, "name": r.name}})
+	rerr := audit.Record(ctx, s.store, s.now(), audit.Denied(r.tenantID, r.target, string(r.perm), r.tenantID,
+		map[string]any{"code": r.fault.Code, "name": r.name}))
 	if errors.Is(rerr, store.ErrStale) {
 		return rerr
 	}
