@@ -131,7 +131,7 @@ func (h *handlers) putCredential(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		status := http.StatusOK
-		if c.CurrentVersion == 1 && c.CreatedAt.Equal(c.UpdatedAt) {
+		if c.Created() {
 			status = http.StatusCreated
 		}
 		WriteJSON(w, status, c)

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // A password is judged against the credential's stored institution and
@@ -103,6 +104,41 @@ func TestCredentialLabelsAreOneLine(t *testing.T) {
 		n.do("GET", "/api/v1/tenants/acme/credentials/"+id, owner, nil).json(t, &got)
 		if !maps.Equal(got.Labels, map[string]string{"team": "nóminas y IVA"}) {
 			t.Errorf("labels after the refused writes: %v", got.Labels)
+		}
+	})
+}
+
+// A write answers 201 when it created the credential and 200 otherwise,
+// even a metadata-only write in the microsecond of the creation (the test
+// clock stands still until moved), when the credential's times are equal.
+func TestCredentialCreatedInTheSameMicrosecond(t *testing.T) {
+	forEngine(t, func(t *testing.T, n *node) {
+		n.initAndUnseal()
+		n.createTenant("acme")
+		owner := n.pat(n.owner("acme"))
+		put := func(body map[string]any) resp {
+			t.Helper()
+			return n.do("POST", "/api/v1/tenants/acme/credentials", owner, body)
+		}
+		if r := put(map[string]any{"name": "bank/main", "secret": map[string]string{"password": bankSecret}}); r.status != 201 {
+			t.Fatalf("create: %d %s", r.status, r.body)
+		}
+		r := put(map[string]any{"name": "bank/main", "notes": "desk 2"})
+		var c struct {
+			CurrentVersion int `json:"current_version"`
+		}
+		if r.json(t, &c); r.status != 200 || c.CurrentVersion != 1 {
+			t.Errorf("metadata-only write in the microsecond of the creation: %d %s, want 200 at version 1", r.status, r.body)
+		}
+		n.clock.Add(time.Minute)
+		if r := put(map[string]any{"name": "bank/main", "notes": "desk 3"}); r.status != 200 {
+			t.Errorf("metadata-only write a minute later: %d %s, want 200", r.status, r.body)
+		}
+		if r := put(map[string]any{"name": "bank/main", "secret": map[string]string{"password": bankSecret + "-2"}}); r.status != 200 {
+			t.Errorf("second version: %d %s, want 200", r.status, r.body)
+		}
+		if r := put(map[string]any{"name": "bank/other", "secret": map[string]string{"password": bankSecret}}); r.status != 201 {
+			t.Errorf("another credential created: %d %s, want 201", r.status, r.body)
 		}
 	})
 }

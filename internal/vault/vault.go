@@ -137,7 +137,14 @@ type Credential struct {
 	// Warnings are what a write found wrong with the password it stored
 	// (weak, breached, reused); they never refuse it.
 	Warnings []Warning `json:"warnings,omitempty"`
+
+	created bool // see Created
 }
+
+// Created reports whether the write that answered c created it. Its times
+// cannot say so: a metadata-only write in the microsecond the credential
+// was created leaves CreatedAt equal to UpdatedAt at version 1.
+func (c *Credential) Created() bool { return c.created }
 
 // Version is one version's metadata.
 type Version struct {
@@ -634,7 +641,7 @@ func (s *Service) Put(ctx context.Context, tenantID string, in PutInput) (*Crede
 			}
 		}
 		out = s.viewFor(ctx, c, cur)
-		out.Warnings = warn
+		out.Warnings, out.created = warn, created
 		return nil
 	})
 	if err != nil {
