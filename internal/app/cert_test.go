@@ -736,7 +736,8 @@ func TestCertificateExpiryAlerts(t *testing.T) {
 }
 
 // Offboarding a certificate's holder tells the admins, lists it in the
-// report and flags it for rotation.
+// report and flags it for rotation; a renewal must then say who the new
+// certificate's holder is.
 func TestCertificateHolderOffboarded(t *testing.T) {
 	forEngine(t, func(t *testing.T, n *node) {
 		n.initAndUnseal()
@@ -775,6 +776,25 @@ func TestCertificateHolderOffboarded(t *testing.T) {
 		// A leaver cannot be named holder.
 		if r := n.uploadCert(owner, "certs/x", n.p12(time.Hour*24, nil).PKCS12, certPassword, melID); r.status != 400 || r.errCode(t) != "invalid_holder" {
 			t.Errorf("offboarded holder: %d %s", r.status, r.body)
+		}
+		// Nor kept by a renewal that names no holder: the uploader says
+		// whom the new certificate identifies, or that it is nobody.
+		r = n.uploadCert(owner, "certs/mel", n.p12(2*365*24*time.Hour, nil).PKCS12, certPassword, "")
+		if r.status != 409 || r.errCode(t) != "holder_offboarded" || !strings.Contains(string(r.body), `\"none\"`) {
+			t.Errorf("renewal without a holder over a leaver's certificate: %d %s", r.status, r.body)
+		}
+		var now certView
+		n.do("GET", "/api/v1/tenants/acme/certificates/certs%2Fmel", owner, nil).json(t, &now)
+		if now.Version != 1 || now.HolderID != melID {
+			t.Errorf("after the refused renewal: %+v", now)
+		}
+		r = n.uploadCert(owner, "certs/mel", n.p12(2*365*24*time.Hour, nil).PKCS12, certPassword, "none")
+		var renewed certView
+		if r.json(t, &renewed); r.status != 200 || renewed.Version != 2 || renewed.HolderID != "" {
+			t.Errorf("renewal with holder none: %d %s", r.status, r.body)
+		}
+		if d := n.auditDetails(tid, "certificate.upload"); len(d) != 3 || d[2]["previous_holder"] != melID || d[2]["holder"] != "" {
+			t.Errorf("audited uploads: %v", d)
 		}
 	})
 }

@@ -112,8 +112,9 @@ type UploadInput struct {
 	// allowed), at most MaxPKCS12Bytes once decoded.
 	PKCS12   SecretText `json:"pkcs12"`
 	Password SecretText `json:"password"`
-	// Holder is the member the certificate identifies (ID or email);
-	// empty keeps the current holder (none for a new certificate).
+	// Holder is the member the certificate identifies (ID or email), or
+	// NoHolder; empty keeps the current holder (none for a new
+	// certificate), unless they were offboarded (409 holder_offboarded).
 	Holder   string    `json:"holder,omitempty"`
 	Notes    string    `json:"notes,omitempty"`
 	Group    string    `json:"group,omitempty"`
@@ -566,7 +567,37 @@ func errNoCertificate(ref string) error {
 	return fault.New(fault.NotFound, "not_found", "no certificate %q", ref)
 }
 
+// NoHolder, given as an upload's holder, records that the certificate
+// identifies no member (a company seal, or a person who is not one),
+// removing any holder the certificate had.
+const NoHolder = "none"
+
 // holderOf resolves a holder reference to a member who has not left.
+// keptHolder refuses an upload that names no holder over a certificate
+// whose holder has been offboarded. Keeping the leaver, as renewals once
+// did, records a certificate for someone who has left, and dropping them
+// would guess: the new file may be the leaver's certificate again (issuers
+// renew a person's certificate for that person), which is no rotation,
+// or someone else's. The uploader says which: a current member, or
+// NoHolder.
+func keptHolder(ctx context.Context, tx store.Tx, tenantID, holderID string) error {
+	if holderID == "" {
+		return nil
+	}
+	m, err := tx.GetMember(ctx, tenantID, holderID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if m.Status == store.MemberOffboarded {
+		return fault.New(fault.Conflict, "holder_offboarded", "this certificate's holder, member %s, was offboarded: say whom the new "+
+			"certificate identifies (holder: a current member's email or ID, or %q if it identifies no member)", m.ID, NoHolder)
+	}
+	return nil
+}
+
 func holderOf(ctx context.Context, tx store.Tx, tenantID, ref string) (string, error) {
 	m, err := identity.MemberOf(ctx, tx, tenantID, ref)
 	if err != nil {
@@ -646,11 +677,18 @@ func (s *Service) UploadCertificate(ctx context.Context, tenantID string, in Upl
 				return err
 			}
 		}
-		holder := ""
+		holder, was := "", ""
 		if prev != nil {
-			holder = prev.HolderID
+			holder, was = prev.HolderID, prev.HolderID
 		}
-		if in.Holder != "" {
+		switch in.Holder {
+		case "":
+			if err := keptHolder(ctx, tx, tenantID, holder); err != nil {
+				return err
+			}
+		case NoHolder:
+			holder = ""
+		default:
 			if holder, err = holderOf(ctx, tx, tenantID, in.Holder); err != nil {
 				return err
 			}
@@ -695,15 +733,16 @@ func (s *Service) UploadCertificate(ctx context.Context, tenantID string, in Upl
 		if weakKey(row.KeyAlgorithm) {
 			details["weak_key"] = true
 		}
+		if !created && was != row.HolderID {
+			details["previous_holder"] = was
+		}
 		if !rotateDone.IsZero() {
 			details["rotate_by_done"] = rotateDone
 		}
 		maps.Copy(details, pruned) // the versions pruned, or kept over max_versions
-		if err := s.record(ctx, tx, tenantID, "certificate.upload", c.ID, details); err != nil {
-			return err
-		}
-		// A renewal that kept a holder who has left.
-		return holderGone(ctx, tx, now, row)
+		// An upload never keeps or names a holder who has left
+		// (keptHolder, holderOf), so holderGone has nothing to do here.
+		return s.record(ctx, tx, tenantID, "certificate.upload", c.ID, details)
 	})
 	if err != nil {
 		return nil, s.fail(ctx, "upload certificate", err)
@@ -867,7 +906,7 @@ func (s *Service) restoredCertificate(ctx context.Context, tx store.Tx, c *store
 // (store.CertTx lists only live current versions, so it is never listed,
 // shown or alerted about): the credential still stands for the person its
 // certificates identify, so a renewal or a restored earlier version keeps
-// them as holder (and is told about if they have left), as
+// them as holder (or, if they have left, is told about or refused), as
 // after any other version. A deleted version keeps all its facts, unused,
 // since undeleting brings it back.
 func destroyedCertificate(ctx context.Context, tx store.Tx, c *store.Credential, version int) error {
@@ -1089,13 +1128,12 @@ func holderLeftAlert(ctx context.Context, tx store.Tx, now time.Time, row *store
 	return true, audit.Append(ctx, tx, now, audit.Entry{Log: row.TenantID, Action: "certificate.holder_left", Target: c.ID, Details: details})
 }
 
-// holderGone is called when row has just been written (an upload or a
-// restore). A certificate that names an offboarded member as its holder
-// is flagged for rotation, as the offboarding flagged it: writing a
-// version clears a flag, but bringing back or renewing the leaver's
-// certificate is no rotation. If it is another certificate than the one
-// the admins were told about (certRow starts a different certificate's
-// alerts afresh), they are told now.
+// holderGone is called when row has just been written by a restore. A
+// certificate that names an offboarded member as its holder is flagged
+// for rotation, as the offboarding flagged it: writing a version clears a
+// flag, but bringing back the leaver's certificate is no rotation. If it
+// is another certificate than the one the admins were told about (certRow
+// starts a different certificate's alerts afresh), they are told now.
 func holderGone(ctx context.Context, tx store.Tx, now time.Time, row *store.Certificate) error {
 	if row.HolderID == "" {
 		return nil

@@ -706,10 +706,10 @@ func TestCertificateHolderLeft(t *testing.T) {
 }
 
 // A certificate that names a leaver and comes back as another certificate
-// than the one told about (an earlier version restored, a renewal that
-// kept the holder) is told about then; the same certificate again is not.
-// Either way it stays flagged for rotation: writing its version is no
-// rotation while the holder on record has left.
+// than the one told about (an earlier version restored) is told about
+// then; the same certificate again is not. Either way it stays flagged for
+// rotation: writing its version is no rotation while the holder on record
+// has left. A renewal must name a new holder.
 func TestCertificateHolderLeftComesBack(t *testing.T) {
 	ct := newCertTenant(t)
 	day := 24 * time.Hour
@@ -757,26 +757,69 @@ func TestCertificateHolderLeftComesBack(t *testing.T) {
 	if !flagged() {
 		t.Error("restoring the same certificate cleared its flag")
 	}
-	// A renewal uploaded without naming a new holder keeps the leaver.
-	ct.upload(t, "certs/seal", "", 700*day)
-	if subjects, _ := ct.holderLeft(t); len(subjects) != 3 {
-		t.Errorf("after a renewal that kept the leaver, told %q", subjects)
+	// A renewal that names no holder would keep the leaver: it is refused
+	// and nothing is stored; nor can the leaver be named.
+	renew := func(holder string) error {
+		_, err := ct.s.UploadCertificate(ct.ctx, testTenant, UploadInput{Name: "certs/seal", Holder: holder,
+			PKCS12:   SecretText(base64.StdEncoding.EncodeToString(mustP12(t, certtest.Options{Password: p12Password}).PKCS12)),
+			Password: p12Password})
+		return err
 	}
-	if !flagged() {
-		t.Error("the renewal that kept the leaver is not flagged for rotation")
+	if err := renew(""); faultCode(err) != "holder_offboarded" || !strings.Contains(err.Error(), ct.holder) {
+		t.Errorf("a renewal without a holder over a leaver's certificate: %v, want holder_offboarded", err)
 	}
-	// The leaver cannot be named holder; a renewal naming a current
-	// member is the rotation.
-	if _, err := ct.s.UploadCertificate(ct.ctx, testTenant, UploadInput{Name: "certs/seal", Holder: ct.holder,
-		PKCS12:   SecretText(base64.StdEncoding.EncodeToString(mustP12(t, certtest.Options{Password: p12Password}).PKCS12)),
-		Password: p12Password}); faultCode(err) != "invalid_holder" {
+	if err := renew(ct.holder); faultCode(err) != "invalid_holder" {
 		t.Errorf("a leaver named holder: %v", err)
 	}
+	if got, err := ct.s.GetCertificate(ct.ctx, testTenant, "certs/seal"); err != nil || got.Version != 4 || got.HolderID != ct.holder {
+		t.Errorf("after the refused renewals: %+v, %v", got, err)
+	}
+	if subjects, _ := ct.holderLeft(t); len(subjects) != 2 || !flagged() {
+		t.Errorf("after the refused renewals, told %q, flagged %v", subjects, flagged())
+	}
+	// A renewal naming a current member is the rotation.
 	if c := ct.upload(t, "certs/seal", ct.admin, 700*day); c.HolderID != ct.admin || flagged() {
 		t.Errorf("renewed for a current member: holder %s, still flagged", c.HolderID)
 	}
-	if subjects, _ := ct.holderLeft(t); len(subjects) != 3 {
+	if subjects, _ := ct.holderLeft(t); len(subjects) != 2 {
 		t.Errorf("after a renewal for a current member, told %q", subjects)
+	}
+}
+
+// A renewal over a leaver's certificate that identifies no member says so
+// with holder "none": the holder is removed, the renewal is the rotation,
+// and the upload's audit entry names the holder it replaced.
+func TestCertificateRenewalWithoutHolder(t *testing.T) {
+	ct := newCertTenant(t)
+	day := 24 * time.Hour
+	ct.upload(t, "certs/seal", ct.holder, 300*day)
+	ct.offboard(t, nil)
+	c := ct.upload(t, "certs/seal", NoHolder, 600*day)
+	if c.HolderID != "" || c.Version != 2 {
+		t.Errorf("renewed with holder %q: %+v", NoHolder, c)
+	}
+	rep, err := ct.s.Health(ct.ctx, testTenant)
+	if err != nil || len(rep.Credentials) != 1 || rep.Credentials[0].RotationFlagged {
+		t.Errorf("health after the renewal = %+v, %v", rep, err)
+	}
+	var uploads []map[string]any
+	err = ct.s.store.View(ct.ctx, func(tx store.Tx) error {
+		evs, err := tx.ListAudit(ct.ctx, store.AuditFilter{LogID: testTenant, AfterSeq: -1, Action: "certificate.upload", Limit: 10})
+		for _, e := range evs {
+			var d map[string]any
+			if err := json.Unmarshal(e.Details, &d); err != nil {
+				return err
+			}
+			uploads = append(uploads, d)
+		}
+		return err
+	})
+	if err != nil || len(uploads) != 2 || uploads[1]["holder"] != "" || uploads[1]["previous_holder"] != ct.holder {
+		t.Errorf("audited uploads: %v, %v", uploads, err)
+	}
+	// A later renewal without a holder keeps none.
+	if c := ct.upload(t, "certs/seal", "", 700*day); c.HolderID != "" {
+		t.Errorf("a later renewal: holder %q", c.HolderID)
 	}
 }
 
