@@ -197,6 +197,9 @@ func (s *Service) Grant(ctx context.Context, tenantID string, in GrantInput) (*s
 		if err := notSelfReveal(ctx, st, sid, in.Permission); err != nil {
 			return err
 		}
+		if err := notOwnRobotsFetch(ctx, tx, tenantID, st, sid, in.Permission, s.now()); err != nil {
+			return err
+		}
 		rid, err := resolveResource(ctx, tx, tenantID, rt, rid)
 		if err != nil {
 			return err
@@ -216,6 +219,34 @@ func notSelfReveal(ctx context.Context, subjectType, subjectID, perm string) err
 	if perm == string(authz.CredentialsReveal) && subjectType == store.SubjectMember && subjectID == authz.ActorOf(ctx).ID {
 		return fault.New(fault.Forbidden, "self_grant", "nobody may grant themselves credentials.reveal; "+
 			"another owner or admin must grant it, or ask for it with an access request")
+	}
+	return nil
+}
+
+// notOwnRobotsFetch refuses, under the tenant's robot dual control, a
+// grant of credentials.fetch to a robot one of whose live tokens the
+// granter issued: they would hold both the token and the right, and so
+// read every secret it reaches alone (invariant 3). A token issued for
+// the robot afterwards waits for a second person (identity's
+// needsSecondPerson), so every way to a robot's secrets takes two.
+func notOwnRobotsFetch(ctx context.Context, tx store.Tx, tenantID, subjectType, subjectID, perm string, now time.Time) error {
+	if subjectType != store.SubjectRobot || perm != string(authz.CredentialsFetch) {
+		return nil
+	}
+	pol, err := tenant.ReadPolicy(ctx, tx, tenantID)
+	if err != nil || !pol.DualControl() {
+		return err
+	}
+	ts, err := tx.ListAPITokens(ctx, tenantID, subjectID)
+	if err != nil {
+		return err
+	}
+	me := authz.ActorOf(ctx).ID
+	for _, t := range ts {
+		if t.CreatedBy == me && t.RevokedAt.IsZero() && now.Before(t.ExpiresAt) {
+			return fault.New(fault.Forbidden, "dual_control", "you issued this robot's token %s, so another owner or admin must "+
+				"grant it credentials.fetch (or revoke that token first): the tenant's robot dual control takes two people", t.ID)
+		}
 	}
 	return nil
 }

@@ -75,6 +75,12 @@ type APIToken struct {
 	ExpiresAt   time.Time `json:"expires_at"`
 	RevokedAt   time.Time `json:"revoked_at,omitzero"`
 	LastUsedAt  time.Time `json:"last_used_at,omitzero"`
+	CreatedBy   string    `json:"created_by"`
+	// PendingApproval marks a robot's token that authenticates nothing
+	// until an owner or admin other than its issuer approves it.
+	PendingApproval bool      `json:"pending_approval,omitempty"`
+	ApprovedBy      string    `json:"approved_by,omitempty"`
+	ApprovedAt      time.Time `json:"approved_at,omitzero"`
 }
 
 func tokenView(t *store.APIToken) APIToken {
@@ -83,7 +89,8 @@ func tokenView(t *store.APIToken) APIToken {
 		sc = []string{}
 	}
 	return APIToken{ID: t.ID, Name: t.Name, SubjectType: t.SubjectType, SubjectID: t.SubjectID, Scopes: sc,
-		CreatedAt: t.CreatedAt, ExpiresAt: t.ExpiresAt, RevokedAt: t.RevokedAt, LastUsedAt: t.LastUsedAt}
+		CreatedAt: t.CreatedAt, ExpiresAt: t.ExpiresAt, RevokedAt: t.RevokedAt, LastUsedAt: t.LastUsedAt, CreatedBy: t.CreatedBy,
+		PendingApproval: t.Pending, ApprovedBy: t.ApprovedBy, ApprovedAt: t.ApprovedAt}
 }
 
 type APITokenList struct {
@@ -386,6 +393,9 @@ func identityRoutes(h *handlers) []Route {
 		t("GET", "/robots", authz.MembersRead, "robots", "Robots (service accounts)", nil, RobotList{}, h.listRobots),
 		created(t("POST", "/robots", authz.RobotsManage, "robots", "Create a robot; its token is shown once", identity.RobotInput{}, NewRobot{}, h.createRobot)),
 		created(t("POST", "/robots/{robot}/tokens", authz.RobotsManage, "robots", "Another token for a robot, shown once", identity.TokenInput{}, NewAPIToken{}, h.robotToken)),
+		t("POST", "/robots/{robot}/tokens/{token}/approve", authz.RobotsManage, "robots",
+			"Approve a robot's token that waits for a second owner or admin (robot dual control); never one's own", nil, APIToken{},
+			h.approveRobotToken),
 		t("POST", "/robots/{robot}/disable", authz.RobotsManage, "robots", "Disable a robot: its tokens and grants stop at once", nil, Robot{}, h.disableRobot),
 		t("GET", "/tokens", authz.MembersRead, "tokens", "Every API token of the tenant (people and robots)", nil, APITokenList{}, h.listTenantTokens),
 		noContent(t("DELETE", "/tokens/{id}", authz.MembersManage, "tokens", "Revoke any token of the tenant at once", nil, nil, h.revokeTenantToken)),
@@ -654,6 +664,16 @@ func (h *handlers) robotToken(w http.ResponseWriter, r *http.Request) error {
 		}
 		WriteJSON(w, http.StatusCreated, NewAPIToken{Token: string(tok), Info: tokenView(rec)})
 		return nil
+	})(w, r)
+}
+
+func (h *handlers) approveRobotToken(w http.ResponseWriter, r *http.Request) error {
+	return h.tenantCall(func(w http.ResponseWriter, r *http.Request, tid string) error {
+		rec, err := h.d.Identity.ApproveRobotToken(r.Context(), tid, r.PathValue("robot"), r.PathValue("token"))
+		if err != nil {
+			return err
+		}
+		return ok(w, tokenView(rec))
 	})(w, r)
 }
 

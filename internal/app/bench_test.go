@@ -16,7 +16,7 @@ func benchVault(b *testing.B, n *node, paths int) (owner, robot string) {
 	n.initAndUnseal()
 	n.createTenant("acme")
 	owner = n.pat(n.owner("acme"))
-	rid, robot := n.robot(owner, "bench-bot")
+	rid, robot := n.soloRobot(owner, "bench-bot")
 	n.grantFetch(owner, rid)
 	body := fmt.Sprintf(`{"data":{"password":%q}}`, rand.Text()+strings.Repeat("k", 1000)+"-{i}")
 	for i := range paths {

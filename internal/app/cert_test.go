@@ -222,7 +222,7 @@ func TestCertificateUploadAndFetch(t *testing.T) {
 		}
 
 		// A robot with a fetch grant gets the parts and signs.
-		botID, bot := n.robot(owner, "invoice-bot")
+		botID, bot := n.soloRobot(owner, "invoice-bot")
 		if r := n.do("POST", "/api/v1/tenants/acme/certificates/"+esc+"/fetch", bot, map[string]string{"purpose": "sign"}); r.status != 404 {
 			t.Errorf("fetch without a grant: %d %s", r.status, r.body)
 		}

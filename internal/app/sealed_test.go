@@ -76,7 +76,7 @@ func TestSealedSubmission(t *testing.T) {
 		}
 
 		// The robot gets the plaintext the client sealed.
-		botID, bot := n.robot(owner, "statements-bot")
+		botID, bot := n.soloRobot(owner, "statements-bot")
 		if r := n.do("POST", "/api/v1/tenants/acme/grants", owner, map[string]string{"subject": botID, "permission": "credentials.fetch",
 			"resource": "group:bank", "duration": "1h", "reason": "statements"}); r.status != 201 {
 			t.Fatalf("grant: %d %s", r.status, r.body)

@@ -68,7 +68,7 @@ func TestAccessStampSpansAuthentication(t *testing.T) {
 		session := n.owner("acme")
 		owner := n.pat(session)
 		n.putBank(owner, "payroll/a3", bankSecret)
-		botID, bot := n.robot(owner, "payroll-bot")
+		botID, bot := n.soloRobot(owner, "payroll-bot")
 		if r := n.do("POST", "/api/v1/tenants/acme/grants", owner, map[string]string{"subject": botID, "permission": "credentials.fetch",
 			"resource": "group:payroll", "duration": "24h", "reason": "monthly payroll"}); r.status != 201 {
 			t.Fatalf("grant: %d %s", r.status, r.body)

@@ -139,7 +139,7 @@ func TestRobotFetchUnderLease(t *testing.T) {
 		n.createTenant("acme")
 		owner := n.pat(n.owner("acme"))
 		id := n.putBank(owner, "payroll/a3", bankSecret)
-		botID, bot := n.robot(owner, "payroll-bot")
+		botID, bot := n.soloRobot(owner, "payroll-bot")
 		// Without a grant a robot may not even see it: it is not found.
 		if r := n.do("POST", "/api/v1/tenants/acme/credentials/"+id+"/fetch", bot, map[string]string{"purpose": "payroll"}); r.status != 404 {
 			t.Fatalf("fetch without a grant: %d %s", r.status, r.body)
@@ -363,7 +363,7 @@ func TestMovedCiphertextFails(t *testing.T) {
 	owner := n.pat(n.owner("acme"))
 	a := n.putBank(owner, "bank/a", bankSecret)
 	b := n.putBank(owner, "bank/b", "other-secret-value")
-	botID, bot := n.robot(owner, "bot")
+	botID, bot := n.soloRobot(owner, "bot")
 	n.do("POST", "/api/v1/tenants/acme/grants", owner, map[string]string{"subject": botID, "permission": "credentials.fetch",
 		"resource": "group:bank", "duration": "1h", "reason": "test"})
 	tid := n.tenantID("acme")
@@ -548,7 +548,7 @@ func TestCachedFetchIsNeverStale(t *testing.T) {
 			other.createTenant("acme")
 			owner := other.pat(other.owner("acme"))
 			id := other.putBank(owner, "payroll/a3", bankSecret)
-			botID, bot := other.robot(owner, "payroll-bot")
+			botID, bot := other.soloRobot(owner, "payroll-bot")
 			grant := func(subject string) string {
 				t.Helper()
 				r := other.do("POST", "/api/v1/tenants/acme/grants", owner, map[string]string{"subject": subject, "permission": "credentials.fetch",
@@ -668,7 +668,7 @@ func TestCachedFetchIsNeverStale(t *testing.T) {
 			}
 
 			// Another robot's token, cached, expires on the clock.
-			botID, _ = other.robot(owner, "payroll-bot-2")
+			botID, _ = other.soloRobot(owner, "payroll-bot-2")
 			grant(botID)
 			r := other.do("POST", "/api/v1/tenants/acme/robots/"+botID+"/tokens", owner, map[string]string{"name": "short", "ttl": "1h"})
 			if r.status != 201 {
@@ -801,7 +801,7 @@ func TestGrantNamesACredential(t *testing.T) {
 		owner := n.pat(n.owner("acme"))
 		_, mel := n.join("acme", owner, "mel", "member")
 		id := n.putBank(owner, "bank/santander/main", bankSecret)
-		botID, bot := n.robot(owner, "payroll-bot")
+		botID, bot := n.soloRobot(owner, "payroll-bot")
 		fetch := func() int {
 			return n.do("POST", "/api/v1/tenants/acme/credentials/bank%2Fsantander%2Fmain/fetch", bot, map[string]string{"purpose": "payroll"}).status
 		}
@@ -950,7 +950,7 @@ func TestRobotListsItsOwnLeases(t *testing.T) {
 		id := n.putBank(owner, "payroll/a3", bankSecret)
 		lease := map[string]string{}
 		for _, name := range []string{"bot-a", "bot-b"} {
-			botID, bot := n.robot(owner, name)
+			botID, bot := n.soloRobot(owner, name)
 			if r := n.do("POST", "/api/v1/tenants/acme/grants", owner, map[string]string{"subject": botID, "permission": "credentials.fetch",
 				"resource": "group:payroll", "duration": "24h", "reason": "monthly payroll"}); r.status != 201 {
 				t.Fatalf("grant: %d %s", r.status, r.body)
@@ -961,7 +961,7 @@ func TestRobotListsItsOwnLeases(t *testing.T) {
 			n.do("POST", "/api/v1/tenants/acme/credentials/"+id+"/fetch", bot, map[string]string{"purpose": "payroll"}).json(t, &s)
 			lease[name], lease[name+"-token"] = s.LeaseID, bot
 		}
-		_, idle := n.robot(owner, "bot-idle")
+		_, idle := n.soloRobot(owner, "bot-idle")
 		list := func(tok, query string) (int, []string) {
 			t.Helper()
 			r := n.do("GET", "/api/v1/tenants/acme/leases"+query, tok, nil)

@@ -127,7 +127,7 @@ func TestVaultCompatibleAPI(t *testing.T) {
 
 		// A robot logs in through AppRole: role ID = robot ID, secret ID =
 		// a token scoped to approle.login.
-		rid, _ := n.robot(owner, "payroll-bot")
+		rid, _ := n.soloRobot(owner, "payroll-bot")
 		r = n.do("POST", "/api/v1/tenants/acme/robots/"+rid+"/tokens", owner, map[string]any{"name": "approle", "scopes": []string{"approle.login"}})
 		if r.status != 201 {
 			t.Fatalf("secret id: %d %s", r.status, r.body)
@@ -337,7 +337,7 @@ func (n *node) kvSetup() (owner string, people *bao.Client, robotToken string) {
 			n.t.Fatalf("put: %v", err)
 		}
 	}
-	robotID, robotToken := n.robot(owner, "payroll-bot")
+	robotID, robotToken := n.soloRobot(owner, "payroll-bot")
 	n.grantFetch(owner, robotID)
 	return owner, people, robotToken
 }
@@ -387,7 +387,7 @@ func TestVaultLeasesUnknownAndOthers(t *testing.T) {
 
 		// Another robot of the tenant, and a robot of another tenant,
 		// neither of which holds the lease nor may manage grants.
-		_, otherToken := n.robot(owner, "other-bot")
+		_, otherToken := n.soloRobot(owner, "other-bot")
 		n.createTenant("beta")
 		beta := n.pat(n.owner("beta"))
 		r = n.do("POST", "/api/v1/tenants/beta/robots", beta, map[string]string{"name": "beta-bot"})
@@ -460,7 +460,7 @@ func TestVaultLeasePathSpellings(t *testing.T) {
 		owner, _, robotToken := n.kvSetup()
 		ctx := t.Context()
 		robot := n.baoClient(robotToken)
-		_, otherToken := n.robot(owner, "other-bot")
+		_, otherToken := n.soloRobot(owner, "other-bot")
 		read := func() string {
 			t.Helper()
 			got, err := robot.KVv2("secret").Get(ctx, "bank/main")
@@ -627,7 +627,7 @@ func TestVaultLeaseLookup(t *testing.T) {
 				t.Errorf("lookup of %s: %v, want 400 invalid lease", what, err)
 			}
 		}
-		_, otherToken := n.robot(owner, "other-bot")
+		_, otherToken := n.soloRobot(owner, "other-bot")
 		invalid("no lease", robot.Sys(), "lse_never")
 		invalid("another holder's lease", n.baoClient(otherToken).Sys(), lease)
 		invalid("a robot's lease, by a person", people.Sys(), lease)
@@ -801,7 +801,7 @@ func TestVaultDeletedVersionRead(t *testing.T) {
 		}
 		// A robot without a grant is not told the secret exists, deleted
 		// or not; a person still may not read it back.
-		_, other := n.robot(owner, "other-bot")
+		_, other := n.soloRobot(owner, "other-bot")
 		r = n.do("GET", "/v1/secret/data/bank/main", other, nil)
 		if r.status != 404 || len(vaultErrors(t, r)) != 0 {
 			t.Errorf("deleted version read by a robot without a grant: %d %s", r.status, r.body)

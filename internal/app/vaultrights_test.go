@@ -152,7 +152,7 @@ func TestLeaseReadIsAudited(t *testing.T) {
 		n.createTenant("acme")
 		owner := n.pat(n.owner("acme"))
 		id := n.putBank(owner, "payroll/a3", bankSecret)
-		botID, bot := n.robot(owner, "payroll-bot")
+		botID, bot := n.soloRobot(owner, "payroll-bot")
 		n.grantFetch(owner, botID)
 		var s struct {
 			LeaseID string `json:"lease_id"`
@@ -195,7 +195,7 @@ func TestCredentialRefusalsAreAudited(t *testing.T) {
 		melID, mel := n.join("acme", owner, "mel", "member")
 		mel = n.pat(mel)
 		id := n.putBank(owner, "bank/main", bankSecret)
-		botID, bot := n.robot(owner, "payroll-bot")
+		botID, bot := n.soloRobot(owner, "payroll-bot")
 		grant := func(subject, perm string) {
 			t.Helper()
 			if r := n.do("POST", "/api/v1/tenants/acme/grants", owner, map[string]string{"subject": subject, "permission": perm,
@@ -328,7 +328,7 @@ var requestID = regexp.MustCompile(`"request_id":"[a-z0-9]*"`)
 func TestNoExistenceLeakToCallersWithoutRights(t *testing.T) {
 	forEngine(t, func(t *testing.T, n *node) {
 		owner, _, _ := n.kvSetup() // bank/main exists, at version 2
-		botID, bot := n.robot(owner, "nosy-bot")
+		botID, bot := n.soloRobot(owner, "nosy-bot")
 		type try struct {
 			name, method, path string
 			body               any

@@ -37,6 +37,9 @@ func (s *Service) Describe(ctx context.Context, token string) (*TokenDescription
 			if !t.RevokedAt.IsZero() || !now.Before(t.ExpiresAt) {
 				return fault.ErrUnauthenticated
 			}
+			if t.Pending {
+				return ErrTokenPending
+			}
 			out = &TokenDescription{ID: t.ID, Name: t.Name, TenantID: t.TenantID, SubjectType: t.SubjectType, SubjectID: t.SubjectID,
 				Scopes: t.Scopes, CreatedAt: t.CreatedAt, ExpiresAt: t.ExpiresAt}
 		case strings.HasPrefix(token, OperatorTokenPrefix):

@@ -103,6 +103,12 @@ func notFoundIsUnauthenticated(err error) error {
 	return fmt.Errorf("auth: %w", err)
 }
 
+// ErrTokenPending refuses a robot's token that waits for a second owner or
+// admin to approve it (the tenant's robot dual control). Only its holder
+// can present it, so saying why costs nothing.
+var ErrTokenPending = fault.New(fault.Unauthenticated, "token_pending_approval",
+	"this robot token waits for an owner or admin other than its issuer to approve it (custodia robot approve-token)")
+
 // cachedToken is what authenticating a token read: the principal (its
 // grants are judged at each request's time) and the token's own times.
 type cachedToken struct {
@@ -136,6 +142,9 @@ func (s *Service) authenticateToken(ctx context.Context, token string) (*authz.P
 		rec = &a.Token
 		if !rec.RevokedAt.IsZero() || !now.Before(rec.ExpiresAt) {
 			return fault.ErrUnauthenticated
+		}
+		if rec.Pending {
+			return ErrTokenPending
 		}
 		var kind string
 		switch {

@@ -101,7 +101,30 @@ func robotCmd(e *env) *cobra.Command {
 		return nil
 	}, nil)
 
-	c.AddCommand(create, list, token, disable)
+	approve := &cobra.Command{
+		Use:   "approve-token ROBOT TOKEN-ID",
+		Short: "Approve a robot's token that waits for a second owner or admin",
+		Long: `Approve a robot's token that waits for a second owner or admin.
+
+Under the tenant's robot dual control (policy robot_dual_control, on by
+default) a token or AppRole secret ID issued for a robot that holds a
+credentials.fetch grant authenticates nothing until an owner or admin other
+than its issuer approves it here: whoever issued it holds it, and a second
+person agrees that they may. Nobody approves a token they issued.`,
+		Args: exactArgs(2, "a robot ID or name and the token's ID (tok_...)"),
+	}
+	tenantSub(e, approve, func(b string, args []string) (request, error) {
+		return request{method: http.MethodPost, path: b + "/robots/" + pathEscape(args[0]) + "/tokens/" + pathEscape(args[1]) + "/approve"}, nil
+	}, func(raw json.RawMessage) error {
+		t, err := decodeInto[api.APIToken](raw)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "Token %s (%s) approved; issued by %s, it now works.\n", t.ID, t.Name, t.CreatedBy)
+		return nil
+	}, nil)
+
+	c.AddCommand(create, list, token, approve, disable)
 	return c
 }
 
@@ -417,7 +440,8 @@ func printPolicy(e *env, raw json.RawMessage) error {
 	fields(e, "Require MFA", yesNo(p.RequireMFA), "Approvals", num(p.Approvals), "Request TTL hours", num(p.RequestTTLHours),
 		"Max grant hours", num(p.MaxGrantHours), "Review every days", num(p.ReviewEveryDays), "Review window days", num(p.ReviewWindowDays),
 		"Review unanswered", dash(p.ReviewUnanswered), "Session idle minutes", num(p.SessionIdleMinutes), "Session max hours", num(p.SessionMaxHours),
-		"Break-glass", dash(p.BreakGlass), "Break-glass minutes", num(p.BreakGlassMinutes))
+		"Break-glass", dash(p.BreakGlass), "Break-glass minutes", num(p.BreakGlassMinutes),
+		"Robot dual control", p.Defaults().RobotDualControl)
 	// The client secret is kept sealed apart from the policy: never shown.
 	if s := p.SSO; s != nil {
 		fields(e, "SSO issuer", s.Issuer, "SSO client ID", s.ClientID, "SSO redirect URL", s.RedirectURL,
@@ -468,6 +492,8 @@ Members then sign in with "custodia login --sso".`,
 	fs.IntVar(&p.SessionMaxHours, "session-max-hours", 0, "end sessions after this many hours (1 to 720)")
 	fs.StringVar(&p.BreakGlass, "break-glass", "", "operator staff break-glass: off, approval (an admin approves each) or notify")
 	fs.IntVar(&p.BreakGlassMinutes, "break-glass-minutes", 0, "how long an allowed break-glass lasts (1 to 240)")
+	fs.StringVar(&p.RobotDualControl, "robot-dual-control", "", "on (default): a robot's fetch grant and its tokens take two people; "+
+		"off: one owner or admin may do both (every owner and admin is told)")
 	var ssoIn tenant.SSO
 	var ssoOff, secretStdin bool
 	fs.StringVar(&ssoIn.Issuer, "sso-issuer", "", "single sign-on: the OpenID provider's issuer URL")
@@ -528,6 +554,7 @@ Members then sign in with "custodia login --sso".`,
 			"session-max-hours":    func() { cur.SessionMaxHours = p.SessionMaxHours },
 			"break-glass":          func() { cur.BreakGlass = p.BreakGlass },
 			"break-glass-minutes":  func() { cur.BreakGlassMinutes = p.BreakGlassMinutes },
+			"robot-dual-control":   func() { cur.RobotDualControl = p.RobotDualControl },
 		} {
 			if fs.Changed(name) {
 				apply()

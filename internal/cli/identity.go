@@ -520,6 +520,10 @@ func printNewToken(e *env, raw json.RawMessage) error {
 	// first line (scripts take that line).
 	fmt.Fprintf(e.stdout, "%s\n(id %s, scopes %s, expires %s; shown only now)\n", r.Token, r.Info.ID, dash(strings.Join(r.Info.Scopes, ",")),
 		fmtTime(r.Info.ExpiresAt))
+	if r.Info.PendingApproval {
+		fmt.Fprintf(e.stdout, "It works only once another owner or admin approves it (robot dual control):\n"+
+			"  custodia robot approve-token %s %s\n", r.Info.SubjectID, r.Info.ID)
+	}
 	return nil
 }
 
@@ -530,10 +534,17 @@ func printTokens(e *env, raw json.RawMessage) error {
 	}
 	var rows [][]string
 	for _, t := range r.Tokens {
+		approval := "-"
+		switch {
+		case t.PendingApproval:
+			approval = "pending"
+		case t.ApprovedBy != "":
+			approval = "by " + t.ApprovedBy
+		}
 		rows = append(rows, []string{t.ID, t.Name, t.SubjectType + ":" + t.SubjectID, dash(strings.Join(t.Scopes, ",")),
-			fmtTime(t.ExpiresAt), fmtTime(t.LastUsedAt), fmtTime(t.RevokedAt)})
+			fmtTime(t.ExpiresAt), fmtTime(t.LastUsedAt), fmtTime(t.RevokedAt), approval})
 	}
-	return table(e, "ID NAME SUBJECT SCOPES EXPIRES LAST-USED REVOKED", rows)
+	return table(e, "ID NAME SUBJECT SCOPES EXPIRES LAST-USED REVOKED APPROVAL", rows)
 }
 
 // onCommandLine reports whether the flag name was given on c's command

@@ -73,6 +73,8 @@ func (s *Service) AppRoleLogin(ctx context.Context, roleID, secretID string) (ke
 			return refuse(sec, "secret_id_expired")
 		case !slices.Equal(sec.Scopes, []string{string(authz.AppRoleLogin)}):
 			return refuse(sec, "not_a_secret_id")
+		case sec.Pending:
+			return refuse(sec, "secret_id_pending_approval")
 		}
 		r, err := tx.GetRobot(ctx, sec.TenantID, sec.SubjectID)
 		if err != nil {
@@ -95,7 +97,7 @@ func (s *Service) AppRoleLogin(ctx context.Context, roleID, secretID string) (ke
 			return err
 		}
 		tok, rec, err = s.issue(authz.WithPrincipal(ctx, &authz.Principal{Kind: authz.KindRobot, ID: r.ID, TenantID: r.TenantID}), tx,
-			r.TenantID, store.SubjectRobot, r.ID, auth.RobotTokenPrefix, TokenInput{Name: "approle login"}, AppRoleTokenTTL)
+			r.TenantID, store.SubjectRobot, r.ID, auth.RobotTokenPrefix, TokenInput{Name: "approle login"}, AppRoleTokenTTL, false)
 		if err != nil {
 			return err
 		}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/custodia-project/custodia/internal/audit"
 	"github.com/custodia-project/custodia/internal/auth"
+	"github.com/custodia-project/custodia/internal/authz"
 	"github.com/custodia-project/custodia/internal/fault"
 	"github.com/custodia-project/custodia/internal/sso"
 	"github.com/custodia-project/custodia/internal/store"
@@ -35,8 +36,21 @@ func (s *Service) SetPolicy(ctx context.Context, tenantID string, p tenant.Polic
 		return p, err
 	}
 	err := s.store.Update(ctx, func(tx store.Tx) error {
+		was, err := tenant.ReadPolicy(ctx, tx, tenantID)
+		if err != nil {
+			return err
+		}
 		if err := tenant.WritePolicy(ctx, tx, tenantID, p); err != nil {
 			return err
+		}
+		if was.DualControl() && !p.DualControl() {
+			// Loud: from now on one owner or admin can read secrets
+			// through a robot, so every one of them hears of it.
+			if _, err := NotifyAdmins(ctx, tx, s.now().UTC(), tenantID, "robot_dual_control_off",
+				"Robot dual control was turned off: one owner or admin alone may now give a robot secrets and hold its token",
+				map[string]any{"by": authz.ActorOf(ctx).ID}); err != nil {
+				return err
+			}
 		}
 		if p.Defaults().BreakGlass == tenant.BreakGlassOff {
 			if err := s.endBreakGlass(ctx, tx, tenantID); err != nil {

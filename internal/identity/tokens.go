@@ -12,6 +12,7 @@ import (
 	"github.com/custodia-project/custodia/internal/fault"
 	"github.com/custodia-project/custodia/internal/keys"
 	"github.com/custodia-project/custodia/internal/store"
+	"github.com/custodia-project/custodia/internal/tenant"
 )
 
 // Token lifetimes.
@@ -57,16 +58,23 @@ func (in *TokenInput) check(max time.Duration, allowed func(authz.Permission) bo
 	return ttl, nil
 }
 
-func (s *Service) issue(ctx context.Context, tx store.Tx, tenantID, subjectType, subjectID, prefix string, in TokenInput, ttl time.Duration) (keys.Secret, *store.APIToken, error) {
+// issue inserts a token; a pending one authenticates nothing until another
+// owner or admin approves it (ApproveRobotToken).
+func (s *Service) issue(ctx context.Context, tx store.Tx, tenantID, subjectType, subjectID, prefix string, in TokenInput, ttl time.Duration,
+	pending bool) (keys.Secret, *store.APIToken, error) {
 	now := s.now().UTC()
 	tok, hash := auth.NewToken(prefix)
 	rec := &store.APIToken{ID: store.NewID("tok_"), TenantID: tenantID, SubjectType: subjectType, SubjectID: subjectID, Name: in.Name,
-		Hash: hash, Scopes: in.Scopes, CreatedBy: authz.ActorOf(ctx).ID, CreatedAt: now, ExpiresAt: now.Add(ttl)}
+		Hash: hash, Scopes: in.Scopes, CreatedBy: authz.ActorOf(ctx).ID, CreatedAt: now, ExpiresAt: now.Add(ttl), Pending: pending}
 	if err := tx.InsertAPIToken(ctx, rec); err != nil {
 		return nil, nil, err
 	}
-	err := s.record(ctx, tx, tenantID, "token.create", rec.ID, map[string]any{"subject": subjectID, "subject_type": subjectType,
-		"name": rec.Name, "scopes": rec.Scopes, "expires_at": rec.ExpiresAt})
+	details := map[string]any{"subject": subjectID, "subject_type": subjectType, "name": rec.Name, "scopes": rec.Scopes,
+		"expires_at": rec.ExpiresAt}
+	if pending {
+		details["pending_approval"] = true
+	}
+	err := s.record(ctx, tx, tenantID, "token.create", rec.ID, details)
 	return tok, rec, err
 }
 
@@ -99,7 +107,7 @@ func (s *Service) CreatePersonalToken(ctx context.Context, in TokenInput) (keys.
 	var rec *store.APIToken
 	err = s.store.Update(ctx, func(tx store.Tx) error {
 		var err error
-		tok, rec, err = s.issue(ctx, tx, p.TenantID, store.SubjectMember, p.ID, auth.PersonalTokenPrefix, in, ttl)
+		tok, rec, err = s.issue(ctx, tx, p.TenantID, store.SubjectMember, p.ID, auth.PersonalTokenPrefix, in, ttl, false)
 		return err
 	})
 	return tok, rec, wrapErr("create token", err)
@@ -179,8 +187,9 @@ func (s *Service) CreateRobot(ctx context.Context, tenantID string, in RobotInpu
 		if err := s.record(ctx, tx, tenantID, "robot.create", r.ID, map[string]any{"name": name, "owner": p.ID}); err != nil {
 			return err
 		}
+		// A new robot holds no grant yet: its first token is live.
 		var err error
-		tok, rec, err = s.issue(ctx, tx, tenantID, store.SubjectRobot, r.ID, auth.RobotTokenPrefix, ti, ttl)
+		tok, rec, err = s.issue(ctx, tx, tenantID, store.SubjectRobot, r.ID, auth.RobotTokenPrefix, ti, ttl, false)
 		return err
 	})
 	return r, tok, rec, wrapErr("create robot", err)
@@ -205,10 +214,78 @@ func (s *Service) RobotToken(ctx context.Context, tenantID, ref string, in Token
 		if r.Status != store.RobotActive {
 			return fault.New(fault.Conflict, "robot_disabled", "robot %q is disabled", r.Name)
 		}
-		tok, rec, err = s.issue(ctx, tx, tenantID, store.SubjectRobot, r.ID, auth.RobotTokenPrefix, in, ttl)
+		pending, err := needsSecondPerson(ctx, tx, tenantID, r.ID, in.Scopes, s.now())
+		if err != nil {
+			return err
+		}
+		tok, rec, err = s.issue(ctx, tx, tenantID, store.SubjectRobot, r.ID, auth.RobotTokenPrefix, in, ttl, pending)
+		if err != nil || !pending {
+			return err
+		}
+		_, err = NotifyAdmins(ctx, tx, s.now().UTC(), tenantID, "robot_token_pending",
+			"A robot's new token waits for your approval", map[string]any{"robot": r.Name, "token": rec.ID,
+				"issued_by": rec.CreatedBy})
 		return err
 	})
 	return tok, rec, wrapErr("robot token", err)
+}
+
+// needsSecondPerson reports whether a token for a robot must wait for a
+// second owner or admin (dual control): the tenant's policy asks for it,
+// the robot holds a live credentials.fetch grant, and the token could
+// reach secrets (no scopes, or credentials.fetch, or approle.login, whose
+// logins carry every permission). Whoever issues it holds it; someone
+// else must agree that they may.
+func needsSecondPerson(ctx context.Context, tx store.Tx, tenantID, robotID string, scopes []string, now time.Time) (bool, error) {
+	if len(scopes) > 0 && !slices.Contains(scopes, string(authz.CredentialsFetch)) && !slices.Contains(scopes, string(authz.AppRoleLogin)) {
+		return false, nil
+	}
+	pol, err := tenant.ReadPolicy(ctx, tx, tenantID)
+	if err != nil || !pol.DualControl() {
+		return false, err
+	}
+	gs, err := tx.ListGrants(ctx, store.GrantFilter{TenantID: tenantID, SubjectID: robotID, LiveAt: now})
+	if err != nil {
+		return false, err
+	}
+	return slices.ContainsFunc(gs, func(g store.Grant) bool { return g.Permission == string(authz.CredentialsFetch) }), nil
+}
+
+// ApproveRobotToken ends the wait of a robot's pending token. Nobody
+// approves a token they issued: the point is that a second person agrees.
+func (s *Service) ApproveRobotToken(ctx context.Context, tenantID, robotRef, id string) (*store.APIToken, error) {
+	p := authz.ActorOf(ctx)
+	var rec *store.APIToken
+	err := s.store.Update(ctx, func(tx store.Tx) error {
+		r, err := tx.GetRobot(ctx, tenantID, robotRef)
+		if errors.Is(err, store.ErrNotFound) {
+			return fault.New(fault.NotFound, "not_found", "no robot %q", robotRef)
+		}
+		if err != nil {
+			return err
+		}
+		rec, err = tx.GetAPIToken(ctx, tenantID, id)
+		if errors.Is(err, store.ErrNotFound) || err == nil && rec.SubjectID != r.ID {
+			return fault.New(fault.NotFound, "not_found", "robot %q has no token %q", r.Name, id)
+		}
+		now := s.now().UTC()
+		switch {
+		case err != nil:
+			return err
+		case !rec.Pending:
+			return fault.New(fault.Conflict, "not_pending", "token %s does not wait for approval", id)
+		case !rec.RevokedAt.IsZero() || !now.Before(rec.ExpiresAt):
+			return fault.New(fault.Conflict, "token_ended", "token %s is revoked or expired", id)
+		case rec.CreatedBy == p.ID:
+			return fault.New(fault.Forbidden, "own_token", "nobody approves a token they issued: another owner or admin must")
+		}
+		if err := tx.ApproveAPIToken(ctx, tenantID, id, p.ID, now); err != nil {
+			return err
+		}
+		rec.Pending, rec.ApprovedBy, rec.ApprovedAt = false, p.ID, now
+		return s.record(ctx, tx, tenantID, "token.approve", id, map[string]any{"subject": r.ID, "issued_by": rec.CreatedBy})
+	})
+	return rec, wrapErr("approve token", err)
 }
 
 // Robots lists a tenant's robots.

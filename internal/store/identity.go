@@ -98,6 +98,12 @@ type APIToken struct {
 	ExpiresAt  time.Time
 	RevokedAt  time.Time
 	LastUsedAt time.Time
+	// Pending marks a robot's token that waits for an owner or admin other
+	// than its issuer to approve it (dual control); it authenticates
+	// nothing until then. ApprovedBy and ApprovedAt say who ended the wait.
+	Pending    bool
+	ApprovedBy string
+	ApprovedAt time.Time
 }
 
 // Session is a signed-in browser (or CLI) of a member. Only its hash is
@@ -312,6 +318,9 @@ type IdentityTx interface {
 	// is not "".
 	ListAPITokens(ctx context.Context, tenantID, subjectID string) ([]APIToken, error)
 	RevokeAPIToken(ctx context.Context, tenantID, id string, at time.Time) error
+	// ApproveAPIToken ends a live pending token's wait; ErrNotFound when
+	// no such token is pending and unrevoked.
+	ApproveAPIToken(ctx context.Context, tenantID, id, by string, at time.Time) error
 	// RevokeSubjectTokens revokes every live token of a subject.
 	RevokeSubjectTokens(ctx context.Context, tenantID, subjectID string, at time.Time) (int64, error)
 	TouchAPIToken(ctx context.Context, id string, at time.Time) error

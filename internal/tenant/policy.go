@@ -48,7 +48,23 @@ type Policy struct {
 	BreakGlass string `json:"break_glass,omitempty"`
 	// BreakGlassMinutes is how long an allowed break-glass lasts.
 	BreakGlassMinutes int `json:"break_glass_minutes,omitempty"`
+	// RobotDualControl keeps any one person from reading secrets through
+	// a robot: "on" (the default) or "off". While on, nobody grants
+	// credentials.fetch to a robot one of whose live tokens they issued,
+	// and a token issued for a robot that holds such a grant waits until
+	// another owner or admin approves it. Off suits a tenant with a single
+	// owner or admin; turning it off notifies every owner and admin.
+	RobotDualControl string `json:"robot_dual_control,omitempty"`
 }
+
+// Dual-control settings.
+const (
+	DualControlOn  = "on"
+	DualControlOff = "off"
+)
+
+// DualControl reports whether robots' secret access takes two people.
+func (p Policy) DualControl() bool { return p.RobotDualControl != DualControlOff }
 
 // Break-glass settings.
 const (
@@ -93,6 +109,9 @@ func (p Policy) Defaults() Policy {
 		p.BreakGlass = BreakGlassOff
 	}
 	def(&p.BreakGlassMinutes, 30)
+	if p.RobotDualControl == "" {
+		p.RobotDualControl = DualControlOn
+	}
 	if p.SSO != nil && p.SSO.DefaultRole == "" {
 		p.SSO.DefaultRole = store.RoleMember
 	}
@@ -125,6 +144,8 @@ func (p Policy) Validate() error {
 		return bad("break_glass", `must be "off", "approval" or "notify"`)
 	case p.BreakGlassMinutes < 0 || p.BreakGlassMinutes > 240:
 		return bad("break_glass_minutes", "must be 1 to 240")
+	case p.RobotDualControl != "" && p.RobotDualControl != DualControlOn && p.RobotDualControl != DualControlOff:
+		return bad("robot_dual_control", `must be "on" or "off"`)
 	}
 	if s := p.SSO; s != nil {
 		u, err := url.Parse(s.Issuer)

@@ -121,7 +121,11 @@ func (t *tx) InsertRobot(ctx context.Context, r *store.Robot) error {
 }
 
 func (t *tx) GetRobot(ctx context.Context, tenantID, id string) (*store.Robot, error) {
-	r, err := scanRobot(t.queryRow(ctx, `SELECT `+robotCols+` FROM robots WHERE tenant_id = $1 AND (id = $2 OR name = $2)`, tenantID, id))
+	// Locked in a write: issuing a robot's token and granting it
+	// credentials.fetch each judge the other (dual control), so on
+	// PostgreSQL they must not interleave.
+	r, err := scanRobot(t.queryRow(ctx, `SELECT `+robotCols+` FROM robots WHERE tenant_id = $1 AND (id = $2 OR name = $2)`+t.lockRows(),
+		tenantID, id))
 	if err != nil {
 		return nil, t.wrap("get robot", err)
 	}
@@ -147,24 +151,51 @@ func (t *tx) UpdateRobot(ctx context.Context, r *store.Robot) error {
 
 // ---- API tokens ----
 
-const apiTokenCols = `id, tenant_id, subject_type, subject_id, name, token_hash, scopes, created_by, created_at, expires_at, revoked_at, last_used_at`
+const apiTokenCols = `id, tenant_id, subject_type, subject_id, name, token_hash, scopes, created_by, created_at, expires_at, revoked_at,
+	last_used_at, pending, approved_by, approved_at`
+
+// apiTokenDests are the scan destinations of apiTokenCols; finish fills
+// x's converted fields once the row is scanned.
+func apiTokenDests(x *store.APIToken) (dests []any, finish func()) {
+	var scopes string
+	var c, e, r, l, a int64
+	var pending int
+	return []any{&x.ID, &x.TenantID, &x.SubjectType, &x.SubjectID, &x.Name, &x.Hash, &scopes, &x.CreatedBy, &c, &e, &r, &l,
+			&pending, &x.ApprovedBy, &a}, func() {
+			x.Scopes, x.Pending = parseList(scopes), pending != 0
+			x.CreatedAt, x.ExpiresAt, x.RevokedAt, x.LastUsedAt = fromMicros(c), fromMicros(e), fromMicros(r), fromMicros(l)
+			x.ApprovedAt = fromMicros(a)
+		}
+}
 
 func scanAPIToken(s scanner) (store.APIToken, error) {
 	var x store.APIToken
-	var scopes string
-	var c, e, r, l int64
-	err := s.Scan(&x.ID, &x.TenantID, &x.SubjectType, &x.SubjectID, &x.Name, &x.Hash, &scopes, &x.CreatedBy, &c, &e, &r, &l)
-	x.Scopes = parseList(scopes)
-	x.CreatedAt, x.ExpiresAt, x.RevokedAt, x.LastUsedAt = fromMicros(c), fromMicros(e), fromMicros(r), fromMicros(l)
+	dests, finish := apiTokenDests(&x)
+	err := s.Scan(dests...)
+	finish()
 	return x, err
 }
 
 func (t *tx) InsertAPIToken(ctx context.Context, x *store.APIToken) error {
+	pending := 0
+	if x.Pending {
+		pending = 1
+	}
 	_, err := t.exec(ctx, "insert api token",
-		`INSERT INTO api_tokens (`+apiTokenCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+		`INSERT INTO api_tokens (`+apiTokenCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
 		x.ID, x.TenantID, x.SubjectType, x.SubjectID, x.Name, x.Hash, jsonList(x.Scopes), x.CreatedBy,
-		toMicros(x.CreatedAt), toMicros(x.ExpiresAt), toMicros(x.RevokedAt), toMicros(x.LastUsedAt))
+		toMicros(x.CreatedAt), toMicros(x.ExpiresAt), toMicros(x.RevokedAt), toMicros(x.LastUsedAt), pending, x.ApprovedBy,
+		toMicros(x.ApprovedAt))
 	return err
+}
+
+func (t *tx) ApproveAPIToken(ctx context.Context, tenantID, id, by string, at time.Time) error {
+	res, err := t.exec(ctx, "approve api token", `UPDATE api_tokens SET pending = 0, approved_by = $1, approved_at = $2
+		WHERE tenant_id = $3 AND id = $4 AND pending = 1 AND revoked_at = 0`, by, toMicros(at), tenantID, id)
+	if err != nil {
+		return err
+	}
+	return t.mustAffect("approve api token", res)
 }
 
 func (t *tx) GetAPITokenByHash(ctx context.Context, hash []byte) (*store.APIToken, error) {
@@ -185,25 +216,22 @@ func (t *tx) GetAPIToken(ctx context.Context, tenantID, id string) (*store.APITo
 
 func (t *tx) GetTokenAuth(ctx context.Context, hash []byte) (*store.TokenAuth, error) {
 	var a store.TokenAuth
-	var scopes string
-	var c, e, r, l int64
 	var mfa int
-	x := &a.Token
+	dests, finish := apiTokenDests(&a.Token)
 	err := t.queryRow(ctx, `SELECT k.id, k.tenant_id, k.subject_type, k.subject_id, k.name, k.token_hash, k.scopes, k.created_by,
-		  k.created_at, k.expires_at, k.revoked_at, k.last_used_at,
+		  k.created_at, k.expires_at, k.revoked_at, k.last_used_at, k.pending, k.approved_by, k.approved_at,
 		  COALESCE(m.status, r.status, ''), COALESCE(m.role, ''), COALESCE(m.mfa, 0), t.status, t.access_version
 		FROM api_tokens k
 		JOIN tenants t ON t.id = k.tenant_id
 		LEFT JOIN members m ON k.subject_type = $2 AND m.tenant_id = k.tenant_id AND m.id = k.subject_id
 		LEFT JOIN robots r ON k.subject_type = $3 AND r.tenant_id = k.tenant_id AND r.id = k.subject_id
 		WHERE k.token_hash = $1`, hash, store.SubjectMember, store.SubjectRobot).Scan(
-		&x.ID, &x.TenantID, &x.SubjectType, &x.SubjectID, &x.Name, &x.Hash, &scopes, &x.CreatedBy, &c, &e, &r, &l,
-		&a.SubjectStatus, &a.Role, &mfa, &a.TenantStatus, &a.AccessVersion)
+		append(dests, &a.SubjectStatus, &a.Role, &mfa, &a.TenantStatus, &a.AccessVersion)...)
 	if err != nil {
 		return nil, t.wrap("get token auth", err)
 	}
-	x.Scopes, a.MFA = parseList(scopes), mfa != 0
-	x.CreatedAt, x.ExpiresAt, x.RevokedAt, x.LastUsedAt = fromMicros(c), fromMicros(e), fromMicros(r), fromMicros(l)
+	finish()
+	a.MFA = mfa != 0
 	return &a, nil
 }
 

@@ -137,6 +137,39 @@ func testTokensAndSessions(t *testing.T, s store.Store) {
 		t.Errorf("revoke a revoked token = %v", err)
 	}
 
+	// A pending token keeps its state through every read until approved,
+	// once; a revoked pending token is never approved.
+	pend := &store.APIToken{ID: "tokp", TenantID: "t1", SubjectType: store.SubjectRobot, SubjectID: "rbt_1", Name: "p",
+		Hash: []byte("hash-p"), CreatedBy: "m1", CreatedAt: t0, ExpiresAt: t0.Add(time.Hour), Pending: true}
+	gone := &store.APIToken{ID: "tokq", TenantID: "t1", SubjectType: store.SubjectRobot, SubjectID: "rbt_1", Name: "q",
+		Hash: []byte("hash-q"), CreatedBy: "m1", CreatedAt: t0, ExpiresAt: t0.Add(time.Hour), Pending: true, RevokedAt: t0}
+	update(t, s, func(tx store.Tx) error {
+		if err := tx.InsertAPIToken(ctx, pend); err != nil {
+			return err
+		}
+		return tx.InsertAPIToken(ctx, gone)
+	})
+	view(t, s, func(tx store.Tx) error {
+		a, err := tx.GetTokenAuth(ctx, []byte("hash-p"))
+		if err != nil || !a.Token.Pending || a.Token.ApprovedBy != "" {
+			t.Errorf("GetTokenAuth of a pending token = %+v, %v", a, err)
+		}
+		return nil
+	})
+	update(t, s, func(tx store.Tx) error { return tx.ApproveAPIToken(ctx, "t1", "tokp", "m2", t0.Add(time.Minute)) })
+	view(t, s, func(tx store.Tx) error {
+		got, err := tx.GetAPIToken(ctx, "t1", "tokp")
+		if err != nil || got.Pending || got.ApprovedBy != "m2" || !got.ApprovedAt.Equal(t0.Add(time.Minute)) {
+			t.Errorf("approved token = %+v, %v", got, err)
+		}
+		return nil
+	})
+	for _, id := range []string{"tokp", "tokq", "nope"} {
+		if err := s.Update(ctx, func(tx store.Tx) error { return tx.ApproveAPIToken(ctx, "t1", id, "m2", t0) }); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("approve %s = %v, want ErrNotFound", id, err)
+		}
+	}
+
 	ses := &store.Session{ID: "s1", TenantID: "t1", MemberID: "m1", Hash: []byte("sess"), MFA: true, Method: "password",
 		SourceIP: "127.0.0.1", UserAgent: "test", CreatedAt: t0, LastSeenAt: t0, ExpiresAt: t0.Add(12 * time.Hour)}
 	update(t, s, func(tx store.Tx) error { return tx.InsertSession(ctx, ses) })

@@ -1,0 +1,202 @@
+package app_test
+
+import (
+	"strings"
+	"testing"
+)
+
+// soloRobots turns acme's robot dual control off (keeping the rest of its
+// policy), so that one owner may create a robot, grant it
+// credentials.fetch and use its token. Tests of what a robot's fetch does
+// (leases, caching, /v1 shapes) start from there; TestRobotDualControl
+// tests the default.
+func (n *node) soloRobots(by string) {
+	n.t.Helper()
+	var pol map[string]any
+	n.do("GET", "/api/v1/tenants/acme/policy", by, nil).json(n.t, &pol)
+	pol["robot_dual_control"] = "off"
+	if r := n.do("PUT", "/api/v1/tenants/acme/policy", by, pol); r.status != 200 {
+		n.t.Fatalf("dual control off: %d %s", r.status, r.body)
+	}
+}
+
+// soloRobot creates a robot in a tenant without robot dual control: its
+// creator may also grant it credentials.fetch.
+func (n *node) soloRobot(by, name string) (id, token string) {
+	n.t.Helper()
+	n.soloRobots(by)
+	return n.robot(by, name)
+}
+
+// Invariant 3 through robots: under the tenant's robot dual control (on by
+// default) no one owner or admin both holds a robot's token and gives the
+// robot credentials.fetch. A grant by whoever issued one of its live
+// tokens is refused; a token issued for a robot that holds the grant waits
+// for a second person; AppRole secret IDs are tokens like the others.
+func TestRobotDualControl(t *testing.T) {
+	forEngine(t, func(t *testing.T, n *node) {
+		n.initAndUnseal()
+		n.createTenant("acme")
+		owner := n.pat(n.owner("acme"))
+		adaID, ada := n.join("acme", owner, "ada", "admin")
+		ada = n.pat(ada)
+		id := n.putBank(owner, "bank/santander/main", bankSecret)
+		fetch := func(tok string) resp {
+			return n.do("POST", "/api/v1/tenants/acme/credentials/"+id+"/fetch", tok, map[string]string{"purpose": "statements"})
+		}
+		grant := func(by, robot string) resp {
+			return n.do("POST", "/api/v1/tenants/acme/grants", by, map[string]string{"subject": robot, "permission": "credentials.fetch",
+				"resource": "tenant", "duration": "24h", "reason": "statement robot"})
+		}
+		type tokenInfo struct {
+			ID              string
+			CreatedBy       string `json:"created_by"`
+			PendingApproval bool   `json:"pending_approval"`
+			ApprovedBy      string `json:"approved_by"`
+		}
+		issue := func(by, robot string, scopes ...string) (string, tokenInfo) {
+			t.Helper()
+			r := n.do("POST", "/api/v1/tenants/acme/robots/"+robot+"/tokens", by, map[string]any{"name": "another", "scopes": scopes})
+			if r.status != 201 {
+				t.Fatalf("robot token: %d %s", r.status, r.body)
+			}
+			var nt struct {
+				Token string
+				Info  tokenInfo
+			}
+			r.json(t, &nt)
+			return nt.Token, nt.Info
+		}
+		approve := func(by, robot, tok string) resp {
+			return n.do("POST", "/api/v1/tenants/acme/robots/"+robot+"/tokens/"+tok+"/approve", by, nil)
+		}
+
+		// The owner creates a robot and so holds its first token: they
+		// may not also give it the secrets.
+		botID, bot := n.robot(owner, "cassius")
+		if r := grant(owner, botID); r.status != 403 || r.errCode(t) != "dual_control" {
+			t.Fatalf("the token's issuer grants its robot fetch: %d %s", r.status, r.body)
+		}
+		if r := fetch(bot); r.status != 404 {
+			t.Errorf("robot without a grant fetches: %d %s", r.status, r.body)
+		}
+		// A second person grants: the owner's token now fetches.
+		if r := grant(ada, botID); r.status != 201 {
+			t.Fatalf("another admin grants: %d %s", r.status, r.body)
+		}
+		if r := fetch(bot); r.status != 200 || !strings.Contains(string(r.body), bankSecret) {
+			t.Fatalf("robot fetch with two people behind it: %d %s", r.status, r.body)
+		}
+
+		// A new token of a robot that holds the grant waits: whoever
+		// issues it (here the owner, who did not grant) would otherwise
+		// read alone.
+		second, info := issue(owner, botID)
+		if !info.PendingApproval || info.CreatedBy == "" {
+			t.Fatalf("token of a robot with a fetch grant: %+v", info)
+		}
+		if r := fetch(second); r.status != 401 || r.errCode(t) != "token_pending_approval" {
+			t.Errorf("pending token fetches: %d %s", r.status, r.body)
+		}
+		if r := n.do("GET", "/v1/secret/data/bank/santander/main", second, nil); r.status < 400 || strings.Contains(string(r.body), bankSecret) {
+			t.Errorf("pending token reads through /v1: %d %s", r.status, r.body)
+		}
+		if r := n.do("GET", "/v1/auth/token/lookup-self", second, nil); r.status < 400 {
+			t.Errorf("pending token looks itself up: %d %s", r.status, r.body)
+		}
+		if r := approve(owner, botID, info.ID); r.status != 403 || r.errCode(t) != "own_token" {
+			t.Errorf("issuer approves their own token: %d %s", r.status, r.body)
+		}
+		if r := fetch(second); r.status != 401 {
+			t.Errorf("pending token after a refused approval: %d %s", r.status, r.body)
+		}
+		r := approve(ada, botID, info.ID)
+		var approved tokenInfo
+		if r.status != 200 {
+			t.Fatalf("second person approves: %d %s", r.status, r.body)
+		}
+		if r.json(t, &approved); approved.PendingApproval || approved.ApprovedBy != adaID {
+			t.Errorf("approved token: %+v", approved)
+		}
+		if r := fetch(second); r.status != 200 {
+			t.Errorf("approved token fetches: %d %s", r.status, r.body)
+		}
+		if r := approve(ada, botID, info.ID); r.status != 409 || r.errCode(t) != "not_pending" {
+			t.Errorf("approve twice: %d %s", r.status, r.body)
+		}
+		// Another robot's token is not approved through this one's path.
+		otherID, _ := n.robot(ada, "other")
+		if r := approve(ada, otherID, info.ID); r.status != 404 {
+			t.Errorf("approve through another robot: %d %s", r.status, r.body)
+		}
+
+		// A token scoped away from secrets needs nobody's approval.
+		if _, reader := issue(owner, botID, "credentials.read"); reader.PendingApproval {
+			t.Errorf("a read-only token waits: %+v", reader)
+		}
+		// An AppRole secret ID waits like any token: its login is refused
+		// until a second person approves it.
+		sid, sidInfo := issue(owner, botID, "approle.login")
+		if !sidInfo.PendingApproval {
+			t.Fatalf("secret ID of a robot with a fetch grant: %+v", sidInfo)
+		}
+		login := func() resp {
+			return n.do("POST", "/v1/auth/approle/login", "", map[string]string{"role_id": botID, "secret_id": sid})
+		}
+		if r := login(); r.status != 400 {
+			t.Errorf("login with a pending secret ID: %d %s", r.status, r.body)
+		}
+		if r := approve(ada, botID, sidInfo.ID); r.status != 200 {
+			t.Fatalf("approve the secret ID: %d %s", r.status, r.body)
+		}
+		if r := login(); r.status != 200 {
+			t.Errorf("login with an approved secret ID: %d %s", r.status, r.body)
+		}
+
+		// Whoever granted cannot approve a token they issue either: the
+		// grant and a token of theirs would again be one person's.
+		_, adaTok := issue(ada, botID)
+		if r := approve(ada, botID, adaTok.ID); r.status != 403 {
+			t.Errorf("the granter approves their own token: %d %s", r.status, r.body)
+		}
+		// Revoking the token one issued makes one eligible to grant.
+		botTwo, _ := n.robot(owner, "tertius")
+		if r := grant(owner, botTwo); r.status != 403 {
+			t.Errorf("grant to a robot whose token one holds: %d %s", r.status, r.body)
+		}
+		var nr struct {
+			Tokens []struct {
+				tokenInfo
+				SubjectID string `json:"subject_id"`
+			}
+		}
+		n.do("GET", "/api/v1/tenants/acme/tokens", owner, nil).json(t, &nr)
+		for _, tk := range nr.Tokens {
+			if tk.SubjectID == botTwo {
+				if r := n.do("DELETE", "/api/v1/tenants/acme/tokens/"+tk.ID, owner, nil); r.status != 204 {
+					t.Fatalf("revoke: %d %s", r.status, r.body)
+				}
+			}
+		}
+		if r := grant(owner, botTwo); r.status != 201 {
+			t.Errorf("grant after revoking one's token: %d %s", r.status, r.body)
+		}
+
+		// Turning dual control off is loud: every owner and admin hears of
+		// it. Then one person may do both.
+		n.soloRobots(owner)
+		if got := n.notifications(n.tenantID("acme"), adaID); count(got, "robot_dual_control_off") != 1 {
+			t.Errorf("admin's notifications after dual control off: %v", got)
+		}
+		soloID, solo := n.robot(owner, "solo")
+		if r := grant(owner, soloID); r.status != 201 {
+			t.Fatalf("grant with dual control off: %d %s", r.status, r.body)
+		}
+		if r := fetch(solo); r.status != 200 {
+			t.Errorf("fetch with dual control off: %d %s", r.status, r.body)
+		}
+		if _, later := issue(owner, soloID); later.PendingApproval {
+			t.Errorf("token with dual control off waits: %+v", later)
+		}
+	})
+}
