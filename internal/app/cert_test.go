@@ -221,12 +221,13 @@ func TestCertificateUploadAndFetch(t *testing.T) {
 			t.Errorf("bad expiring_within: %d", r.status)
 		}
 
-		// A robot with a fetch grant gets the parts and signs.
-		botID, bot := n.soloRobot(owner, "invoice-bot")
+		// A robot with a fetch grant gets the parts and signs: the owner
+		// holds its token, so the other admin grants (dual control).
+		botID, bot := n.robot(owner, "invoice-bot")
 		if r := n.do("POST", "/api/v1/tenants/acme/certificates/"+esc+"/fetch", bot, map[string]string{"purpose": "sign"}); r.status != 404 {
 			t.Errorf("fetch without a grant: %d %s", r.status, r.body)
 		}
-		if r := n.do("POST", "/api/v1/tenants/acme/grants", owner, map[string]string{"subject": botID, "permission": "credentials.fetch",
+		if r := n.do("POST", "/api/v1/tenants/acme/grants", ada, map[string]string{"subject": botID, "permission": "credentials.fetch",
 			"resource": "group:certs", "duration": "24h", "reason": "invoice signing"}); r.status != 201 {
 			t.Fatalf("grant: %d %s", r.status, r.body)
 		}

@@ -182,11 +182,26 @@ func TestRobotDualControl(t *testing.T) {
 			t.Errorf("grant after revoking one's token: %d %s", r.status, r.body)
 		}
 
-		// Turning dual control off is loud: every owner and admin hears of
-		// it. Then one person may do both.
+		// While a second owner or admin exists, nobody turns dual control
+		// off: that one person alone would be what it prevents.
+		var pol map[string]any
+		n.do("GET", "/api/v1/tenants/acme/policy", owner, nil).json(t, &pol)
+		if pol["robot_dual_control"] != "on" {
+			t.Errorf("default policy: %v", pol)
+		}
+		pol["robot_dual_control"] = "off"
+		if r := n.do("PUT", "/api/v1/tenants/acme/policy", owner, pol); r.status != 403 || r.errCode(t) != "dual_control_needed" {
+			t.Fatalf("dual control off with two admins: %d %s", r.status, r.body)
+		}
+		// A tenant one person runs may turn it off, loudly: every owner
+		// and admin hears of it. Then one person may do both.
+		if r := n.do("POST", "/api/v1/tenants/acme/members/"+adaID+"/role", owner, map[string]string{"role": "member"}); r.status != 200 {
+			t.Fatalf("role: %d %s", r.status, r.body)
+		}
 		n.soloRobots(owner)
-		if got := n.notifications(n.tenantID("acme"), adaID); count(got, "robot_dual_control_off") != 1 {
-			t.Errorf("admin's notifications after dual control off: %v", got)
+		// info.CreatedBy: the owner issued that token.
+		if got := n.notifications(n.tenantID("acme"), info.CreatedBy); count(got, "robot_dual_control_off") != 1 {
+			t.Errorf("owner's notifications after dual control off: %v", got)
 		}
 		soloID, solo := n.robot(owner, "solo")
 		if r := grant(owner, soloID); r.status != 201 {

@@ -163,7 +163,7 @@ func TestPasswordHealth(t *testing.T) {
 
 		// A robot that wrote a credential is disabled: its credential's
 		// owner is gone.
-		botID, bot := n.soloRobot(owner, "writer-bot")
+		botID, bot := n.robot(owner, "writer-bot")
 		if r := n.do("POST", "/api/v1/tenants/acme/grants", owner, map[string]string{"subject": botID, "permission": "credentials.write",
 			"duration": "1h", "reason": "rotates the invoicing login"}); r.status != 201 {
 			t.Fatalf("grant: %d %s", r.status, r.body)
@@ -293,7 +293,7 @@ func TestPasswordHealth(t *testing.T) {
 
 		// A robot reading only the bank group sees only it; reuse with a
 		// credential it cannot read is counted, never named.
-		readerID, reader := n.soloRobot(owner, "reader-bot")
+		readerID, reader := n.robot(owner, "reader-bot")
 		if r := n.do("POST", "/api/v1/tenants/acme/grants", owner, map[string]string{"subject": readerID, "permission": "credentials.read",
 			"resource": "group:bank", "duration": "1h", "reason": "reports"}); r.status != 201 {
 			t.Fatalf("grant: %d %s", r.status, r.body)

@@ -24,6 +24,22 @@ func Notify(ctx context.Context, tx store.AccessTx, now time.Time, tenantID, mem
 	return notify(ctx, tx, now, tenantID, memberID, kind, subject, body)
 }
 
+// countAdmins counts a tenant's active owners and admins.
+func countAdmins(ctx context.Context, tx store.Tx, tenantID string) (int, error) {
+	ms, err := tx.ListMembers(ctx, tenantID)
+	n := 0
+	for _, m := range ms {
+		if isAdmin(m) {
+			n++
+		}
+	}
+	return n, err
+}
+
+func isAdmin(m store.Member) bool {
+	return m.Status == store.MemberActive && (m.Role == store.RoleOwner || m.Role == store.RoleAdmin)
+}
+
 // NotifyAdmins leaves a notification for every active owner and admin of a
 // tenant and returns how many it reached.
 func NotifyAdmins(ctx context.Context, tx store.Tx, now time.Time, tenantID, kind, subject string, body map[string]any) (int, error) {
@@ -33,7 +49,7 @@ func NotifyAdmins(ctx context.Context, tx store.Tx, now time.Time, tenantID, kin
 	}
 	n := 0
 	for _, m := range ms {
-		if m.Status == store.MemberActive && (m.Role == store.RoleOwner || m.Role == store.RoleAdmin) {
+		if isAdmin(m) {
 			if err := notify(ctx, tx, now, tenantID, m.ID, kind, subject, body); err != nil {
 				return n, err
 			}

@@ -44,6 +44,15 @@ func (s *Service) SetPolicy(ctx context.Context, tenantID string, p tenant.Polic
 			return err
 		}
 		if was.DualControl() && !p.DualControl() {
+			// Off is for a tenant one person runs: where a second owner
+			// or admin exists, they are the second person, and turning it
+			// off alone would be the very thing it prevents.
+			if n, err := countAdmins(ctx, tx, tenantID); err != nil {
+				return err
+			} else if n > 1 {
+				return fault.New(fault.Forbidden, "dual_control_needed", "this organization has %d owners and admins: "+
+					"robot dual control stays on (a second one grants robots fetch or approves their tokens)", n)
+			}
 			// Loud: from now on one owner or admin can read secrets
 			// through a robot, so every one of them hears of it.
 			if _, err := NotifyAdmins(ctx, tx, s.now().UTC(), tenantID, "robot_dual_control_off",
