@@ -182,6 +182,30 @@ func TestRobotDualControl(t *testing.T) {
 			t.Errorf("grant after revoking one's token: %d %s", r.status, r.body)
 		}
 
+		// A group grant was agreed for the group as it is: whoever holds
+		// the robot's token may not move another credential into it.
+		grouperID, grouper := n.robot(owner, "grouper")
+		if r := n.do("POST", "/api/v1/tenants/acme/grants", ada, map[string]string{"subject": grouperID, "permission": "credentials.fetch",
+			"resource": "group:payroll", "duration": "24h", "reason": "payroll robot"}); r.status != 201 {
+			t.Fatalf("group grant: %d %s", r.status, r.body)
+		}
+		taxID := n.putBank(owner, "tax/aeat", "Tax-portal-secret-0042")
+		move := func(by string) resp {
+			return n.do("POST", "/api/v1/tenants/acme/credentials", by, map[string]any{"name": "tax/aeat", "group": "payroll"})
+		}
+		if r := move(owner); r.status != 403 || r.errCode(t) != "dual_control" {
+			t.Errorf("token holder moves a credential into their robot's group: %d %s", r.status, r.body)
+		}
+		if r := n.do("POST", "/api/v1/tenants/acme/credentials/"+taxID+"/fetch", grouper, map[string]string{"purpose": "x"}); r.status != 404 {
+			t.Errorf("robot fetches outside its group: %d %s", r.status, r.body)
+		}
+		if r := move(ada); r.status != 200 {
+			t.Errorf("another admin moves it: %d %s", r.status, r.body)
+		}
+		if r := n.do("POST", "/api/v1/tenants/acme/credentials/"+taxID+"/fetch", grouper, map[string]string{"purpose": "x"}); r.status != 200 {
+			t.Errorf("robot fetches after the agreed move: %d %s", r.status, r.body)
+		}
+
 		// While a second owner or admin exists, nobody turns dual control
 		// off: that one person alone would be what it prevents.
 		var pol map[string]any

@@ -31,6 +31,7 @@ import (
 	"github.com/custodia-project/custodia/internal/identity"
 	"github.com/custodia-project/custodia/internal/keys"
 	"github.com/custodia-project/custodia/internal/store"
+	"github.com/custodia-project/custodia/internal/tenant"
 )
 
 // Limits.
@@ -354,6 +355,45 @@ func (s *Service) mayRegroup(ctx context.Context, c *store.Credential, group str
 	return nil
 }
 
+// notIntoOwnRobotsReach refuses, under the tenant's robot dual control,
+// moving c into a group on which a robot holds a live credentials.fetch
+// grant while the caller issued one of that robot's live tokens: the
+// grant was agreed for the group as it was, and the move would hand the
+// caller, through their token, a secret nobody else agreed to.
+func (s *Service) notIntoOwnRobotsReach(ctx context.Context, tx store.Tx, tenantID string, c *store.Credential, group string) error {
+	if group == "" || group == c.Group {
+		return nil
+	}
+	pol, err := tenant.ReadPolicy(ctx, tx, tenantID)
+	if err != nil || !pol.DualControl() {
+		return err
+	}
+	now := s.now()
+	gs, err := tx.ListGrants(ctx, store.GrantFilter{TenantID: tenantID, LiveAt: now})
+	if err != nil {
+		return err
+	}
+	me := authz.From(ctx).ID
+	for _, g := range gs {
+		if g.SubjectType != store.SubjectRobot || g.Permission != string(authz.CredentialsFetch) ||
+			g.ResourceType != store.ResourceGroup || g.ResourceID != group {
+			continue
+		}
+		ts, err := tx.ListAPITokens(ctx, tenantID, g.SubjectID)
+		if err != nil {
+			return err
+		}
+		for _, t := range ts {
+			if t.CreatedBy == me && t.RevokedAt.IsZero() && now.Before(t.ExpiresAt) {
+				return refused(authz.CredentialsWrite, c, fault.New(fault.Forbidden, "dual_control",
+					"a robot whose token %s you issued fetches group %q: another owner or admin must move %q there "+
+						"(the tenant's robot dual control takes two people)", t.ID, group, c.Name))
+			}
+		}
+	}
+	return nil
+}
+
 // secretOf is version v's fields f of c, handed out.
 func secretOf(c *store.Credential, v *store.CredentialVersion, f Fields) *Secret {
 	return &Secret{Credential: c.ID, Name: c.Name, Version: v.Version, LoginID: c.LoginID, Fields: f, CreatedAt: v.CreatedAt,
@@ -558,6 +598,9 @@ func (s *Service) Put(ctx context.Context, tenantID string, in PutInput) (*Crede
 		}
 		if !created {
 			if err := s.mayRegroup(ctx, c, in.Group); err != nil {
+				return err
+			}
+			if err := s.notIntoOwnRobotsReach(ctx, tx, tenantID, c, in.Group); err != nil {
 				return err
 			}
 			if in.MaxVersions != 0 && in.MaxVersions < c.MaxVersions {
