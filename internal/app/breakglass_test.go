@@ -285,6 +285,15 @@ func TestBreakGlassPendingExpires(t *testing.T) {
 		if got := l[c.ID]; got.Status != "expired" || got.Open || !got.ExpiresAt.Equal(n.clock.Now()) {
 			t.Errorf("listed after request_ttl_hours was lowered: %+v, want expired at %s", got, n.clock.Now())
 		}
+		// Turning break-glass off ends the live requests only: those that
+		// lapsed unanswered stay expired, a window that closed stays
+		// approved.
+		live := n.bgAsk()
+		n.bgPolicy(owner, func(pol map[string]any) { pol["break_glass"] = "off" })
+		l = n.bgList(owner)
+		if l[old.ID].Status != "expired" || l[c.ID].Status != "expired" || l[live.ID].Status != "ended" || l[young.ID].Status != "approved" {
+			t.Errorf("listed after break-glass was turned off: %+v", l)
+		}
 	})
 }
 

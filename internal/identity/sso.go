@@ -110,11 +110,19 @@ func (s *Service) endBreakGlass(ctx context.Context, tx store.Tx, tenantID strin
 	if err != nil {
 		return err
 	}
+	pol, err := tenant.ReadPolicy(ctx, tx, tenantID)
+	if err != nil {
+		return err
+	}
 	now := s.now().UTC()
 	var ended []string
 	for i := range bs {
 		b := &bs[i]
-		if b.Status != store.BreakGlassPending && (b.Status != store.BreakGlassApproved || !now.Before(b.ExpiresAt)) {
+		// A pending request that lapsed unanswered stays what it is,
+		// expired; only live ones end.
+		live := b.Status == store.BreakGlassPending && now.Before(pol.BreakGlassDeadline(b)) ||
+			b.Status == store.BreakGlassApproved && now.Before(b.ExpiresAt)
+		if !live {
 			continue
 		}
 		b.Status = store.BreakGlassEnded

@@ -170,6 +170,18 @@ func loopback(u *url.URL) bool {
 	return u.Scheme == "http" && (h == "127.0.0.1" || h == "localhost" || h == "::1")
 }
 
+// BreakGlassDeadline is when a pending break-glass request lapses
+// unanswered: the deadline set when it was made, or request_ttl_hours
+// after it was made if that is sooner (or if it was made before deadlines
+// were kept). Deciding, listing and ending requests all judge by it.
+func (p Policy) BreakGlassDeadline(b *store.BreakGlass) time.Time {
+	d := b.RequestedAt.Add(p.RequestTTL())
+	if !b.ExpiresAt.IsZero() && b.ExpiresAt.Before(d) {
+		d = b.ExpiresAt
+	}
+	return d
+}
+
 // Durations of the policy.
 func (p Policy) SessionIdle() time.Duration { return time.Duration(p.SessionIdleMinutes) * time.Minute }
 func (p Policy) SessionMax() time.Duration  { return time.Duration(p.SessionMaxHours) * time.Hour }

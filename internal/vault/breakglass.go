@@ -64,18 +64,6 @@ func breakGlassReason(reason string, required bool) (string, error) {
 	return reason, nil
 }
 
-// pendingDeadline is when a pending request lapses unanswered: the
-// deadline set when it was made, or its policy's request_ttl_hours after
-// it was made if that is sooner (or if it was made before deadlines were
-// kept).
-func pendingDeadline(b *store.BreakGlass, pol tenant.Policy) time.Time {
-	d := b.RequestedAt.Add(pol.RequestTTL())
-	if !b.ExpiresAt.IsZero() && b.ExpiresAt.Before(d) {
-		d = b.ExpiresAt
-	}
-	return d
-}
-
 // windowEnd is when an approved request's window closes: its stored end,
 // or the policy's minutes as they are now counted from when it opened, if
 // that is sooner. A tenant that lowers break_glass_minutes (perhaps
@@ -136,7 +124,7 @@ func (s *Service) breakGlassView(b *store.BreakGlass, pol tenant.Policy) BreakGl
 	status, expires, open := b.Status, b.ExpiresAt, false
 	switch b.Status {
 	case store.BreakGlassPending:
-		if expires = pendingDeadline(b, pol); !now.Before(expires) {
+		if expires = pol.BreakGlassDeadline(b); !now.Before(expires) {
 			status = BreakGlassExpired
 		}
 	case store.BreakGlassApproved:
@@ -243,7 +231,7 @@ func (s *Service) DecideBreakGlass(ctx context.Context, tenantID, id string, app
 		if err != nil {
 			return err
 		}
-		if deadline := pendingDeadline(b, pol); !now.Before(deadline) {
+		if deadline := pol.BreakGlassDeadline(b); !now.Before(deadline) {
 			return errRequestExpired(fault.Conflict, b, deadline)
 		}
 		details := map[string]any{"credential": b.CredentialID, "by": p.ID}
@@ -303,7 +291,7 @@ func (s *Service) RevealBreakGlass(ctx context.Context, tenantID, id string) (*S
 		}
 		switch {
 		case b.Status == store.BreakGlassPending:
-			if deadline := pendingDeadline(b, pol); !now.Before(deadline) {
+			if deadline := pol.BreakGlassDeadline(b); !now.Before(deadline) {
 				return errRequestExpired(fault.Forbidden, b, deadline)
 			}
 			return fault.New(fault.Forbidden, "approval_pending", "a tenant admin has not approved this request yet")
