@@ -24,6 +24,8 @@ run_engine() { # name, port, extra server flags...
 	start_server "$name" "$port" "$@"
 	new_tenant
 	CUSTODIA_TOKEN=$pat
+	# One owner: robot dual control off, so they may grant their own robot fetch.
+	"$work/custodia" policy set --tenant "$slug" --robot-dual-control off >/dev/null
 	robot=$("$work/custodia" robot create --tenant "$slug" --name payroll-bot -o json | sed -n 's/.*"token": *"\([^"]*\)".*/\1/p')
 	"$work/custodia" grant create --tenant "$slug" --subject payroll-bot --permission credentials.fetch --duration 24h \
 		--reason "benchmark" >/dev/null

@@ -54,7 +54,7 @@ without a MAC (openssl pkcs12 -nomac) are refused, saying why.`,
 	fs.StringVar(&file, "file", "", "the PKCS#12 file")
 	fs.StringVar(&pwFile, "password-file", "", "a file holding the PKCS#12 password (its first line)")
 	fs.BoolVar(&pwStdin, "password-stdin", false, "read the PKCS#12 password from the first line of stdin")
-	fs.StringVar(&in.Holder, "holder", "", "the member the certificate identifies (email or ID)")
+	fs.StringVar(&in.Holder, "holder", "", `the member the certificate identifies (email or ID), or "none" when it identifies no member`)
 	fs.StringVar(&in.Notes, "notes", "", "notes (not secret)")
 	fs.StringVar(&in.Group, "group", "", "group for grants, on a new certificate (default: the name's first segment)")
 	fs.StringVar(&rotateBy, "rotate-by", "", "date it should be renewed by (YYYY-MM-DD)")
