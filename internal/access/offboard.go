@@ -80,6 +80,11 @@ type Report struct {
 	// revealable list named the leaver: the name is taken off.
 	RevealableRemoved []string `json:"revealable_removed"`
 
+	// RobotTokensRevoked are robots' tokens and AppRole secret IDs the
+	// leaver issued (and so may have kept a copy of), and the tokens of
+	// AppRole logins with them: revoked, so the robots need new ones.
+	RobotTokensRevoked []string `json:"robot_tokens_revoked"`
+
 	// CertificatesHeld are the certificates that identify the leaver
 	// (credential:ID): revoke them with their issuer and replace them.
 	CertificatesHeld []string `json:"certificates_held"`
@@ -159,6 +164,9 @@ func (s *Service) Offboard(ctx context.Context, tenantID, ref string, in Offboar
 			return err
 		}
 		if rep.GrantsRevoked, err = tx.RevokeSubjectGrants(ctx, tenantID, m.ID, now); err != nil {
+			return err
+		}
+		if rep.RobotTokensRevoked, err = revokeRobotTokensHeldBy(ctx, tx, tenantID, m.ID, now); err != nil {
 			return err
 		}
 		if rep.ShareLinksBurned, err = sharelinks.BurnCreatedBy(ctx, tx, now, tenantID, m.ID); err != nil {
@@ -248,7 +256,7 @@ func (s *Service) Offboard(ctx context.Context, tenantID, ref string, in Offboar
 			return err
 		}
 		return s.record(ctx, tx, tenantID, "member.offboard", m.ID, map[string]any{"report": rep.ID, "transfer_to": rep.TransferredTo,
-			"sessions": rep.SessionsRevoked, "tokens": rep.TokensRevoked, "grants": rep.GrantsRevoked, "share_links": rep.ShareLinksBurned, "rotation_needed": len(rep.RotationNeeded),
+			"sessions": rep.SessionsRevoked, "tokens": rep.TokensRevoked, "robot_tokens": rep.RobotTokensRevoked, "grants": rep.GrantsRevoked, "share_links": rep.ShareLinksBurned, "rotation_needed": len(rep.RotationNeeded),
 			"revealable_removed": len(rep.RevealableRemoved)})
 	})
 	return rep, wrapErr("offboard", err)
@@ -404,6 +412,9 @@ func (r *Report) Text() string {
 	w("")
 	w("- %d session(s), %d token(s) and %d grant(s) revoked; %d pending request(s) closed; %d share link(s) burned.",
 		r.SessionsRevoked, r.TokensRevoked, r.GrantsRevoked, r.RequestsClosed, r.ShareLinksBurned)
+	for _, t := range r.RobotTokensRevoked {
+		w("- robot token %s, which they issued, revoked: give its robot a new one", t)
+	}
 	for _, t := range r.Transferred {
 		w("- %s transferred to %s", t, r.TransferredTo)
 	}
@@ -453,4 +464,26 @@ func (r *Report) Text() string {
 	w("")
 	w("%d admin(s) notified.", r.AdminsNotified)
 	return b.String()
+}
+
+// revokeRobotTokensHeldBy revokes the live robot tokens whose holder
+// (CreatedBy: their issuer, or for an AppRole login the secret ID's) is
+// the leaver: a robot's token is a secret its issuer saw, and a leaver
+// keeping one keeps the robot's reach.
+func revokeRobotTokensHeldBy(ctx context.Context, tx store.Tx, tenantID, memberID string, now time.Time) ([]string, error) {
+	ts, err := tx.ListAPITokens(ctx, tenantID, "")
+	if err != nil {
+		return nil, err
+	}
+	out := []string{}
+	for _, t := range ts {
+		if t.SubjectType != store.SubjectRobot || t.CreatedBy != memberID || !t.RevokedAt.IsZero() || !now.Before(t.ExpiresAt) {
+			continue
+		}
+		if err := tx.RevokeAPIToken(ctx, tenantID, t.ID, now); err != nil {
+			return nil, err
+		}
+		out = append(out, t.ID)
+	}
+	return out, nil
 }

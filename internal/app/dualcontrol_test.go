@@ -1,6 +1,7 @@
 package app_test
 
 import (
+	"slices"
 	"strings"
 	"testing"
 )
@@ -182,6 +183,49 @@ func TestRobotDualControl(t *testing.T) {
 			t.Errorf("grant after revoking one's token: %d %s", r.status, r.body)
 		}
 
+		// An AppRole login's token is held by whoever issued the secret ID:
+		// logging in, then revoking the secret ID and the robot's token,
+		// leaves the holder unable to grant its robot fetch.
+		loopID, _ := n.robot(owner, "loop")
+		loopSID, _ := issue(owner, loopID, "approle.login")
+		var li struct {
+			Auth struct {
+				ClientToken string `json:"client_token"`
+			}
+		}
+		if r := n.do("POST", "/v1/auth/approle/login", "", map[string]string{"role_id": loopID, "secret_id": loopSID}); r.status != 200 {
+			t.Fatalf("approle login: %d %s", r.status, r.body)
+		} else {
+			r.json(t, &li)
+		}
+		var all struct {
+			Tokens []struct {
+				tokenInfo
+				SubjectID string `json:"subject_id"`
+				Scopes    []string
+			}
+		}
+		n.do("GET", "/api/v1/tenants/acme/tokens", owner, nil).json(t, &all)
+		for _, tk := range all.Tokens {
+			if tk.SubjectID != loopID {
+				continue
+			}
+			if tk.CreatedBy != info.CreatedBy {
+				t.Errorf("loop's token %+v is not held by the owner %s", tk, info.CreatedBy)
+			}
+			if len(tk.Scopes) > 0 { // the first token and the secret ID, not the login's
+				if r := n.do("DELETE", "/api/v1/tenants/acme/tokens/"+tk.ID, owner, nil); r.status != 204 {
+					t.Fatalf("revoke: %d %s", r.status, r.body)
+				}
+			}
+		}
+		if r := grant(owner, loopID); r.status != 403 || r.errCode(t) != "dual_control" {
+			t.Errorf("grant while holding the robot's AppRole login token: %d %s", r.status, r.body)
+		}
+		if r := fetch(li.Auth.ClientToken); r.status != 404 {
+			t.Errorf("login token fetches without a grant: %d %s", r.status, r.body)
+		}
+
 		// A group grant was agreed for the group as it is: whoever holds
 		// the robot's token may not move another credential into it.
 		grouperID, grouper := n.robot(owner, "grouper")
@@ -236,6 +280,62 @@ func TestRobotDualControl(t *testing.T) {
 		}
 		if _, later := issue(owner, soloID); later.PendingApproval {
 			t.Errorf("token with dual control off waits: %+v", later)
+		}
+		if got := n.notifications(n.tenantID("acme"), adaID); count(got, "robot_dual_control_off") != 1 {
+			t.Errorf("the demoted admin is not told dual control went off: %v", got)
+		}
+
+		// Turning it on again makes the tokens one person both holds and
+		// granted wait for a second person: off for a moment is not a
+		// lasting way round.
+		pol["robot_dual_control"] = "on"
+		if r := n.do("PUT", "/api/v1/tenants/acme/policy", owner, pol); r.status != 200 {
+			t.Fatalf("dual control on: %d %s", r.status, r.body)
+		}
+		if r := fetch(solo); r.status != 401 || r.errCode(t) != "token_pending_approval" {
+			t.Errorf("one person's robot after dual control is on again: %d %s", r.status, r.body)
+		}
+		if r := fetch(bot); r.status != 200 {
+			t.Errorf("a robot two people set up, after dual control is on again: %d %s", r.status, r.body)
+		}
+
+		// An open invitation of an admin counts as a second person, and
+		// every admin hears of it.
+		zed := n.do("POST", "/api/v1/tenants/acme/members", owner, map[string]string{"email": "zed@acme.example", "role": "admin"})
+		if zed.status != 201 {
+			t.Fatalf("invite: %d %s", zed.status, zed.body)
+		}
+		if got := n.notifications(n.tenantID("acme"), info.CreatedBy); count(got, "admin_invited") != 2 {
+			t.Errorf("owner's notifications of admin invitations (ada, zed): %v", got)
+		}
+		if r := n.do("PUT", "/api/v1/tenants/acme/policy", owner, map[string]string{"robot_dual_control": "off"}); r.status != 403 ||
+			r.errCode(t) != "dual_control_needed" {
+			t.Errorf("dual control off with an admin invited: %d %s", r.status, r.body)
+		}
+
+		// Every two-person refusal is in the tenant's log.
+		codes := map[string]int{}
+		for _, d := range n.auditDetails(n.tenantID("acme"), "authz.deny") {
+			if c, _ := d["code"].(string); c != "" {
+				codes[c]++
+			}
+		}
+		if codes["dual_control"] < 3 || codes["own_token"] < 2 || codes["dual_control_needed"] < 2 {
+			t.Errorf("audited refusals: %v", codes)
+		}
+
+		// Offboarding revokes the robot tokens the leaver issued: they may
+		// have kept a copy.
+		r = n.do("POST", "/api/v1/tenants/acme/members/"+adaID+"/offboard", owner, map[string]string{"reason": "left", "transfer_to": info.CreatedBy})
+		var rep struct {
+			RobotTokensRevoked []string `json:"robot_tokens_revoked"`
+		}
+		if r.status != 200 {
+			t.Fatalf("offboard: %d %s", r.status, r.body)
+		}
+		// (adaTok, and the first token of the robot "other" she created.)
+		if r.json(t, &rep); len(rep.RobotTokensRevoked) != 2 || !slices.Contains(rep.RobotTokensRevoked, adaTok.ID) {
+			t.Errorf("robot tokens revoked with the leaver: %v, want 2 with %s", rep.RobotTokensRevoked, adaTok.ID)
 		}
 	})
 }

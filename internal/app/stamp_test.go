@@ -74,7 +74,7 @@ func TestAccessStampSpansAuthentication(t *testing.T) {
 			t.Fatalf("grant: %d %s", r.status, r.body)
 		}
 		// A second-factor rule makes authentication read the policy too.
-		if r := n.do("PUT", "/api/v1/tenants/acme/policy", owner, map[string]any{"require_mfa": true}); r.status != 200 {
+		if r := n.do("PUT", "/api/v1/tenants/acme/policy", owner, map[string]any{"require_mfa": true, "robot_dual_control": "off"}); r.status != 200 {
 			t.Fatalf("policy: %d %s", r.status, r.body)
 		}
 		s := noVaultStore{n.app.Store}

@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -135,6 +136,25 @@ func Denied(log, target, permission, tenant string, more map[string]any) Entry {
 	maps.Copy(details, more)
 	details["permission"], details["tenant"] = permission, tenant
 	return Entry{Log: log, Action: "authz.deny", Target: target, Result: ResultDenied, Details: details}
+}
+
+// TwoPersonCodes are the refusals of Custodia's two-person rules (nobody
+// grants themselves a way to a secret, robot dual control). A refused
+// attempt is itself a sign worth keeping, so the services that refuse
+// them record each with RecordRefusal.
+var TwoPersonCodes = []string{"self_grant", "self_revealable", "dual_control", "own_token", "dual_control_needed"}
+
+// RecordRefusal records, when code is one of TwoPersonCodes, an
+// authz.deny entry in the tenant's log for permission on target, with the
+// code and what more says, in a transaction of its own (the refused one
+// rolled back). Its own failure is returned for the caller to log.
+func RecordRefusal(ctx context.Context, s store.Store, at time.Time, tenantID, target, permission, code string, more map[string]any) error {
+	if !slices.Contains(TwoPersonCodes, code) {
+		return nil
+	}
+	d := map[string]any{"code": code}
+	maps.Copy(d, more)
+	return Record(ctx, s, at, Denied(tenantID, target, permission, tenantID, d))
 }
 
 // Record appends e in a transaction of its own, for events that change no

@@ -15,6 +15,8 @@ func TestDirectoryReadsEveryPage(t *testing.T) {
 	directoryPage = 2
 	t.Cleanup(func() { directoryPage = old })
 	v, _ := startTenant(t)
+	// One owner: robot dual control off, so the owner grants their robot.
+	v.ok(t, "", "policy", "set", "--tenant", "acme", "--robot-dual-control", "off")
 	v.ok(t, "", "robot", "create", "--tenant", "acme", "--name", "payroll-bot")
 	// Names sort a, b, c, d, e: the last is on the third page.
 	for _, name := range []string{"a/one", "b/two", "c/three", "d/four", "e/five"} {

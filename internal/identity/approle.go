@@ -97,7 +97,8 @@ func (s *Service) AppRoleLogin(ctx context.Context, roleID, secretID string) (ke
 			return err
 		}
 		tok, rec, err = s.issue(authz.WithPrincipal(ctx, &authz.Principal{Kind: authz.KindRobot, ID: r.ID, TenantID: r.TenantID}), tx,
-			r.TenantID, store.SubjectRobot, r.ID, auth.RobotTokenPrefix, TokenInput{Name: "approle login"}, AppRoleTokenTTL, false)
+			r.TenantID, store.SubjectRobot, r.ID, auth.RobotTokenPrefix, TokenInput{Name: "approle login"}, AppRoleTokenTTL,
+			issued{HeldBy: sec.CreatedBy})
 		if err != nil {
 			return err
 		}

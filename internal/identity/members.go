@@ -102,6 +102,9 @@ func (s *Service) invite(ctx context.Context, tx store.Tx, tenantID string, in I
 	if err := s.record(ctx, tx, tenantID, "member.invite", m.ID, map[string]any{"role": m.Role, "expires_at": c.ExpiresAt}); err != nil {
 		return nil, err
 	}
+	if err := tellAdminsOfNewAdmin(ctx, tx, now, tenantID, m, "invited"); err != nil {
+		return nil, err
+	}
 	return &Invitation{Member: m, Token: tok, ExpiresAt: c.ExpiresAt}, nil
 }
 
@@ -259,9 +262,28 @@ func (s *Service) SetRole(ctx context.Context, tenantID, ref, role string) (*sto
 		if err := tx.UpdateMember(ctx, m); err != nil {
 			return err
 		}
-		return s.record(ctx, tx, tenantID, "member.role", m.ID, map[string]any{"from": old, "to": role})
+		if err := s.record(ctx, tx, tenantID, "member.role", m.ID, map[string]any{"from": old, "to": role}); err != nil {
+			return err
+		}
+		if old == authz.RoleOwner || old == authz.RoleAdmin {
+			return nil
+		}
+		return tellAdminsOfNewAdmin(ctx, tx, m.UpdatedAt, tenantID, m, "promoted")
 	})
 	return m, wrapErr("set role", err)
+}
+
+// tellAdminsOfNewAdmin notifies the tenant's owners and admins that m is
+// invited or promoted to owner or admin. A new admin is a second person
+// for every two-person rule (robot dual control, reveal grants), so one
+// admin inviting a second they control must not go unseen.
+func tellAdminsOfNewAdmin(ctx context.Context, tx store.Tx, now time.Time, tenantID string, m *store.Member, how string) error {
+	if m.Role != authz.RoleOwner && m.Role != authz.RoleAdmin {
+		return nil
+	}
+	_, err := NotifyAdmins(ctx, tx, now, tenantID, "admin_"+how, "A member was "+how+" as "+m.Role,
+		map[string]any{"member": m.ID, "email": m.Email, "role": m.Role, "by": authz.ActorOf(ctx).ID})
+	return err
 }
 
 // keepsOwner refuses a change that would leave the tenant without an

@@ -24,12 +24,14 @@ func Notify(ctx context.Context, tx store.AccessTx, now time.Time, tenantID, mem
 	return notify(ctx, tx, now, tenantID, memberID, kind, subject, body)
 }
 
-// countAdmins counts a tenant's active owners and admins.
-func countAdmins(ctx context.Context, tx store.Tx, tenantID string) (int, error) {
+// countAdmins counts a tenant's active owners and admins, and those
+// invited as such whose invitation may still be accepted.
+func countAdmins(ctx context.Context, tx store.Tx, now time.Time, tenantID string) (int, error) {
 	ms, err := tx.ListMembers(ctx, tenantID)
 	n := 0
 	for _, m := range ms {
-		if isAdmin(m) {
+		invited := m.Status == store.MemberInvited && now.Before(m.CreatedAt.Add(InviteTTL))
+		if isAdmin(m) || invited && (m.Role == store.RoleOwner || m.Role == store.RoleAdmin) {
 			n++
 		}
 	}
@@ -38,6 +40,23 @@ func countAdmins(ctx context.Context, tx store.Tx, tenantID string) (int, error)
 
 func isAdmin(m store.Member) bool {
 	return m.Status == store.MemberActive && (m.Role == store.RoleOwner || m.Role == store.RoleAdmin)
+}
+
+// notifyMembers leaves a notification for every active member of a
+// tenant, whatever their role.
+func notifyMembers(ctx context.Context, tx store.Tx, now time.Time, tenantID, kind, subject string, body map[string]any) error {
+	ms, err := tx.ListMembers(ctx, tenantID)
+	if err != nil {
+		return err
+	}
+	for _, m := range ms {
+		if m.Status == store.MemberActive {
+			if err := notify(ctx, tx, now, tenantID, m.ID, kind, subject, body); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // NotifyAdmins leaves a notification for every active owner and admin of a

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/url"
+	"slices"
 
 	"github.com/custodia-project/custodia/internal/audit"
 	"github.com/custodia-project/custodia/internal/auth"
@@ -47,17 +48,23 @@ func (s *Service) SetPolicy(ctx context.Context, tenantID string, p tenant.Polic
 			// Off is for a tenant one person runs: where a second owner
 			// or admin exists, they are the second person, and turning it
 			// off alone would be the very thing it prevents.
-			if n, err := countAdmins(ctx, tx, tenantID); err != nil {
+			if n, err := countAdmins(ctx, tx, s.now(), tenantID); err != nil {
 				return err
 			} else if n > 1 {
-				return fault.New(fault.Forbidden, "dual_control_needed", "this organization has %d owners and admins: "+
+				return fault.New(fault.Forbidden, "dual_control_needed", "this organization has %d owners and admins (open invitations included): "+
 					"robot dual control stays on (a second one grants robots fetch or approves their tokens)", n)
 			}
 			// Loud: from now on one owner or admin can read secrets
-			// through a robot, so every one of them hears of it.
-			if _, err := NotifyAdmins(ctx, tx, s.now().UTC(), tenantID, "robot_dual_control_off",
+			// through a robot, so every member hears of it, those who
+			// were owners or admins a moment ago included.
+			if err := notifyMembers(ctx, tx, s.now().UTC(), tenantID, "robot_dual_control_off",
 				"Robot dual control was turned off: one owner or admin alone may now give a robot secrets and hold its token",
 				map[string]any{"by": authz.ActorOf(ctx).ID}); err != nil {
+				return err
+			}
+		}
+		if !was.DualControl() && p.DualControl() {
+			if err := s.pendSoloRobotTokens(ctx, tx, tenantID); err != nil {
 				return err
 			}
 		}
@@ -92,10 +99,59 @@ func (s *Service) SetPolicy(ctx context.Context, tenantID string, p tenant.Polic
 		return s.record(ctx, tx, tenantID, "policy.update", tenantID, details)
 	})
 	s.sso.Forget(tenantID)
+	s.recordRefusal(ctx, tenantID, tenantID, authz.PolicyManage, err)
 	if err != nil {
 		return p, wrapErr("set policy", err)
 	}
 	return p.Defaults(), nil
+}
+
+// pendSoloRobotTokens runs when robot dual control is turned (back) on:
+// a live robot token whose issuer also made one of that robot's live
+// fetch grants, as one person could while it was off, waits again for a
+// second person's approval. Otherwise turning it off for a moment would
+// leave one person's robot reading for as long as its grant lasts.
+func (s *Service) pendSoloRobotTokens(ctx context.Context, tx store.Tx, tenantID string) error {
+	now := s.now().UTC()
+	gs, err := tx.ListGrants(ctx, store.GrantFilter{TenantID: tenantID, LiveAt: now})
+	if err != nil {
+		return err
+	}
+	granters := map[string]map[string]bool{} // robot -> who granted it fetch
+	for _, g := range gs {
+		if g.SubjectType == store.SubjectRobot && g.Permission == string(authz.CredentialsFetch) {
+			if granters[g.SubjectID] == nil {
+				granters[g.SubjectID] = map[string]bool{}
+			}
+			granters[g.SubjectID][g.CreatedBy] = true
+		}
+	}
+	var pended []string
+	for robot, by := range granters {
+		ts, err := tx.ListAPITokens(ctx, tenantID, robot)
+		if err != nil {
+			return err
+		}
+		for _, t := range ts {
+			if by[t.CreatedBy] && !t.Pending && t.RevokedAt.IsZero() && now.Before(t.ExpiresAt) {
+				if err := tx.PendAPIToken(ctx, tenantID, t.ID); err != nil {
+					return err
+				}
+				pended = append(pended, t.ID)
+			}
+		}
+	}
+	if len(pended) == 0 {
+		return nil
+	}
+	slices.Sort(pended)
+	if err := s.record(ctx, tx, tenantID, "token.pend", tenantID, map[string]any{"tokens": pended,
+		"why": "robot dual control turned on: each is held by whoever granted its robot fetch"}); err != nil {
+		return err
+	}
+	_, err = NotifyAdmins(ctx, tx, now, tenantID, "robot_token_pending",
+		"Robot tokens wait for your approval: dual control was turned on", map[string]any{"tokens": pended})
+	return err
 }
 
 // openBreakGlassScan bounds how many of a tenant's newest break-glass

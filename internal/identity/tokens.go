@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/custodia-project/custodia/internal/audit"
 	"github.com/custodia-project/custodia/internal/auth"
 	"github.com/custodia-project/custodia/internal/authz"
 	"github.com/custodia-project/custodia/internal/fault"
@@ -58,14 +59,30 @@ func (in *TokenInput) check(max time.Duration, allowed func(authz.Permission) bo
 	return ttl, nil
 }
 
-// issue inserts a token; a pending one authenticates nothing until another
-// owner or admin approves it (ApproveRobotToken).
+// issued says who holds a new token and whether it waits.
+type issued struct {
+	// Pending: it authenticates nothing until another owner or admin
+	// approves it (ApproveRobotToken).
+	Pending bool
+	// HeldBy, when set, is kept as the token's CreatedBy instead of the
+	// caller: an AppRole login's token is held by whoever issued the secret
+	// ID it logged in with, so dual control judges that person by it.
+	HeldBy string
+}
+
+// issue inserts a token. Its CreatedBy is the person who holds it (see
+// issued.HeldBy).
 func (s *Service) issue(ctx context.Context, tx store.Tx, tenantID, subjectType, subjectID, prefix string, in TokenInput, ttl time.Duration,
-	pending bool) (keys.Secret, *store.APIToken, error) {
+	how issued) (keys.Secret, *store.APIToken, error) {
 	now := s.now().UTC()
 	tok, hash := auth.NewToken(prefix)
+	by := authz.ActorOf(ctx).ID
+	if how.HeldBy != "" {
+		by = how.HeldBy
+	}
+	pending := how.Pending
 	rec := &store.APIToken{ID: store.NewID("tok_"), TenantID: tenantID, SubjectType: subjectType, SubjectID: subjectID, Name: in.Name,
-		Hash: hash, Scopes: in.Scopes, CreatedBy: authz.ActorOf(ctx).ID, CreatedAt: now, ExpiresAt: now.Add(ttl), Pending: pending}
+		Hash: hash, Scopes: in.Scopes, CreatedBy: by, CreatedAt: now, ExpiresAt: now.Add(ttl), Pending: pending}
 	if err := tx.InsertAPIToken(ctx, rec); err != nil {
 		return nil, nil, err
 	}
@@ -107,7 +124,7 @@ func (s *Service) CreatePersonalToken(ctx context.Context, in TokenInput) (keys.
 	var rec *store.APIToken
 	err = s.store.Update(ctx, func(tx store.Tx) error {
 		var err error
-		tok, rec, err = s.issue(ctx, tx, p.TenantID, store.SubjectMember, p.ID, auth.PersonalTokenPrefix, in, ttl, false)
+		tok, rec, err = s.issue(ctx, tx, p.TenantID, store.SubjectMember, p.ID, auth.PersonalTokenPrefix, in, ttl, issued{})
 		return err
 	})
 	return tok, rec, wrapErr("create token", err)
@@ -189,7 +206,7 @@ func (s *Service) CreateRobot(ctx context.Context, tenantID string, in RobotInpu
 		}
 		// A new robot holds no grant yet: its first token is live.
 		var err error
-		tok, rec, err = s.issue(ctx, tx, tenantID, store.SubjectRobot, r.ID, auth.RobotTokenPrefix, ti, ttl, false)
+		tok, rec, err = s.issue(ctx, tx, tenantID, store.SubjectRobot, r.ID, auth.RobotTokenPrefix, ti, ttl, issued{})
 		return err
 	})
 	return r, tok, rec, wrapErr("create robot", err)
@@ -218,7 +235,7 @@ func (s *Service) RobotToken(ctx context.Context, tenantID, ref string, in Token
 		if err != nil {
 			return err
 		}
-		tok, rec, err = s.issue(ctx, tx, tenantID, store.SubjectRobot, r.ID, auth.RobotTokenPrefix, in, ttl, pending)
+		tok, rec, err = s.issue(ctx, tx, tenantID, store.SubjectRobot, r.ID, auth.RobotTokenPrefix, in, ttl, issued{Pending: pending})
 		if err != nil || !pending {
 			return err
 		}
@@ -285,6 +302,7 @@ func (s *Service) ApproveRobotToken(ctx context.Context, tenantID, robotRef, id 
 		rec.Pending, rec.ApprovedBy, rec.ApprovedAt = false, p.ID, now
 		return s.record(ctx, tx, tenantID, "token.approve", id, map[string]any{"subject": r.ID, "issued_by": rec.CreatedBy})
 	})
+	s.recordRefusal(ctx, tenantID, id, authz.RobotsManage, err)
 	return rec, wrapErr("approve token", err)
 }
 
@@ -339,4 +357,14 @@ func (s *Service) Sessions(ctx context.Context) ([]store.Session, error) {
 		return err
 	})
 	return out, wrapErr("list sessions", err)
+}
+
+// recordRefusal audits err when it is a two-person rule's refusal
+// (audit.RecordRefusal).
+func (s *Service) recordRefusal(ctx context.Context, tenantID, target string, perm authz.Permission, err error) {
+	if fe, ok := fault.As(err); ok {
+		if aerr := audit.RecordRefusal(ctx, s.store, s.now(), tenantID, target, string(perm), fe.Code, nil); aerr != nil {
+			s.log.Warn("identity: audit a refusal", "error", aerr)
+		}
+	}
 }

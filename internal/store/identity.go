@@ -321,6 +321,8 @@ type IdentityTx interface {
 	// ApproveAPIToken ends a live pending token's wait; ErrNotFound when
 	// no such token is pending and unrevoked.
 	ApproveAPIToken(ctx context.Context, tenantID, id, by string, at time.Time) error
+	// PendAPIToken makes a live token wait for approval again.
+	PendAPIToken(ctx context.Context, tenantID, id string) error
 	// RevokeSubjectTokens revokes every live token of a subject.
 	RevokeSubjectTokens(ctx context.Context, tenantID, subjectID string, at time.Time) (int64, error)
 	TouchAPIToken(ctx context.Context, id string, at time.Time) error

@@ -189,6 +189,15 @@ func (t *tx) InsertAPIToken(ctx context.Context, x *store.APIToken) error {
 	return err
 }
 
+func (t *tx) PendAPIToken(ctx context.Context, tenantID, id string) error {
+	res, err := t.exec(ctx, "pend api token", `UPDATE api_tokens SET pending = 1, approved_by = '', approved_at = 0
+		WHERE tenant_id = $1 AND id = $2 AND pending = 0 AND revoked_at = 0`, tenantID, id)
+	if err != nil {
+		return err
+	}
+	return t.mustAffect("pend api token", res)
+}
+
 func (t *tx) ApproveAPIToken(ctx context.Context, tenantID, id, by string, at time.Time) error {
 	res, err := t.exec(ctx, "approve api token", `UPDATE api_tokens SET pending = 0, approved_by = $1, approved_at = $2
 		WHERE tenant_id = $3 AND id = $4 AND pending = 1 AND revoked_at = 0`, by, toMicros(at), tenantID, id)
