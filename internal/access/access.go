@@ -207,11 +207,9 @@ func (s *Service) Grant(ctx context.Context, tenantID string, in GrantInput) (*s
 		g, err = s.grant(ctx, tx, tenantID, st, sid, in.Permission, rt, rid, in.Reason, "", d)
 		return err
 	})
-	if fe, ok := fault.As(err); ok {
-		if aerr := audit.RecordRefusal(ctx, s.store, s.now(), tenantID, "grant", string(authz.GrantsManage), fe.Code,
-			map[string]any{"subject": in.Subject, "granted": in.Permission, "resource": in.Resource}); aerr != nil {
-			s.log.Warn("access: audit a refused grant", "error", aerr)
-		}
+	if aerr := audit.RecordRefusal(ctx, s.store, s.now(), tenantID, "grant", string(authz.GrantsManage), err,
+		map[string]any{"subject": in.Subject, "granted": in.Permission, "resource": in.Resource}); aerr != nil {
+		s.log.Warn("access: audit a refused grant", "error", aerr)
 	}
 	return g, wrapErr("grant", err)
 }

@@ -17,6 +17,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/custodia-project/custodia/internal/fault"
 	"github.com/custodia-project/custodia/internal/store"
 )
 
@@ -144,15 +145,16 @@ func Denied(log, target, permission, tenant string, more map[string]any) Entry {
 // them record each with RecordRefusal.
 var TwoPersonCodes = []string{"self_grant", "self_revealable", "dual_control", "own_token", "dual_control_needed"}
 
-// RecordRefusal records, when code is one of TwoPersonCodes, an
-// authz.deny entry in the tenant's log for permission on target, with the
-// code and what more says, in a transaction of its own (the refused one
-// rolled back). Its own failure is returned for the caller to log.
-func RecordRefusal(ctx context.Context, s store.Store, at time.Time, tenantID, target, permission, code string, more map[string]any) error {
-	if !slices.Contains(TwoPersonCodes, code) {
+// RecordRefusal records, when err is a refusal of one of TwoPersonCodes,
+// an authz.deny entry in the tenant's log for permission on target, with
+// the code and what more says, in a transaction of its own (the refused
+// one rolled back). Its own failure is returned for the caller to log.
+func RecordRefusal(ctx context.Context, s store.Store, at time.Time, tenantID, target, permission string, err error, more map[string]any) error {
+	fe, ok := fault.As(err)
+	if !ok || !slices.Contains(TwoPersonCodes, fe.Code) {
 		return nil
 	}
-	d := map[string]any{"code": code}
+	d := map[string]any{"code": fe.Code}
 	maps.Copy(d, more)
 	return Record(ctx, s, at, Denied(tenantID, target, permission, tenantID, d))
 }

@@ -362,9 +362,7 @@ func (s *Service) Sessions(ctx context.Context) ([]store.Session, error) {
 // recordRefusal audits err when it is a two-person rule's refusal
 // (audit.RecordRefusal).
 func (s *Service) recordRefusal(ctx context.Context, tenantID, target string, perm authz.Permission, err error) {
-	if fe, ok := fault.As(err); ok {
-		if aerr := audit.RecordRefusal(ctx, s.store, s.now(), tenantID, target, string(perm), fe.Code, nil); aerr != nil {
-			s.log.Warn("identity: audit a refusal", "error", aerr)
-		}
+	if aerr := audit.RecordRefusal(ctx, s.store, s.now(), tenantID, target, string(perm), err, nil); aerr != nil {
+		s.log.Warn("identity: audit a refusal", "error", aerr)
 	}
 }
