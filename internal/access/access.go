@@ -197,7 +197,8 @@ func (s *Service) Grant(ctx context.Context, tenantID string, in GrantInput) (*s
 		if err := notSelfReveal(ctx, st, sid, in.Permission); err != nil {
 			return err
 		}
-		if err := notOwnRobotsFetch(ctx, tx, tenantID, st, sid, in.Permission, s.now()); err != nil {
+		holders, err := notOwnRobotsFetch(ctx, tx, tenantID, st, sid, in.Permission, s.now())
+		if err != nil {
 			return err
 		}
 		rid, err := resolveResource(ctx, tx, tenantID, rt, rid)
@@ -205,7 +206,12 @@ func (s *Service) Grant(ctx context.Context, tenantID string, in GrantInput) (*s
 			return err
 		}
 		g, err = s.grant(ctx, tx, tenantID, st, sid, in.Permission, rt, rid, in.Reason, "", d)
-		return err
+		if err != nil || holders == nil {
+			return err
+		}
+		// Who can use the grant at once: the people holding the robot's
+		// live tokens, whom the granter has just agreed may fetch.
+		return s.record(ctx, tx, tenantID, "grant.robot_token_holders", g.ID, map[string]any{"robot": sid, "holders": holders})
 	})
 	if aerr := audit.RecordRefusal(ctx, s.store, s.now(), tenantID, "grant", string(authz.GrantsManage), err,
 		map[string]any{"subject": in.Subject, "granted": in.Permission, "resource": in.Resource}); aerr != nil {
@@ -232,27 +238,37 @@ func notSelfReveal(ctx context.Context, subjectType, subjectID, perm string) err
 // granter issued: they would hold both the token and the right, and so
 // read every secret it reaches alone (invariant 3). A token issued for
 // the robot afterwards waits for a second person (identity's
-// needsSecondPerson), so every way to a robot's secrets takes two.
-func notOwnRobotsFetch(ctx context.Context, tx store.Tx, tenantID, subjectType, subjectID, perm string, now time.Time) error {
+// needsSecondPerson), so every way to a robot's secrets takes two. It
+// returns who holds the robot's live tokens (nil when the rule does not
+// apply), for the grant's audit trail.
+func notOwnRobotsFetch(ctx context.Context, tx store.Tx, tenantID, subjectType, subjectID, perm string, now time.Time) ([]string, error) {
 	if subjectType != store.SubjectRobot || perm != string(authz.CredentialsFetch) {
-		return nil
+		return nil, nil
 	}
 	pol, err := tenant.ReadPolicy(ctx, tx, tenantID)
 	if err != nil || !pol.DualControl() {
-		return err
+		return nil, err
 	}
 	ts, err := tx.ListAPITokens(ctx, tenantID, subjectID)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	me := authz.ActorOf(ctx).ID
+	holders := []string{}
 	for _, t := range ts {
-		if t.CreatedBy == me && t.RevokedAt.IsZero() && now.Before(t.ExpiresAt) {
-			return fault.New(fault.Forbidden, "dual_control", "you issued this robot's token %s, so another owner or admin must "+
+		if !t.RevokedAt.IsZero() || !now.Before(t.ExpiresAt) {
+			continue
+		}
+		if t.CreatedBy == me {
+			return nil, fault.New(fault.Forbidden, "dual_control", "you issued this robot's token %s, so another owner or admin must "+
 				"grant it credentials.fetch (or revoke that token first): the tenant's robot dual control takes two people", t.ID)
 		}
+		if !slices.Contains(holders, t.CreatedBy) {
+			holders = append(holders, t.CreatedBy)
+		}
 	}
-	return nil
+	slices.Sort(holders)
+	return holders, nil
 }
 
 func (s *Service) grant(ctx context.Context, tx store.Tx, tenantID, st, sid, perm, rt, rid, reason, requestID string, d time.Duration) (*store.Grant, error) {

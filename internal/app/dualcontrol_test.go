@@ -1,6 +1,7 @@
 package app_test
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -95,6 +96,12 @@ func TestRobotDualControl(t *testing.T) {
 		second, info := issue(owner, botID)
 		if !info.PendingApproval || info.CreatedBy == "" {
 			t.Fatalf("token of a robot with a fetch grant: %+v", info)
+		}
+		// The grant's audit trail names who could use it at once: the
+		// holder of the robot's live token.
+		if hs := n.auditDetails(n.tenantID("acme"), "grant.robot_token_holders"); len(hs) != 1 ||
+			fmt.Sprint(hs[0]["holders"]) != "["+info.CreatedBy+"]" {
+			t.Errorf("token holders of the grant: %v, want [%s]", hs, info.CreatedBy)
 		}
 		if r := fetch(second); r.status != 401 || r.errCode(t) != "token_pending_approval" {
 			t.Errorf("pending token fetches: %d %s", r.status, r.body)
