@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -249,26 +250,16 @@ func notOwnRobotsFetch(ctx context.Context, tx store.Tx, tenantID, subjectType, 
 	if err != nil || !pol.DualControl() {
 		return nil, err
 	}
-	ts, err := tx.ListAPITokens(ctx, tenantID, subjectID)
+	held, err := identity.RobotTokenHolders(ctx, tx, tenantID, subjectID, now)
 	if err != nil {
 		return nil, err
 	}
-	me := authz.ActorOf(ctx).ID
-	holders := []string{}
-	for _, t := range ts {
-		if !t.RevokedAt.IsZero() || !now.Before(t.ExpiresAt) {
-			continue
-		}
-		if t.CreatedBy == me {
-			return nil, fault.New(fault.Forbidden, "dual_control", "you issued this robot's token %s, so another owner or admin must "+
-				"grant it credentials.fetch (or revoke that token first): the tenant's robot dual control takes two people", t.ID)
-		}
-		if !slices.Contains(holders, t.CreatedBy) {
-			holders = append(holders, t.CreatedBy)
-		}
+	if tok, ok := held[authz.ActorOf(ctx).ID]; ok {
+		return nil, fault.New(fault.Forbidden, "dual_control", "you issued this robot's token %s, so another owner or admin must "+
+			"grant it credentials.fetch (or revoke that token first): the tenant's robot dual control takes two people", tok)
 	}
-	slices.Sort(holders)
-	return holders, nil
+	// Never nil: the rule applied, even to a robot with no live token.
+	return append([]string{}, slices.Sorted(maps.Keys(held))...), nil
 }
 
 func (s *Service) grant(ctx context.Context, tx store.Tx, tenantID, st, sid, perm, rt, rid, reason, requestID string, d time.Duration) (*store.Grant, error) {

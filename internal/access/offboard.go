@@ -477,7 +477,7 @@ func revokeRobotTokensHeldBy(ctx context.Context, tx store.Tx, tenantID, memberI
 	}
 	out := []string{}
 	for _, t := range ts {
-		if t.SubjectType != store.SubjectRobot || t.CreatedBy != memberID || !t.RevokedAt.IsZero() || !now.Before(t.ExpiresAt) {
+		if t.SubjectType != store.SubjectRobot || t.CreatedBy != memberID || !t.LiveAt(now) {
 			continue
 		}
 		if err := tx.RevokeAPIToken(ctx, tenantID, t.ID, now); err != nil {

@@ -31,44 +31,39 @@ func countAdmins(ctx context.Context, tx store.Tx, now time.Time, tenantID strin
 	n := 0
 	for _, m := range ms {
 		invited := m.Status == store.MemberInvited && now.Before(m.CreatedAt.Add(InviteTTL))
-		if isAdmin(m) || invited && (m.Role == store.RoleOwner || m.Role == store.RoleAdmin) {
+		if adminRole(m) && (m.Status == store.MemberActive || invited) {
 			n++
 		}
 	}
 	return n, err
 }
 
-func isAdmin(m store.Member) bool {
-	return m.Status == store.MemberActive && (m.Role == store.RoleOwner || m.Role == store.RoleAdmin)
-}
+func adminRole(m store.Member) bool { return m.Role == store.RoleOwner || m.Role == store.RoleAdmin }
 
 // notifyMembers leaves a notification for every active member of a
 // tenant, whatever their role.
 func notifyMembers(ctx context.Context, tx store.Tx, now time.Time, tenantID, kind, subject string, body map[string]any) error {
-	ms, err := tx.ListMembers(ctx, tenantID)
-	if err != nil {
-		return err
-	}
-	for _, m := range ms {
-		if m.Status == store.MemberActive {
-			if err := notify(ctx, tx, now, tenantID, m.ID, kind, subject, body); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
+	_, err := notifyActive(ctx, tx, now, tenantID, func(store.Member) bool { return true }, kind, subject, body)
+	return err
 }
 
 // NotifyAdmins leaves a notification for every active owner and admin of a
 // tenant and returns how many it reached.
 func NotifyAdmins(ctx context.Context, tx store.Tx, now time.Time, tenantID, kind, subject string, body map[string]any) (int, error) {
+	return notifyActive(ctx, tx, now, tenantID, adminRole, kind, subject, body)
+}
+
+// notifyActive notifies the tenant's active members that pass keep and
+// returns how many it reached.
+func notifyActive(ctx context.Context, tx store.Tx, now time.Time, tenantID string, keep func(store.Member) bool,
+	kind, subject string, body map[string]any) (int, error) {
 	ms, err := tx.ListMembers(ctx, tenantID)
 	if err != nil {
 		return 0, err
 	}
 	n := 0
 	for _, m := range ms {
-		if isAdmin(m) {
+		if m.Status == store.MemberActive && keep(m) {
 			if err := notify(ctx, tx, now, tenantID, m.ID, kind, subject, body); err != nil {
 				return n, err
 			}
@@ -76,6 +71,27 @@ func NotifyAdmins(ctx context.Context, tx store.Tx, now time.Time, tenantID, kin
 		}
 	}
 	return n, nil
+}
+
+// RobotTokenHolders maps each person holding one of a robot's live tokens
+// or secret IDs (its CreatedBy: the issuer, or for an AppRole login the
+// secret ID's issuer) to one such token's ID. Robot dual control judges
+// grants and moves by it: whoever holds a robot's token must not also be
+// the one who gives the robot secrets.
+func RobotTokenHolders(ctx context.Context, tx store.Tx, tenantID, robotID string, now time.Time) (map[string]string, error) {
+	ts, err := tx.ListAPITokens(ctx, tenantID, robotID)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	for i := range ts {
+		if t := &ts[i]; t.LiveAt(now) {
+			if _, seen := out[t.CreatedBy]; !seen {
+				out[t.CreatedBy] = t.ID
+			}
+		}
+	}
+	return out, nil
 }
 
 // Notifications lists the calling member's notifications, newest first.

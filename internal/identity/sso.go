@@ -133,7 +133,7 @@ func (s *Service) pendSoloRobotTokens(ctx context.Context, tx store.Tx, tenantID
 			return err
 		}
 		for _, t := range ts {
-			if by[t.CreatedBy] && !t.Pending && t.RevokedAt.IsZero() && now.Before(t.ExpiresAt) {
+			if by[t.CreatedBy] && !t.Pending && t.LiveAt(now) {
 				if err := tx.PendAPIToken(ctx, tenantID, t.ID); err != nil {
 					return err
 				}

@@ -80,15 +80,14 @@ func (s *Service) issue(ctx context.Context, tx store.Tx, tenantID, subjectType,
 	if how.HeldBy != "" {
 		by = how.HeldBy
 	}
-	pending := how.Pending
 	rec := &store.APIToken{ID: store.NewID("tok_"), TenantID: tenantID, SubjectType: subjectType, SubjectID: subjectID, Name: in.Name,
-		Hash: hash, Scopes: in.Scopes, CreatedBy: by, CreatedAt: now, ExpiresAt: now.Add(ttl), Pending: pending}
+		Hash: hash, Scopes: in.Scopes, CreatedBy: by, CreatedAt: now, ExpiresAt: now.Add(ttl), Pending: how.Pending}
 	if err := tx.InsertAPIToken(ctx, rec); err != nil {
 		return nil, nil, err
 	}
 	details := map[string]any{"subject": subjectID, "subject_type": subjectType, "name": rec.Name, "scopes": rec.Scopes,
 		"expires_at": rec.ExpiresAt}
-	if pending {
+	if how.Pending {
 		details["pending_approval"] = true
 	}
 	err := s.record(ctx, tx, tenantID, "token.create", rec.ID, details)
@@ -291,7 +290,7 @@ func (s *Service) ApproveRobotToken(ctx context.Context, tenantID, robotRef, id 
 			return err
 		case !rec.Pending:
 			return fault.New(fault.Conflict, "not_pending", "token %s does not wait for approval", id)
-		case !rec.RevokedAt.IsZero() || !now.Before(rec.ExpiresAt):
+		case !rec.LiveAt(now):
 			return fault.New(fault.Conflict, "token_ended", "token %s is revoked or expired", id)
 		case rec.CreatedBy == p.ID:
 			return fault.New(fault.Forbidden, "own_token", "nobody approves a token they issued: another owner or admin must")

@@ -106,6 +106,10 @@ type APIToken struct {
 	ApprovedAt time.Time
 }
 
+// LiveAt reports whether t may still be used at now: not revoked, not
+// expired (whether it waits for approval is a separate matter).
+func (t *APIToken) LiveAt(now time.Time) bool { return t.RevokedAt.IsZero() && now.Before(t.ExpiresAt) }
+
 // Session is a signed-in browser (or CLI) of a member. Only its hash is
 // stored.
 type Session struct {

@@ -379,16 +379,14 @@ func (s *Service) notIntoOwnRobotsReach(ctx context.Context, tx store.Tx, tenant
 			g.ResourceType != store.ResourceGroup || g.ResourceID != group {
 			continue
 		}
-		ts, err := tx.ListAPITokens(ctx, tenantID, g.SubjectID)
+		held, err := identity.RobotTokenHolders(ctx, tx, tenantID, g.SubjectID, now)
 		if err != nil {
 			return err
 		}
-		for _, t := range ts {
-			if t.CreatedBy == me && t.RevokedAt.IsZero() && now.Before(t.ExpiresAt) {
-				return refused(authz.CredentialsWrite, c, fault.New(fault.Forbidden, "dual_control",
-					"a robot whose token %s you issued fetches group %q: another owner or admin must move %q there "+
-						"(the tenant's robot dual control takes two people)", t.ID, group, c.Name))
-			}
+		if tok, ok := held[me]; ok {
+			return refused(authz.CredentialsWrite, c, fault.New(fault.Forbidden, "dual_control",
+				"a robot whose token %s you issued fetches group %q: another owner or admin must move %q there "+
+					"(the tenant's robot dual control takes two people)", tok, group, c.Name))
 		}
 	}
 	return nil
